@@ -1,0 +1,18 @@
+"""tf2eng: the key-frame alignment analysis of per-frame text-frame scores, in batch.
+
+``tf2eng.run(path, ...)`` is the Python entry point; ``tf2eng run`` the CLI.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["run", "__version__"]
+
+
+def __getattr__(name):
+    # Imported on first use so that `tf2eng --version` and the CLI's help do
+    # not pay for numba, pyarrow and polars.
+    if name == "run":
+        from .engine.api import run
+
+        return run
+    raise AttributeError(f"module 'tf2eng' has no attribute {name!r}")
