@@ -1,0 +1,3 @@
+from tf2eng.cli.app import main
+
+main()

@@ -1,0 +1,230 @@
+"""The ``tf2eng`` command: parses options, shows progress, reports, sets the exit code.
+
+It calls the engine and computes nothing itself.  Exit codes: 0 success;
+2 bad invocation or unreadable input (one line on stderr); 1 internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import __version__
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Key-frame alignment analysis of per-frame text-frame similarity scores, in batch.",
+)
+
+
+class Reduce(str, Enum):
+    sum = "sum"
+    mean = "mean"
+
+
+class KeyMode(str, Enum):
+    column = "column"
+    auto = "auto"
+
+
+class Layout(str, Enum):
+    wide = "wide"
+    long = "long"
+
+
+class Normalize(str, Enum):
+    none = "none"
+    minmax = "minmax"
+
+
+class OnInvalid(str, Enum):
+    quarantine = "quarantine"
+    error = "error"
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"tf2eng: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _guarded(fn):
+    """Run a command body: input errors exit 2 with one line, anything unexpected exits 1."""
+    from ..engine.errors import InputError
+
+    try:
+        return fn()
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        raise _fail("interrupted; no output was committed", 130) from None
+    except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into exit 1
+        if os.environ.get("TF2ENG_DEBUG"):
+            raise
+        raise _fail(f"internal error: {type(exc).__name__}: {exc} (set TF2ENG_DEBUG=1 for the traceback)", 1) from None
+
+
+def _split(value: Optional[str]) -> Optional[tuple[str, ...]]:
+    if value is None:
+        return None
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    return names
+
+
+class _Progress:
+    """A rich progress bar on stderr that appears only when a run takes more than a moment."""
+
+    DELAY_S = 0.75
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.bar = None
+        self.task = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            if time.monotonic() - self.started < self.DELAY_S:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self.bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.start()
+            self.task = self.bar.add_task("rows", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tf2eng {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Key-frame alignment analysis of per-frame text-frame similarity scores, in batch."""
+
+
+@app.command()
+def run(
+    path: Annotated[str, typer.Argument(help="Parquet or Arrow IPC file, dataset directory, or glob.")],
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output directory [default: beside the input, NAME.tf2eng].")] = None,
+    lam: Annotated[float, typer.Option(help="Power transform exponent: P_i = S_i ** lam (eq. 1).")] = 0.7,
+    stages: Annotated[int, typer.Option(help="Number of stages K.")] = 10,
+    reduce: Annotated[Reduce, typer.Option(help="Stage score: sum (eq. 2) or mean of P_i in the stage.")] = Reduce.sum,
+    grid_step: Annotated[float, typer.Option(help="Step h of the common grid of aligned positions.")] = 0.01,
+    key: Annotated[KeyMode, typer.Option(help="column: use the key-frame column where present, else the first arg-max; auto: always the arg-max.")] = KeyMode.column,
+    key_col: Annotated[str, typer.Option(help="Column with the 0-based key frame.")] = "key_frame",
+    scores_col: Annotated[Optional[str], typer.Option(help="Score column [default: scores (wide), score (long)].")] = None,
+    frame_col: Annotated[str, typer.Option(help="Long layout: column with the 0-based frame number.")] = "frame",
+    id_cols: Annotated[Optional[str], typer.Option(help="Comma-separated id columns [default: video_id, and exp_id where present].")] = None,
+    by: Annotated[Optional[str], typer.Option(help="Comma-separated columns to group the aggregates by.")] = None,
+    layout: Annotated[Optional[Layout], typer.Option(help="Input layout [default: detected from the columns].")] = None,
+    normalize: Annotated[Normalize, typer.Option(help="minmax: rescale each track to [0, 1] first.")] = Normalize.none,
+    on_invalid: Annotated[OnInvalid, typer.Option(help="quarantine: bad rows go to rejected.parquet; error: stop at the first.")] = OnInvalid.quarantine,
+    threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write alignment.png.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no report.")] = False,
+) -> None:
+    """Run the alignment analysis of a dataset and write the output directory."""
+
+    def body():
+        from ..engine.api import run as run_engine
+
+        progress = _Progress(enabled=not quiet)
+        try:
+            result = run_engine(
+                path,
+                out,
+                lam=lam,
+                stages=stages,
+                reduce=reduce.value,
+                grid_step=grid_step,
+                key=key.value,
+                key_col=key_col,
+                scores_col=scores_col,
+                frame_col=frame_col,
+                id_cols=_split(id_cols),
+                by=_split(by) or (),
+                layout=layout.value if layout else None,
+                normalize=normalize.value,
+                on_invalid=on_invalid.value,
+                plot=plot,
+                threads=threads,
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        if as_json:
+            typer.echo(json.dumps(result.summary, indent=2, default=str))
+        elif not quiet:
+            rows = result.summary["rows"]
+            reasons = ", ".join(f"{k}: {v}" for k, v in rows["rejected_by_reason"].items())
+            typer.echo(f"{rows['read']:,} tracks read, {rows['written']:,} written, {rows['rejected']:,} rejected"
+                       + (f" ({reasons})" if reasons else ""))
+            typer.echo(f"outputs in {result.out} ({result.summary['timings_s']['total']:.2f} s)")
+
+    _guarded(body)
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+    tracks: Annotated[int, typer.Option(min=0, help="Number of tracks (score sequences).")] = 3471,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same file.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Write a realistic synthetic dataset: scores peaked around a key frame, with noise."""
+
+    def body():
+        from ..engine.synth import write_synthetic
+
+        try:
+            counts = write_synthetic(out, tracks, seed)
+        except OSError as exc:
+            from ..engine.errors import InputError
+
+            raise InputError(f"{out}: cannot write: {exc.strerror}") from None
+        if not quiet:
+            typer.echo(f"wrote {out}: {counts['tracks']:,} tracks, {counts['videos']:,} videos, {counts['frames']:,} frames")
+
+    _guarded(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="tf2eng")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Dataset aggregates (SPEC 1.7): partial moments merged across batches, then finalized.
+
+Partials are (count, sum, sum of squares) per group and stage or grid
+point; combining them is addition (kernels/moments.py), so batches, files
+and workers merge in any grouping.  Means and stds appear only in
+:meth:`Totals.finalize`, which also lays the results out as polars tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from ..kernels.grid import grid_points
+from ..kernels.moments import CELL, finalize, merge_into
+from .groups import GroupIndex
+
+
+class Totals:
+    """Running partial moments for stage scores and aligned curves, per group."""
+
+    def __init__(self, stages: int, grid_size: int):
+        self.stage = np.zeros((0, stages, CELL))
+        self.curve = np.zeros((0, grid_size, CELL))
+
+    def _grow(self, n_groups: int) -> None:
+        extra = n_groups - self.stage.shape[0]
+        if extra > 0:
+            self.stage = np.concatenate([self.stage, np.zeros((extra,) + self.stage.shape[1:])])
+            self.curve = np.concatenate([self.curve, np.zeros((extra,) + self.curve.shape[1:])])
+
+    def add(self, stage: np.ndarray, curve: np.ndarray) -> None:
+        """Merge one batch's partials, (groups, K, 5) and (groups, M, 5)."""
+        self._grow(stage.shape[0])
+        merge_into(self.stage[: stage.shape[0]], stage)
+        merge_into(self.curve[: curve.shape[0]], curve)
+
+    def finalize(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(stage_means, curve) tables: --by columns, position, mean, std, count."""
+        self._grow(groups.size)
+        order = groups.sorted_codes()
+        stage_x = np.arange(stages, dtype=np.float64) / stages
+        stage_means = _table(
+            self.stage[order], groups, order, {"stage": np.arange(stages, dtype=np.int32), "x": stage_x}
+        )
+        curve = _table(self.curve[order], groups, order, {"x": grid_points(stages, grid_step)})
+        return stage_means, curve
+
+
+def _table(acc: np.ndarray, groups: GroupIndex, order: np.ndarray, position: dict) -> pl.DataFrame:
+    n_groups, width = acc.shape[0], acc.shape[1]
+    count = np.zeros(n_groups * width, np.int64)
+    mean = np.zeros(n_groups * width)
+    std = np.zeros(n_groups * width)
+    finalize(acc, count, mean, std)
+    columns = {}
+    if groups.by:
+        labels = groups.labels()[order.tolist()]
+        repeat = pl.Series(np.repeat(np.arange(n_groups), width))
+        columns = {c: labels[c].gather(repeat) for c in groups.by}
+    for name, values in position.items():
+        columns[name] = np.tile(values, n_groups)
+    frame = pl.DataFrame(columns)
+    return frame.with_columns(
+        pl.Series("mean", mean).fill_nan(None),
+        pl.Series("std", std).fill_nan(None),
+        pl.Series("count", count),
+    )

@@ -1,0 +1,103 @@
+"""One record batch through validation and the kernels: stage rows, rejected rows, partials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+from ..kernels import reasons
+from ..kernels.align import Params, align_tracks
+from .groups import GroupIndex
+from .options import Options
+from .ragged import key_frames_of, scores_of, track_lengths
+from .source import Columns
+
+# Chunks per thread in the batch kernel: a few, so that threads that finish
+# early pick up more work when track lengths vary.
+CHUNKS_PER_THREAD = 4
+
+REASON_NAMES = pa.array([reasons.NAMES.get(code, "") for code in range(256)], pa.string())
+
+
+@dataclass
+class BatchResult:
+    stages: pa.Table  # one row per accepted track (SPEC section 3, stages/)
+    rejected: pa.Table  # one row per rejected track, with its reason
+    stage_partial: np.ndarray  # (groups, K, 5) moments of the stage scores
+    curve_partial: np.ndarray  # (groups, M, 5) moments of the aligned curves
+    reason_codes: np.ndarray  # uint8 per track, 0 where accepted
+    group: np.ndarray  # int32 per track, its --by group code
+
+
+def kernel_params(options: Options) -> Params:
+    return Params(
+        lam=float(options.lam),
+        reduce_mean=options.reduce == "mean",
+        minmax=options.normalize == "minmax",
+        step=float(options.grid_step),
+    )
+
+
+def null_id_rows(batch: pa.RecordBatch, ids: tuple[str, ...]) -> np.ndarray:
+    mask = np.zeros(batch.num_rows, np.bool_)
+    for c in ids:
+        col = batch.column(c)
+        if col.null_count:
+            mask |= col.is_null().to_numpy(zero_copy_only=False)
+    return mask
+
+
+def process_batch(
+    batch: pa.RecordBatch,
+    columns: Columns,
+    options: Options,
+    groups: GroupIndex,
+    reason: np.ndarray | None = None,
+) -> BatchResult:
+    """Validate and score every track of ``batch``.
+
+    ``reason`` may carry rejections found before the kernel (long layout);
+    rows with a null id are rejected here.
+    """
+    n = batch.num_rows
+    reason = np.zeros(n, np.uint8) if reason is None else np.ascontiguousarray(reason, np.uint8)
+    reason[(reason == reasons.OK) & null_id_rows(batch, columns.ids)] = reasons.NULL_ID
+    scores_col = batch.column(columns.scores)
+    scores = scores_of(scores_col)
+    keys = key_frames_of(batch.column(columns.key) if columns.key else None)
+    group = groups.codes(batch)
+    tracks, stage_partial, curve_partial = align_tracks(
+        scores,
+        keys,
+        kernel_params(options),
+        group,
+        groups.size,
+        options.stages,
+        options.grid_size,
+        reason,
+        CHUNKS_PER_THREAD * numba.get_num_threads(),
+    )
+    ok = tracks.reason == reasons.OK
+    ok_idx = pa.array(np.flatnonzero(ok))
+    K = options.stages
+    n_ok = int(ok.sum())
+    scores_flat = tracks.stage_scores[ok].ravel()
+    list_offsets = pa.array(np.arange(0, n_ok * K + 1, K, dtype=np.int32))
+    carried = batch.select(list(columns.carried)).take(ok_idx)
+    stages = pa.Table.from_batches([carried]).append_column("T", pa.array(track_lengths(scores)[ok]))
+    stages = stages.append_column("key_frame", pa.array(tracks.key_frame[ok]))
+    stages = stages.append_column("pos_key", pa.array(tracks.pos_key[ok]))
+    stages = stages.append_column(
+        "stage_scores",
+        pa.ListArray.from_arrays(list_offsets, pa.array(scores_flat, mask=np.isnan(scores_flat))),
+    )
+    stages = stages.append_column(
+        "stage_counts", pa.ListArray.from_arrays(list_offsets, pa.array(tracks.stage_counts[ok].ravel()))
+    )
+    bad_idx = pa.array(np.flatnonzero(~ok))
+    rejected = pa.Table.from_batches([batch.take(bad_idx)])
+    rejected = rejected.append_column("reason", REASON_NAMES.take(pa.array(tracks.reason[~ok])))
+    return BatchResult(stages, rejected, stage_partial, curve_partial, tracks.reason, group)

@@ -1,0 +1,59 @@
+"""Stable integer codes for the --by groups, shared by every batch of a run."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+_CODE = "__tf2eng_group"
+
+
+class GroupIndex:
+    """Assigns each distinct combination of the --by columns a code, 0, 1, 2, ...
+
+    Codes follow first appearance; :meth:`labels` gives the key values per
+    code, and :meth:`sorted_codes` the order in which outputs list groups.
+    Without --by every track is in group 0.
+    """
+
+    def __init__(self, by: tuple[str, ...]):
+        self.by = tuple(by)
+        self._keys: pl.DataFrame | None = None
+
+    @property
+    def size(self) -> int:
+        if not self.by:
+            return 1
+        return 0 if self._keys is None else self._keys.height
+
+    def codes(self, table: pa.Table | pa.RecordBatch) -> np.ndarray:
+        n = table.num_rows
+        if not self.by:
+            return np.zeros(n, np.int32)
+        keys = pl.from_arrow(pa.table({c: table.column(c) for c in self.by}))
+        assert isinstance(keys, pl.DataFrame)
+        if self._keys is None:
+            self._keys = keys.head(0).with_columns(pl.lit(0, pl.Int32).alias(_CODE))
+        new = keys.unique(maintain_order=True).join(self._keys, on=list(self.by), how="anti", nulls_equal=True)
+        if new.height:
+            start = self._keys.height
+            new = new.with_columns(pl.int_range(start, start + new.height, dtype=pl.Int32).alias(_CODE))
+            self._keys = pl.concat([self._keys, new.cast(self._keys.schema)])
+        joined = keys.join(self._keys, on=list(self.by), how="left", nulls_equal=True, maintain_order="left")
+        return joined[_CODE].to_numpy().astype(np.int32, copy=False)
+
+    def labels(self) -> pl.DataFrame:
+        """One row per code, in code order: the --by values (empty frame without --by)."""
+        if not self.by:
+            return pl.DataFrame({_CODE: [0]}, schema={_CODE: pl.Int32}).drop(_CODE)
+        if self._keys is None:
+            return pl.DataFrame()
+        return self._keys.drop(_CODE)
+
+    def sorted_codes(self) -> np.ndarray:
+        """Codes ordered by their key values (nulls first): outputs do not depend on input order."""
+        if not self.by or self._keys is None:
+            return np.arange(self.size, dtype=np.int64)
+        order = self._keys.sort(list(self.by), nulls_last=False, maintain_order=True)
+        return order[_CODE].to_numpy().astype(np.int64)

@@ -1,0 +1,143 @@
+"""alignment.png: every aligned curve faint, the mean curve in red, the key frame at x = 0.
+
+In the spirit of the paper's Fig. 3(b).  A group with few tracks shows each
+curve as a faint line; a larger one shows the curves as a density shading
+(per grid point, the share of tracks at each height).  One panel per --by
+group, or one panel with a colour per group where there are many.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.dataset as ds
+
+from ..kernels.density import curve_density, curves_on_grid
+from ..kernels.grid import grid_points
+from .groups import GroupIndex
+from .options import Options
+
+LINES_MAX = 400  # tracks per group drawn as lines; more become a density shading
+PANELS_MAX = 12  # groups drawn as panels; more share one panel
+DENSITY_BINS = 160
+
+
+def _stage_matrix(batch, stages: int) -> np.ndarray:
+    values = batch.column("stage_scores").flatten().to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(values, dtype=np.float64).reshape(-1, stages)
+
+
+def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
+           group_tracks: np.ndarray, options: Options) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    K, step = options.stages, options.grid_step
+    grid = grid_points(K, step)
+    M = grid.size
+    order = groups.sorted_codes()
+    G = order.size
+    tracks = np.zeros(G, np.int64)
+    tracks[: group_tracks.size] = group_tracks
+    mean = np.full((G, M), np.nan)
+    mean[order] = curve["mean"].fill_null(np.nan).to_numpy().reshape(G, M)
+    std = np.full((G, M), np.nan)
+    std[order] = curve["std"].fill_null(np.nan).to_numpy().reshape(G, M)
+    with np.errstate(invalid="ignore"):
+        top = np.nanmax(np.concatenate([(mean + 2.5 * np.nan_to_num(std)).ravel(), [0.0]]))
+    y_max = float(top) * 1.1 if np.isfinite(top) and top > 0 else 1.0
+
+    as_lines = tracks <= LINES_MAX
+    lines: dict[int, list[np.ndarray]] = {int(c): [] for c in np.flatnonzero(as_lines)}
+    hist = np.zeros((G, M, DENSITY_BINS), np.int64)
+    dataset = ds.dataset(str(stages_dir), format="parquet")
+    for batch in dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"]):
+        if not batch.num_rows:
+            continue
+        Y = _stage_matrix(batch, K)
+        pos_key = batch.column("pos_key").to_numpy()
+        codes = groups.codes(batch)
+        small = as_lines[codes]
+        if small.any():
+            out = np.empty((int(small.sum()), M))
+            curves_on_grid(Y[small], pos_key[small], step, out)
+            for code in np.unique(codes[small]):
+                lines[int(code)].append(out[codes[small] == code])
+        if (~small).any():
+            curve_density(Y[~small], pos_key[~small], codes[~small], step, y_max, hist)
+
+    def draw(ax, code: int, colour: str, label: str | None) -> None:
+        if as_lines[code]:
+            if lines[code]:
+                ax.plot(grid, np.concatenate(lines[code]).T, color="0.35", alpha=0.25, lw=0.6)
+        else:
+            column_max = np.maximum(hist[code].max(axis=1, keepdims=True), 1)
+            ax.imshow(
+                (hist[code] / column_max).T,
+                origin="lower",
+                aspect="auto",
+                extent=(grid[0] - step / 2, grid[-1] + step / 2, 0.0, y_max),
+                cmap="Greys",
+                vmin=0.0,
+                vmax=1.0,
+                alpha=0.85,
+                interpolation="nearest",
+            )
+        ax.plot(grid, mean[code], color=colour, lw=2.0, label=label)
+
+    labels = _group_labels(groups)
+    reduce_label = f"stage score $Y_k$ ({options.reduce} of $S^{{\\lambda}}$, $\\lambda$={options.lam:g})"
+    x_label = "position relative to the key frame, $k/K - pos_{key}$"
+    if G <= PANELS_MAX:
+        cols = min(3, G)
+        rows = math.ceil(G / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False,
+                                 sharex=True, sharey=True)
+        for ax, code in zip(axes.ravel(), order):
+            draw(ax, int(code), "red", "mean")
+            title = f"{labels[int(code)]}, " if groups.by else ""
+            ax.set_title(f"{title}{tracks[code]:,} tracks", fontsize=10)
+        for ax in axes.ravel()[G:]:
+            ax.set_visible(False)
+        for ax in axes[-1]:
+            ax.set_xlabel(x_label)
+        for ax in axes[:, 0]:
+            ax.set_ylabel(reduce_label)
+        axes_list = list(axes.ravel()[:G])
+    else:
+        fig, ax = plt.subplots(figsize=(9, 5.5))
+        hist = hist.sum(axis=0, keepdims=True)
+        as_lines = np.zeros(1, bool)
+        colours = plt.get_cmap("tab20")
+        column_max = np.maximum(hist[0].max(axis=1, keepdims=True), 1)
+        ax.imshow((hist[0] / column_max).T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1,
+                  extent=(grid[0] - step / 2, grid[-1] + step / 2, 0.0, y_max), alpha=0.6)
+        for i, code in enumerate(order):
+            ax.plot(grid, mean[code], color=colours(i % 20), lw=1.0)
+        ax.set_title(f"{G} groups by {', '.join(groups.by)}: mean curve of each", fontsize=10)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(reduce_label)
+        axes_list = [ax]
+    for ax in axes_list:
+        ax.axvline(0.0, color="black", lw=0.8, ls="--")
+        ax.set_xlim(grid[0], grid[-1])
+        ax.set_ylim(0.0, y_max)
+    axes_list[0].text(0.0, 0.98, " key frame", transform=axes_list[0].get_xaxis_transform(), va="top", fontsize=8)
+    if G <= PANELS_MAX:
+        axes_list[0].legend(loc="upper left", fontsize=8, frameon=False)
+    fig.suptitle(f"Key-frame alignment of {int(tracks.sum()):,} tracks (K={K})", fontsize=12)
+    fig.tight_layout()
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+
+
+def _group_labels(groups: GroupIndex) -> dict[int, str]:
+    if not groups.by:
+        return {0: ""}
+    labels = groups.labels()
+    return {i: ", ".join(f"{c}={row[c]}" for c in groups.by) for i, row in enumerate(labels.iter_rows(named=True))}

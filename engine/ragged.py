@@ -1,0 +1,63 @@
+"""Arrow list columns to the kernels' ragged layout, without copying the scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from ..kernels.align import KeyFrames, Scores
+
+_NO_BITS = np.empty(0, np.uint8)
+_FLOATS = {pa.float32(): np.float32, pa.float64(): np.float64}
+
+
+def _bitmap(buf: pa.Buffer | None) -> np.ndarray:
+    return _NO_BITS if buf is None else np.frombuffer(buf, dtype=np.uint8)
+
+
+def scores_of(arr: pa.Array) -> Scores:
+    """View a list or large_list array of float32/float64 as offsets + values.
+
+    Arrow's slice offsets are honoured: the parent's offset selects the
+    offsets and the list validity bits, the child's offset is folded into
+    the values view, so offsets index the values directly.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = pa.concat_arrays(arr.chunks) if arr.num_chunks != 1 else arr.chunk(0)
+    if pa.types.is_list(arr.type):
+        offset_dtype = np.int32
+    elif pa.types.is_large_list(arr.type):
+        offset_dtype = np.int64
+    else:
+        raise TypeError(f"expected list or large_list, got {arr.type}")
+    value_dtype = _FLOATS.get(arr.type.value_type)
+    if value_dtype is None:
+        raise TypeError(f"expected float32 or float64 scores, got {arr.type.value_type}")
+    n = len(arr)
+    buffers = arr.buffers()
+    if buffers[1] is None:  # an empty array may come without an offsets buffer
+        offsets = np.zeros(n + 1, offset_dtype)
+    else:
+        offsets = np.frombuffer(buffers[1], dtype=offset_dtype, count=arr.offset + n + 1)[arr.offset :]
+    child = arr.values
+    child_buffers = child.buffers()
+    if child_buffers[1] is None:
+        values = np.empty(0, value_dtype)
+    else:
+        values = np.frombuffer(child_buffers[1], dtype=value_dtype, count=child.offset + len(child))[child.offset :]
+    list_bits = _bitmap(buffers[0]) if arr.null_count else _NO_BITS
+    value_bits = _bitmap(child_buffers[0]) if child.null_count else _NO_BITS
+    return Scores(offsets, values, list_bits, arr.offset, value_bits, child.offset)
+
+
+def key_frames_of(arr: pa.Array | None) -> KeyFrames:
+    """Given key frames as int64 with a validity mask; None: use the arg-max."""
+    if arr is None:
+        return KeyFrames(np.empty(0, np.int64), np.empty(0, np.bool_))
+    valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    frames = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    return KeyFrames(np.ascontiguousarray(frames, dtype=np.int64), valid)
+
+
+def track_lengths(scores: Scores) -> np.ndarray:
+    return np.diff(scores.offsets).astype(np.int32)

@@ -1,0 +1,254 @@
+"""Finding, checking and streaming the input (SPEC section 2).
+
+A path is one file, a directory (hive partitions welcome) or a glob, of
+Parquet or Arrow IPC / Feather files.  Every file's schema is checked
+before any work starts, so a missing column or a column of the wrong type
+stops the run with one line naming the file and the column.
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from .errors import InputError
+from .options import Options
+
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
+BATCH_ROWS = 65_536
+OUTPUT_COLUMNS = ("T", "key_frame", "pos_key", "stage_scores", "stage_counts")
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which input column plays which part, resolved against the schema."""
+
+    layout: str  # "wide" or "long"
+    scores: str  # list of scores (wide) or one score (long)
+    key: str | None  # None: key frame is the first arg-max
+    ids: tuple[str, ...]
+    by: tuple[str, ...]
+    frame: str | None = None  # long layout: 0-based frame index
+
+    @property
+    def carried(self) -> tuple[str, ...]:
+        """Id and --by columns, each once: they travel to stages/ and rejected.parquet."""
+        return tuple(dict.fromkeys(self.ids + self.by))
+
+    @property
+    def read(self) -> list[str]:
+        names = list(self.carried) + [self.scores]
+        names += [c for c in (self.key, self.frame) if c is not None]
+        return list(dict.fromkeys(names))
+
+
+def _is_id_type(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
+    """True where values of type a can be cast to b without surprises."""
+    if a == b:
+        return True
+    for kind in (pa.types.is_integer, pa.types.is_floating, _is_string):
+        if kind(a) and kind(b):
+            return True
+    if pa.types.is_dictionary(a):
+        return _same_kind(a.value_type, b)
+    return False
+
+
+def _is_string(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_score_list(t: pa.DataType) -> bool:
+    return (pa.types.is_list(t) or pa.types.is_large_list(t)) and t.value_type in (pa.float32(), pa.float64())
+
+
+def _format_of(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if lower.endswith(IPC_SUFFIXES):
+        return "ipc"
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if head[:4] == b"PAR1":
+        return "parquet"
+    if head == b"ARROW1":
+        return "ipc"
+    raise InputError(f"{path}: neither a Parquet nor an Arrow IPC file")
+
+
+def _expand(path: str) -> tuple[list[str] | str, str, str | None]:
+    """(what ds.dataset takes, format, base directory for hive partitions)."""
+    if any(ch in path for ch in "*?["):
+        files = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
+        if not files:
+            raise InputError(f"{path}: no file matches")
+        base = path[: min(path.index(ch) for ch in "*?[" if ch in path)]
+        base = os.path.dirname(base) or "."
+        return files, _format_of(files[0]), base
+    if os.path.isdir(path):
+        for root, dirs, names in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+            for name in sorted(names):
+                if not name.startswith((".", "_")):
+                    return path, _format_of(os.path.join(root, name)), None
+        raise InputError(f"{path}: directory holds no data file")
+    if os.path.isfile(path):
+        return path, _format_of(path), None
+    raise InputError(f"{path}: no such file or directory")
+
+
+class Source:
+    """The input dataset: its files, resolved columns and a stream of record batches."""
+
+    def __init__(self, path: str | os.PathLike, options: Options):
+        self.path = str(path)
+        target, self.format, base = _expand(self.path)
+        try:
+            self.dataset = ds.dataset(
+                target,
+                format="ipc" if self.format == "ipc" else "parquet",
+                partitioning="hive",
+                partition_base_dir=base,
+            )
+            self.fragments = list(self.dataset.get_fragments())
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{self.path}: cannot read: {_first_line(exc)}") from None
+        if not self.fragments:
+            raise InputError(f"{self.path}: no data file found")
+        self.schema = self.dataset.schema
+        self.columns = self._resolve(options)
+        self._physical = [self._check_fragment(f) for f in self.fragments]
+        self.rows_total = sum(rows for _, rows in self._physical)
+
+    def _resolve(self, options: Options) -> Columns:
+        names = set(self.schema.names)
+        first = self.fragments[0].path
+        layout = options.layout
+        if layout is None:
+            wide_col = options.scores_col or "scores"
+            long_col = options.scores_col or "score"
+            if wide_col in names:
+                layout = "wide"
+            elif long_col in names and options.frame_col in names:
+                layout = "long"
+            else:
+                raise InputError(
+                    f"{first}: missing column '{wide_col}' (wide layout) or '{long_col}' and "
+                    f"'{options.frame_col}' (long layout)"
+                )
+        scores = options.scores_col or ("scores" if layout == "wide" else "score")
+        if options.id_cols is not None:
+            ids = tuple(options.id_cols)
+        else:
+            ids = ("video_id",) + (("exp_id",) if "exp_id" in names else ())
+        key = None
+        if options.key == "column":
+            explicit = options.key_col != "key_frame"
+            if options.key_col in names or explicit:
+                key = options.key_col
+        frame = options.frame_col if layout == "long" else None
+        columns = Columns(layout, scores, key, ids, tuple(options.by), frame)
+        for c in columns.by:
+            if c in OUTPUT_COLUMNS or c in (scores, key, frame):
+                raise InputError(f"--by column '{c}' clashes with a column tf2eng reads or writes")
+        for c in columns.ids:
+            if c in OUTPUT_COLUMNS or c in (scores, key, frame):
+                raise InputError(f"id column '{c}' clashes with a column tf2eng reads or writes")
+        return columns
+
+    def _check_fragment(self, fragment: ds.Fragment) -> tuple[pa.Schema, int]:
+        """Check one file's columns; return its scan schema and row count."""
+        path = fragment.path
+        try:
+            physical = fragment.physical_schema
+            rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
+        partition = ds.get_partition_keys(fragment.partition_expression)
+        cols = self.columns
+
+        def type_of(name: str) -> pa.DataType:
+            if name in physical.names:
+                return physical.field(name).type
+            if name in partition:
+                return self.schema.field(name).type
+            raise InputError(f"{path}: missing column '{name}'")
+
+        scan_fields = []
+        for name in cols.read:
+            t = type_of(name)
+            if name == cols.scores:
+                ok = _is_score_list(t) if cols.layout == "wide" else t in (pa.float32(), pa.float64())
+                want = "list<float32|float64>" if cols.layout == "wide" else "float32 or float64"
+                if not ok:
+                    raise InputError(f"{path}: column '{name}' has type {t}, expected {want}")
+                scan_fields.append(pa.field(name, t))
+                continue
+            if name in (cols.key, cols.frame) and not pa.types.is_integer(t):
+                raise InputError(f"{path}: column '{name}' has type {t}, expected an integer type")
+            if name in cols.ids and not _is_id_type(t) and not (pa.types.is_dictionary(t) and _is_id_type(t.value_type)):
+                raise InputError(f"{path}: column '{name}' has type {t}, expected string or integer ids")
+            if pa.types.is_nested(t):
+                raise InputError(f"{path}: column '{name}' has nested type {t}; --by needs plain values")
+            want = self.schema.field(name).type
+            if not _same_kind(t, want):
+                raise InputError(f"{path}: column '{name}' has type {t}, but {want} in other files")
+            scan_fields.append(pa.field(name, want if pa.types.is_dictionary(want) is False else want.value_type))
+        return pa.schema(scan_fields), rows
+
+    def batches(self, index: int, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """Record batches of fragment ``index``, with the columns in ``columns.read``."""
+        fragment = self.fragments[index]
+        schema, _ = self._physical[index]
+        try:
+            for batch in fragment.to_batches(schema=schema, columns=schema.names, batch_size=batch_rows):
+                yield batch
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{fragment.path}: cannot read: {_first_line(exc)}") from None
+
+    def scan_schema(self, index: int) -> pa.Schema:
+        return self._physical[index][0]
+
+    def rows_in(self, index: int) -> int:
+        return self._physical[index][1]
+
+    @property
+    def output_schema(self) -> pa.Schema:
+        """Types of the carried (id and --by) columns, as every batch delivers them."""
+        schema, _ = self._physical[0]
+        return pa.schema([schema.field(c) for c in self.columns.carried])
+
+    def fingerprint(self) -> dict:
+        """Path, size, mtime and a hash of each file's tail (the Parquet footer lives there)."""
+        digest = hashlib.sha256()
+        files = []
+        for fragment in self.fragments:
+            p = Path(fragment.path)
+            st = p.stat()
+            with open(p, "rb") as f:
+                f.seek(max(0, st.st_size - 65_536))
+                tail = hashlib.sha256(f.read()).hexdigest()
+            files.append({"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "tail_sha256": tail})
+            digest.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\0{tail}\n".encode())
+        return {"sha256": digest.hexdigest(), "files": files}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
