@@ -39,6 +39,8 @@ class Totals:
         """(stage_means, curve) tables: --by columns, position, mean, std, count."""
         self._grow(groups.size)
         order = groups.sorted_codes()
+        if groups.by:  # a group whose every track was rejected has no aggregate
+            order = order[self.stage[order, :, 0].sum(axis=1) > 0]
         stage_x = np.arange(stages, dtype=np.float64) / stages
         stage_means = _table(
             self.stage[order], groups, order, {"stage": np.arange(stages, dtype=np.int32), "x": stage_x}

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 CATEGORIES = np.array(["person", "animal", "vehicle", "object"])
@@ -72,7 +73,7 @@ def write_synthetic(path: str | os.PathLike, tracks: int, seed: int = 0) -> dict
             if writer is None:
                 writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
             writer.write_table(table, row_group_size=CHUNK_TRACKS)
-            frames += int(pa.compute.sum(pa.compute.list_value_length(table["scores"])).as_py() or 0)
+            frames += int(pc.sum(pc.list_value_length(table["scores"])).as_py() or 0)
             videos += len(set(table["video_id"].to_pylist())) if table.num_rows else 0
             remaining -= table.num_rows
             if not table.num_rows:

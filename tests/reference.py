@@ -1,0 +1,109 @@
+"""Slow, obvious numpy versions of what tf2eng computes: the yardstick for every test.
+
+Written straight from SPEC section 1, sharing no code with the package.
+A track is a list of floats (None for a null score) or None.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+COVER_TOLERANCE = 1e-9  # README: grid points within 1e-9 * h of a track's ends count as covered
+
+
+def grid(K: int, h: float) -> np.ndarray:
+    M = int(round((2 * K - 1) / (K * h))) + 1
+    return -1.0 + np.arange(M) * h
+
+
+def stage_of_frames(T: int, K: int) -> np.ndarray:
+    """k(i) = ceil(K i / T) - 1 for frames i = 1 ... T, in exact integers."""
+    i = np.arange(1, T + 1)
+    return (K * i + T - 1) // T - 1
+
+
+def rejection(scores, key, minmax: bool, has_key: bool) -> str | None:
+    """The reason a track is rejected, or None.  The first bad frame decides."""
+    if scores is None:
+        return "null_scores"
+    if len(scores) == 0:
+        return "empty_scores"
+    for s in scores:
+        if s is None:
+            return "null_score"
+        if not math.isfinite(s):
+            return "nonfinite_score"
+        if not minmax and not (0.0 <= s <= 1.0):
+            return "score_out_of_range"
+    if minmax and max(scores) == min(scores):
+        return "constant_scores"
+    if has_key:
+        if key is None:
+            return "null_key_frame"
+        if not 0 <= key < len(scores):
+            return "key_frame_out_of_range"
+    return None
+
+
+def track(scores, key, *, lam=0.7, K=10, reduce="sum", h=0.01, minmax=False):
+    """Stage scores, counts, key frame, pos_key and the curve on the grid (NaN: not covered)."""
+    raw = np.asarray(scores, dtype=np.float64)
+    s = (raw - raw.min()) / (raw.max() - raw.min()) if minmax else raw
+    s = np.clip(s, 0.0, 1.0) if minmax else s
+    T = s.size
+    P = s**lam  # eq. (1)
+    k = stage_of_frames(T, K)
+    n = np.bincount(k, minlength=K)
+    total = np.array([P[k == j].sum() for j in range(K)])
+    if reduce == "sum":
+        Y = total
+    else:
+        Y = np.array([total[j] / n[j] if n[j] else np.nan for j in range(K)])
+    key_frame = int(np.argmax(raw)) if key is None else int(key)
+    pos_key = (key_frame + 1) / T
+    X = np.arange(K) / K - pos_key
+    present = ~np.isnan(Y)
+    g = grid(K, h)
+    curve = np.full(g.size, np.nan)
+    if present.any():
+        xs, ys = X[present], Y[present]
+        eps = COVER_TOLERANCE * h
+        cover = (g >= xs[0] - eps) & (g <= xs[-1] + eps)
+        curve[cover] = np.interp(g[cover], xs, ys)
+    return {"Y": Y, "n": n, "key_frame": key_frame, "pos_key": pos_key, "curve": curve}
+
+
+def moments(columns: np.ndarray):
+    """Per column: count, mean and std (ddof = 1) of the non-NaN values; NaN where undefined."""
+    count = (~np.isnan(columns)).sum(axis=0)
+    mean = np.full(columns.shape[1], np.nan)
+    std = np.full(columns.shape[1], np.nan)
+    for j in range(columns.shape[1]):
+        v = columns[:, j][~np.isnan(columns[:, j])]
+        if v.size:
+            mean[j] = v.mean()
+        if v.size > 1:
+            std[j] = v.std(ddof=1)
+    return count, mean, std
+
+
+def dataset(tracks, keys, groups=None, *, lam=0.7, K=10, reduce="sum", h=0.01, minmax=False, has_key=True):
+    """Reasons per track, per-track results of the accepted ones, and per-group aggregates."""
+    groups = [None] * len(tracks) if groups is None else groups
+    reasons, results = [], []
+    for scores, key in zip(tracks, keys):
+        reason = rejection(scores, key, minmax, has_key)
+        reasons.append(reason)
+        results.append(None if reason else track(scores, key if has_key else None, lam=lam, K=K,
+                                                 reduce=reduce, h=h, minmax=minmax))
+    aggregates = {}
+    for g in sorted(set(groups), key=lambda v: (v is not None, v)):
+        members = [r for r, gg in zip(results, groups) if r is not None and gg == g]
+        if not members:
+            continue
+        Y = np.array([r["Y"] for r in members])
+        C = np.array([r["curve"] for r in members])
+        aggregates[g] = {"stage": moments(Y), "curve": moments(C)}
+    return reasons, results, aggregates

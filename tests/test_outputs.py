@@ -1,0 +1,169 @@
+"""SPEC sections 2 and 3: every input form, both layouts, and the output directory's schemas."""
+
+import json
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+import reference
+import tf2eng
+from conftest import wide_table
+from tf2eng.engine.synth import write_synthetic
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    path = tmp_path_factory.mktemp("synth") / "synth.parquet"
+    write_synthetic(path, 700, seed=11)
+    return path
+
+
+def _signature(result):
+    stages = result.stages().collect().sort(["video_id", "exp_id"])
+    return stages, result.stage_means, result.curve
+
+
+def test_schemas(synthetic, tmp_path):
+    result = tf2eng.run(synthetic, tmp_path / "out", by=["category"], plot=False)
+    out = result.out
+    assert sorted(p.name for p in out.iterdir()) == [
+        "curve.parquet", "rejected.parquet", "stage_means.parquet", "stages", "summary.json"]
+    stages = pq.read_table(out / "stages").schema
+    assert stages.names == ["video_id", "exp_id", "category", "T", "key_frame", "pos_key",
+                            "stage_scores", "stage_counts"]
+    assert stages.field("stage_scores").type == pa.list_(pa.float64())
+    assert stages.field("stage_counts").type == pa.list_(pa.int32())
+    assert stages.field("T").type == pa.int32()
+    means = pl.read_parquet(out / "stage_means.parquet")
+    assert means.columns == ["category", "stage", "x", "mean", "std", "count"]
+    assert means.height == 4 * 10
+    assert means["category"].to_list() == sorted(means["category"].to_list())
+    curve = pl.read_parquet(out / "curve.parquet")
+    assert curve.columns == ["category", "x", "mean", "std", "count"]
+    assert curve.height == 4 * 191
+    rejected = pq.read_table(out / "rejected.parquet").schema
+    assert rejected.names == ["video_id", "exp_id", "category", "scores", "key_frame", "reason", "source", "row"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "complete"
+    assert summary["rows"]["read"] == 700 == summary["rows"]["written"] + summary["rows"]["rejected"]
+    assert summary["parameters"]["lam"] == 0.7 and summary["input"]["fingerprint"]["sha256"]
+    assert set(summary["versions"]) >= {"numba", "numpy", "pyarrow", "polars"}
+
+
+def test_aggregates_match_reference(synthetic, tmp_path):
+    result = tf2eng.run(synthetic, tmp_path / "out", plot=False, reduce="mean", lam=0.5, stages=7, grid_step=0.02)
+    table = pq.read_table(synthetic).to_pydict()
+    _, _, aggs = reference.dataset(table["scores"], table["key_frame"], lam=0.5, K=7, reduce="mean", h=0.02)
+    (count, mean, std), (ccount, cmean, cstd) = aggs[None]["stage"], aggs[None]["curve"]
+    assert result.stage_means["count"].to_list() == count.tolist()
+    np.testing.assert_allclose(result.stage_means["mean"].to_numpy(), mean, rtol=1e-9)
+    np.testing.assert_allclose(result.stage_means["std"].to_numpy(), std, rtol=1e-9)
+    assert result.curve["count"].to_list() == ccount.tolist()
+    np.testing.assert_allclose(result.curve["mean"].fill_null(np.nan).to_numpy(), cmean, rtol=1e-9)
+    np.testing.assert_allclose(result.curve["std"].fill_null(np.nan).to_numpy(), cstd, rtol=1e-9, atol=1e-12)
+
+
+def test_directory_glob_ipc_and_row_groups_agree(synthetic, tmp_path):
+    table = pq.read_table(synthetic)
+    base = tf2eng.run(synthetic, tmp_path / "base", by=["category"], plot=False)
+    # A hive-partitioned directory, split by category, small row groups.
+    pq.write_to_dataset(table, tmp_path / "hive", partition_cols=["category"], row_group_size=50)
+    hive = tf2eng.run(tmp_path / "hive", tmp_path / "hive_out", by=["category"], plot=False)
+    # Several files through a glob, and Arrow IPC with large_list scores.
+    for i, part in enumerate(range(0, table.num_rows, 260)):
+        pq.write_table(table.slice(part, 260), tmp_path / f"part-{i}.parquet")
+    globbed = tf2eng.run(str(tmp_path / "part-*.parquet"), tmp_path / "glob_out", by=["category"], plot=False)
+    large = table.set_column(3, "scores", table["scores"].cast(pa.large_list(pa.float64())))
+    feather.write_feather(large, tmp_path / "data.feather")
+    ipc = tf2eng.run(tmp_path / "data.feather", tmp_path / "ipc_out", by=["category"], plot=False)
+    b_stages, b_means, b_curve = _signature(base)
+    for other in (hive, globbed, ipc):
+        stages, means, curve = _signature(other)
+        assert stages.select(b_stages.columns).equals(b_stages)
+        assert means["count"].equals(b_means["count"]) and curve["count"].equals(b_curve["count"])
+        np.testing.assert_allclose(means["mean"].to_numpy(), b_means["mean"].to_numpy(), rtol=1e-13)
+        np.testing.assert_allclose(curve["std"].fill_null(0).to_numpy(), b_curve["std"].fill_null(0).to_numpy(),
+                                   rtol=1e-12)
+
+
+def test_long_layout_matches_wide(synthetic, tmp_path):
+    wide = pq.read_table(synthetic)
+    df = pl.from_arrow(wide).with_columns(pl.int_ranges(0, pl.col("scores").list.len()).alias("frame"))
+    long = df.explode(["scores", "frame"]).rename({"scores": "score"}).sample(fraction=1.0, shuffle=True, seed=1)
+    long.write_parquet(tmp_path / "long.parquet")
+    got = tf2eng.run(tmp_path / "long.parquet", tmp_path / "long_out", by=["category"], plot=False)
+    assert got.summary["input"]["layout"] == "long"
+    assert got.summary["rows"]["input_frame_rows"] == long.height
+    want = tf2eng.run(synthetic, tmp_path / "wide_out", by=["category"], plot=False)
+    g_stages, g_means, g_curve = _signature(got)
+    w_stages, w_means, w_curve = _signature(want)
+    assert g_stages.equals(w_stages)
+    assert g_means["count"].equals(w_means["count"])
+    np.testing.assert_allclose(g_curve["mean"].fill_null(0).to_numpy(), w_curve["mean"].fill_null(0).to_numpy(),
+                               rtol=1e-13)
+
+
+def test_long_layout_bad_frames(tmp_path):
+    rows = {
+        "video_id": ["a", "a", "a", "b", "b", "c", "c", "d", "d"],
+        "frame": [0, 1, 2, 0, 2, 0, 0, 1, 0],
+        "score": [0.1, 0.9, 0.3, 0.5, 0.5, 0.2, 0.4, 0.8, 0.3],
+        "key_frame": [1, 1, 1, 0, 0, 0, 0, 0, 1],
+    }
+    pq.write_table(pa.table(rows), tmp_path / "long.parquet")
+    result = tf2eng.run(tmp_path / "long.parquet", tmp_path / "out", plot=False)
+    rejected = pl.read_parquet(result.out / "rejected.parquet").sort("video_id")
+    assert rejected["video_id"].to_list() == ["b", "c", "d"]
+    assert rejected["reason"].to_list() == ["bad_frame_index", "bad_frame_index", "inconsistent_key_frame"]
+    assert rejected["rows"].to_list() == [2, 2, 2]
+    stages = result.stages().collect()
+    assert stages["video_id"].to_list() == ["a"] and stages["key_frame"].to_list() == [1]
+    assert result.summary["rows"]["input_frame_rows"] == 9
+
+
+def test_previous_result_survives_a_failed_run(synthetic, tmp_path):
+    out = tmp_path / "out"
+    first = tf2eng.run(synthetic, out, plot=False)
+    before = (out / "summary.json").read_text()
+    with pytest.raises(tf2eng.engine.errors.InputError):
+        tf2eng.run(synthetic, out, plot=False, on_invalid="error", normalize="none", lam=-1)
+    assert (out / "summary.json").read_text() == before
+    second = tf2eng.run(synthetic, out, plot=False, lam=0.5)
+    assert second.summary["parameters"]["lam"] == 0.5 and first.out == second.out
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_default_output_beside_input(synthetic, tmp_path):
+    import shutil
+
+    path = tmp_path / "scores.parquet"
+    shutil.copy(synthetic, path)
+    result = tf2eng.run(path, plot=False)
+    assert result.out == (tmp_path / "scores.tf2eng").absolute()
+
+
+def test_plot_is_written(synthetic, tmp_path):
+    result = tf2eng.run(synthetic, tmp_path / "out", by=["category"])
+    png = result.out / "alignment.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
+
+
+def test_plot_with_few_tracks_and_many_groups(tmp_path):
+    tracks = [[0.1, 0.9, 0.3, 0.2]] * 30
+    table = wide_table(tracks, [1] * 30, extra={"g": [f"g{i}" for i in range(30)]})
+    pq.write_table(table, tmp_path / "d.parquet")
+    result = tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", by=["g"])
+    assert (result.out / "alignment.png").stat().st_size > 10_000
+
+
+def test_empty_input(tmp_path):
+    table = wide_table([], [])
+    pq.write_table(table, tmp_path / "empty.parquet")
+    result = tf2eng.run(tmp_path / "empty.parquet", tmp_path / "out")
+    assert result.summary["rows"]["read"] == 0
+    assert result.curve["count"].sum() == 0
+    assert pq.read_table(result.out / "stages").num_rows == 0
