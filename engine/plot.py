@@ -76,9 +76,8 @@ def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
             if lines[code]:
                 ax.plot(grid, np.concatenate(lines[code]).T, color="0.35", alpha=0.25, lw=0.6)
         else:
-            column_max = np.maximum(hist[code].max(axis=1, keepdims=True), 1)
             ax.imshow(
-                (hist[code] / column_max).T,
+                _shade(hist[code]).T,
                 origin="lower",
                 aspect="auto",
                 extent=(grid[0] - step / 2, grid[-1] + step / 2, 0.0, y_max),
@@ -96,7 +95,8 @@ def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
     if G <= PANELS_MAX:
         cols = min(3, G)
         rows = math.ceil(G / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.8 * rows), squeeze=False,
+        size = (8.0, 5.0) if G == 1 else (5.2 * cols, 3.8 * rows)
+        fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False,
                                  sharex=True, sharey=True)
         for ax, code in zip(axes.ravel(), order):
             draw(ax, int(code), "red", "mean")
@@ -114,8 +114,7 @@ def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
         hist = hist.sum(axis=0, keepdims=True)
         as_lines = np.zeros(1, bool)
         colours = plt.get_cmap("tab20")
-        column_max = np.maximum(hist[0].max(axis=1, keepdims=True), 1)
-        ax.imshow((hist[0] / column_max).T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1,
+        ax.imshow(_shade(hist[0]).T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1,
                   extent=(grid[0] - step / 2, grid[-1] + step / 2, 0.0, y_max), alpha=0.6)
         for i, code in enumerate(order):
             ax.plot(grid, mean[code], color=colours(i % 20), lw=1.0)
@@ -134,6 +133,11 @@ def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
     fig.tight_layout()
     fig.savefig(png, dpi=110)
     plt.close(fig)
+
+
+def _shade(hist: np.ndarray) -> np.ndarray:
+    """Track density in [0, 1], square-root scaled so that sparse curves stay visible."""
+    return np.sqrt(hist / max(int(hist.max()), 1))
 
 
 def _group_labels(groups: GroupIndex) -> dict[int, str]:
