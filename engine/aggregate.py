@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from ..kernels.grid import grid_points
-from ..kernels.moments import CELL, finalize, merge_into
+from ..kernels.moments import CELL, COUNT, finalize, merge_into
 from .groups import GroupIndex
 
 
@@ -20,8 +20,8 @@ class Totals:
     """Running partial moments for stage scores and aligned curves, per group."""
 
     def __init__(self, stages: int, grid_size: int):
-        self.stage = np.zeros((0, stages, CELL))
-        self.curve = np.zeros((0, grid_size, CELL))
+        self.stage = np.zeros((0, CELL, stages))
+        self.curve = np.zeros((0, CELL, grid_size))
 
     def _grow(self, n_groups: int) -> None:
         extra = n_groups - self.stage.shape[0]
@@ -30,7 +30,7 @@ class Totals:
             self.curve = np.concatenate([self.curve, np.zeros((extra,) + self.curve.shape[1:])])
 
     def add(self, stage: np.ndarray, curve: np.ndarray) -> None:
-        """Merge one batch's partials, (groups, K, 5) and (groups, M, 5)."""
+        """Merge one batch's partials, (groups, 5, K) and (groups, 5, M)."""
         self._grow(stage.shape[0])
         merge_into(self.stage[: stage.shape[0]], stage)
         merge_into(self.curve[: curve.shape[0]], curve)
@@ -40,7 +40,7 @@ class Totals:
         self._grow(groups.size)
         order = groups.sorted_codes()
         if groups.by:  # a group whose every track was rejected has no aggregate
-            order = order[self.stage[order, :, 0].sum(axis=1) > 0]
+            order = order[self.stage[order, COUNT, :].sum(axis=1) > 0]
         stage_x = np.arange(stages, dtype=np.float64) / stages
         stage_means = _table(
             self.stage[order], groups, order, {"stage": np.arange(stages, dtype=np.int32), "x": stage_x}
@@ -50,7 +50,7 @@ class Totals:
 
 
 def _table(acc: np.ndarray, groups: GroupIndex, order: np.ndarray, position: dict) -> pl.DataFrame:
-    n_groups, width = acc.shape[0], acc.shape[1]
+    n_groups, width = acc.shape[0], acc.shape[2]
     count = np.zeros(n_groups * width, np.int64)
     mean = np.zeros(n_groups * width)
     std = np.zeros(n_groups * width)

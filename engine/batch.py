@@ -26,8 +26,8 @@ REASON_NAMES = pa.array([reasons.NAMES.get(code, "") for code in range(256)], pa
 class BatchResult:
     stages: pa.Table  # one row per accepted track (SPEC section 3, stages/)
     rejected: pa.Table  # one row per rejected track, with its reason
-    stage_partial: np.ndarray  # (groups, K, 5) moments of the stage scores
-    curve_partial: np.ndarray  # (groups, M, 5) moments of the aligned curves
+    stage_partial: np.ndarray  # (groups, 5, K) moments of the stage scores
+    curve_partial: np.ndarray  # (groups, 5, M) moments of the aligned curves
     reason_codes: np.ndarray  # uint8 per track, 0 where accepted
     group: np.ndarray  # int32 per track, its --by group code
 

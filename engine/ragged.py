@@ -7,12 +7,20 @@ import pyarrow as pa
 
 from ..kernels.align import KeyFrames, Scores
 
-_NO_BITS = np.empty(0, np.uint8)
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view: every input array reaches the kernels with the same
+    numba type (writable and read-only arrays would compile twice)."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+_NO_BITS = _readonly(np.empty(0, np.uint8))
 _FLOATS = {pa.float32(): np.float32, pa.float64(): np.float64}
 
 
 def _bitmap(buf: pa.Buffer | None) -> np.ndarray:
-    return _NO_BITS if buf is None else np.frombuffer(buf, dtype=np.uint8)
+    return _NO_BITS if buf is None else _readonly(np.frombuffer(buf, dtype=np.uint8))
 
 
 def scores_of(arr: pa.Array) -> Scores:
@@ -47,16 +55,16 @@ def scores_of(arr: pa.Array) -> Scores:
         values = np.frombuffer(child_buffers[1], dtype=value_dtype, count=child.offset + len(child))[child.offset :]
     list_bits = _bitmap(buffers[0]) if arr.null_count else _NO_BITS
     value_bits = _bitmap(child_buffers[0]) if child.null_count else _NO_BITS
-    return Scores(offsets, values, list_bits, arr.offset, value_bits, child.offset)
+    return Scores(_readonly(offsets), _readonly(values), list_bits, arr.offset, value_bits, child.offset)
 
 
 def key_frames_of(arr: pa.Array | None) -> KeyFrames:
     """Given key frames as int64 with a validity mask; None: use the arg-max."""
     if arr is None:
-        return KeyFrames(np.empty(0, np.int64), np.empty(0, np.bool_))
+        return KeyFrames(_readonly(np.empty(0, np.int64)), _readonly(np.empty(0, np.bool_)))
     valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
     frames = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-    return KeyFrames(np.ascontiguousarray(frames, dtype=np.int64), valid)
+    return KeyFrames(_readonly(np.ascontiguousarray(frames, dtype=np.int64)), _readonly(valid))
 
 
 def track_lengths(scores: Scores) -> np.ndarray:

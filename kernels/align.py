@@ -12,8 +12,8 @@ from numba import njit, prange
 
 from . import reasons
 from .config import INLINE, PARALLEL
-from .moments import CELL, add_value, sum_slabs
-from .track import bit_is_set, interpolate_track, score_track
+from .moments import CELL, add_present, sum_slabs
+from .track import accumulate_curve, bit_is_set, first_argmax, power_frames, score_track, stage_scores
 
 
 class Scores(NamedTuple):
@@ -54,13 +54,23 @@ class Tracks(NamedTuple):
 class Partials(NamedTuple):
     """Moment accumulators, one slab per chunk of tracks."""
 
-    stage: np.ndarray  # float64, (chunks, groups, K, 5)
-    curve: np.ndarray  # float64, (chunks, groups, M, 5)
+    stage: np.ndarray  # float64, (chunks, groups, 5, K)
+    curve: np.ndarray  # float64, (chunks, groups, 5, M)
+
+
+# Frames per block on the fast path: the powers of a block of whole tracks
+# are computed in one long vectorized loop and stay in cache for the
+# per-track stage sums.
+BLOCK_FRAMES = 4096
 
 
 @njit(**INLINE)
-def _track(scores, keys, params, t, tracks):
-    """Score one track into ``tracks``; False (with a reason) if it is rejected."""
+def _track(scores, keys, params, t, tracks, P, clean, base):
+    """Score track t into ``tracks``; False (with a reason) if it is rejected.
+
+    ``clean``: P[offsets[t] - base:] already holds the track's powers and
+    every score of its block is finite and in [0, 1].
+    """
     if not bit_is_set(scores.list_bits, scores.list_bit_offset, t):
         tracks.reason[t] = reasons.NULL_SCORES
         return False
@@ -69,18 +79,16 @@ def _track(scores, keys, params, t, tracks):
     if T == 0:
         tracks.reason[t] = reasons.EMPTY_SCORES
         return False
-    reason, arg = score_track(
-        scores.values,
-        scores.value_bits,
-        scores.value_bit_offset,
-        start,
-        T,
-        params.lam,
-        params.reduce_mean,
-        params.minmax,
-        tracks.stage_scores[t],
-        tracks.stage_counts[t],
-    )
+    Y = tracks.stage_scores[t]
+    if clean:
+        stage_scores(P[start - base :], T, params.reduce_mean, Y, tracks.stage_counts[t])
+        reason = reasons.OK
+        arg = first_argmax(scores.values, start, T) if keys.frame.size == 0 else 0
+    else:
+        reason, arg = score_track(
+            scores.values, scores.value_bits, scores.value_bit_offset, start, T,
+            params.lam, params.reduce_mean, params.minmax, P, Y, tracks.stage_counts[t],
+        )
     if reason == reasons.OK and keys.frame.size > 0:
         if not keys.valid[t]:
             reason = reasons.NULL_KEY_FRAME
@@ -104,24 +112,32 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
     c + 1) splits the tracks into contiguous runs, chunk c accumulating
     into slab c of ``partials``.
     """
-    K = tracks.stage_scores.shape[1]
-    M = partials.curve.shape[2]
+    offsets = scores.offsets
+    fast = not params.minmax and scores.value_bits.size == 0
     for c in prange(chunks.size - 1):
-        curve = np.empty(M)
+        longest = 0
         for t in range(chunks[c], chunks[c + 1]):
-            if tracks.reason[t] != reasons.OK:
-                continue
-            if not _track(scores, keys, params, t, tracks):
-                continue
-            Y = tracks.stage_scores[t]
-            stage_acc = partials.stage[c, group[t]]
-            for k in range(K):
-                if not np.isnan(Y[k]):
-                    add_value(stage_acc[k], Y[k])
-            m_first, m_stop = interpolate_track(Y, tracks.pos_key[t], params.step, curve)
-            curve_acc = partials.curve[c, group[t]]
-            for m in range(m_first, m_stop):
-                add_value(curve_acc[m], curve[m])
+            longest = max(longest, offsets[t + 1] - offsets[t])
+        P = np.empty(max(BLOCK_FRAMES, longest))
+        t = chunks[c]
+        while t < chunks[c + 1]:
+            # A block: whole tracks, up to BLOCK_FRAMES frames (at least one track).
+            stop = t + 1
+            while stop < chunks[c + 1] and offsets[stop + 1] - offsets[t] <= BLOCK_FRAMES:
+                stop += 1
+            base = offsets[t]
+            clean = False
+            if fast and offsets[stop] - base <= P.size:
+                clean = power_frames(scores.values, base, offsets[stop] - base, params.lam, 0.0, 1.0, P) == 0
+            for r in range(t, stop):
+                if tracks.reason[r] != reasons.OK:
+                    continue
+                if not _track(scores, keys, params, r, tracks, P, clean, base):
+                    continue
+                Y = tracks.stage_scores[r]
+                add_present(partials.stage[c, group[r]], Y)
+                accumulate_curve(Y, tracks.pos_key[r], params.step, partials.curve[c, group[r]])
+            t = stop
 
 
 def frame_balanced_chunks(offsets: np.ndarray, n_chunks: int) -> np.ndarray:
@@ -141,8 +157,8 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
     """Check inputs, allocate outputs, run :func:`align_batch`, merge its slabs.
 
     ``reason`` (uint8, n) holds rejections already known (0 elsewhere) and is
-    updated in place.  Returns (Tracks, stage partials (G, K, 5), curve
-    partials (G, M, 5)).
+    updated in place.  Returns (Tracks, stage partials (G, 5, K), curve
+    partials (G, 5, M)).
     """
     n = scores.offsets.size - 1
     if scores.offsets.dtype not in (np.int32, np.int64):
@@ -162,13 +178,13 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
     )
     chunks = frame_balanced_chunks(scores.offsets, n_chunks)
     slabs = Partials(
-        stage=np.zeros((chunks.size - 1, n_groups, stages, CELL)),
-        curve=np.zeros((chunks.size - 1, n_groups, grid_size, CELL)),
+        stage=np.zeros((chunks.size - 1, n_groups, CELL, stages)),
+        curve=np.zeros((chunks.size - 1, n_groups, CELL, grid_size)),
     )
     if n:
         align_batch(scores, keys, params, group, chunks, tracks, slabs)
-    stage = np.zeros((n_groups, stages, CELL))
-    curve = np.zeros((n_groups, grid_size, CELL))
+    stage = np.zeros((n_groups, CELL, stages))
+    curve = np.zeros((n_groups, CELL, grid_size))
     sum_slabs(slabs.stage, stage)
     sum_slabs(slabs.curve, curve)
     return tracks, stage, curve

@@ -4,19 +4,32 @@
 # test worker, the CLI started again) loads it instead of recompiling.
 CACHE = True
 
-# IEEE arithmetic, no fast-math: the moment accumulators depend on exact
-# rounding (error-free transformations), and a bad score must stay visible
-# as NaN or inf to be rejected.
-FASTMATH = False
+# Floating-point flags for the arithmetic kernels:
+# - reassoc lets LLVM reorder sums, so per-stage sums vectorize;
+# - contract lets it fuse multiply-adds in the power polynomials.
+# Flags that assume no NaN or inf (nnan, ninf, "fast") are left out: a bad
+# score must stay visible as NaN or inf to be rejected.
+ARITHMETIC_FLAGS = frozenset({"reassoc", "contract"})
 
-# Options for small helpers called from the kernels.  LLVM inlines them;
-# numba's own IR inlining is not used: it mis-compiled writes through a
-# tuple of arrays inside a parallel loop.
-INLINE = dict(cache=CACHE, fastmath=FASTMATH, nogil=True)
+# Error model "numpy": a float division by zero gives inf/NaN instead of
+# raising, which removes a branch per division and lets loops vectorize.
+ERROR_MODEL = "numpy"
 
-# Options for serial whole-array kernels.
-SERIAL = dict(cache=CACHE, fastmath=FASTMATH, nogil=True)
+# Small helpers with IEEE-exact rounding (the double-double moments rely on
+# it, so they get no fast-math flag at all).  LLVM inlines them; numba's own
+# IR inlining is not used: it mis-compiled writes through a tuple of arrays
+# inside a parallel loop, and it would impose the caller's flags.
+INLINE = dict(cache=CACHE, nogil=True, error_model=ERROR_MODEL)
+SERIAL = INLINE
 
-# Options for the batch kernels: tracks are independent, so chunks of them
-# run on separate threads (thread count follows numba.set_num_threads).
-PARALLEL = dict(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+# Helpers and kernels that do the per-frame arithmetic.
+ARITHMETIC = dict(cache=CACHE, nogil=True, error_model=ERROR_MODEL, fastmath=set(ARITHMETIC_FLAGS))
+
+# The same, inlined into the caller at numba's IR level so that the caller's
+# loop sees plain arithmetic and can be vectorized.  Only for pure scalar
+# functions whose caller has the same flags.
+ARITHMETIC_INLINE = dict(ARITHMETIC, inline="always")
+
+# The batch kernels: tracks are independent, so chunks of them run on
+# separate threads (thread count follows numba.set_num_threads).
+PARALLEL = dict(ARITHMETIC, parallel=True)

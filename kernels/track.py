@@ -11,8 +11,10 @@ import numpy as np
 from numba import njit
 
 from . import reasons
-from .config import INLINE
+from .config import ARITHMETIC, INLINE
 from .grid import COVER_TOLERANCE
+from .moments import add_moment
+from .power import bits_float, float_bits, power
 
 
 @njit(**INLINE)
@@ -36,8 +38,9 @@ def stage_bounds(k, T, K):
 
 
 @njit(**INLINE)
-def _check_range(values, value_bits, value_bit_offset, start, T):
-    """Reason code for the first bad score, with the min, max and first arg-max."""
+def first_bad_frame(values, value_bits, value_bit_offset, start, T, check_range):
+    """Reason code of the first bad score (null, non-finite, outside [0, 1]), or OK,
+    with the min, max and first arg-max of the scores."""
     lo = np.inf
     hi = -np.inf
     arg = 0
@@ -48,60 +51,88 @@ def _check_range(values, value_bits, value_bit_offset, start, T):
         s = np.float64(values[j])
         if not math.isfinite(s):
             return reasons.NONFINITE_SCORE, lo, hi, arg
+        if check_range and (s < 0.0 or s > 1.0):
+            return reasons.SCORE_OUT_OF_RANGE, lo, hi, arg
         if s > hi:
             hi = s
             arg = i
-        if s < lo:
-            lo = s
+        lo = min(lo, s)
     return reasons.OK, lo, hi, arg
 
 
-@njit(**INLINE)
-def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean, minmax, Y, n):
-    """Power transform (eq. 1) and stage scores (eq. 2) of one track.
+@njit(**ARITHMETIC)
+def power_frames(values, start, F, lam, shift, scale, P):
+    """Eq. (1) for the F scores from values[start] into P[:F], in one loop that vectorizes.
 
-    Writes Y[k] (sum, or mean with NaN for an empty stage) and n[k] for
-    k = 0 ... K-1, and returns (reason, first arg-max of the scores).
+    Scores are mapped by (s - shift) * scale and clamped to [0, 1] first
+    (shift 0 and scale 1 leave valid scores exactly as they are).  Returns
+    how many raw scores are not finite or outside [0, 1].
+    """
+    x = values[start : start + F]
+    bad = 0
+    for i in range(F):
+        s = np.float64(x[i])
+        bad += 0 if (s >= 0.0) & (s <= 1.0) else 1
+        u = min(max((s - shift) * scale, 0.0), 1.0)
+        P[i] = power(u, lam)  # eq. (1): P_i = S_i ** lambda
+    return bad
+
+
+@njit(**ARITHMETIC)
+def stage_scores(P, T, reduce_mean, Y, n):
+    """Eq. (2) from the powers P[:T] of one track: Y[k] and n[k] for k = 0 ... K-1.
+
+    With reduce_mean, Y[k] is the mean, NaN for an empty stage.
     """
     K = Y.size
-    shift = 0.0
-    scale = 1.0
-    if minmax:
-        reason, lo, hi, arg = _check_range(values, value_bits, value_bit_offset, start, T)
-        if reason != reasons.OK:
-            return reason, 0
-        if hi == lo:
-            return reasons.CONSTANT_SCORES, 0
-        shift = lo
-        scale = 1.0 / (hi - lo)
-    best = -1.0
-    arg = 0
     for k in range(K):
         first, last = stage_bounds(k, T, K)
         total = 0.0
         for i in range(first, last):
-            j = start + i
-            if not bit_is_set(value_bits, value_bit_offset, j):
-                return reasons.NULL_SCORE, 0
-            s = np.float64(values[j])
-            if not math.isfinite(s):
-                return reasons.NONFINITE_SCORE, 0
-            if s > best:  # strict: the first arg-max wins
-                best = s
-                arg = i
-            if minmax:
-                s = min(max((s - shift) * scale, 0.0), 1.0)
-            elif s < 0.0 or s > 1.0:
-                return reasons.SCORE_OUT_OF_RANGE, 0
-            total += s**lam  # eq. (1): P_i = S_i ** lambda
+            total += P[i]
         count = last - first
         n[k] = count
         if not reduce_mean:
-            Y[k] = total  # eq. (2): Y_k = sum of P_i in stage k
+            Y[k] = total  # eq. (2): Y_k = sum of P_i over the frames of stage k
         elif count > 0:
             Y[k] = total / count
         else:
             Y[k] = np.nan  # an empty stage has no mean
+
+
+@njit(**ARITHMETIC)
+def first_argmax(values, start, T):
+    """The first arg-max of T scores known to lie in [0, 1]."""
+    x = values[start : start + T]
+    top = np.int64(0)
+    for i in range(T):
+        top = max(top, float_bits(np.float64(x[i])))  # bits of floats >= 0 order like the floats
+    best = bits_float(top)
+    i = 0
+    while np.float64(x[i]) != best:
+        i += 1
+    return i
+
+
+@njit(**INLINE)
+def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean, minmax, P, Y, n):
+    """Power transform (eq. 1) and stage scores (eq. 2) of one track, checking every score.
+
+    Writes Y and n (see :func:`stage_scores`), using P (at least T long) as
+    scratch, and returns (reason, first arg-max of the scores).  The
+    numbers come from the same functions as on the batch kernel's fast
+    path, so a track gets the same bits whichever path it takes.
+    """
+    reason, lo, hi, arg = first_bad_frame(values, value_bits, value_bit_offset, start, T, not minmax)
+    if reason != reasons.OK:
+        return reason, 0
+    shift, scale = 0.0, 1.0
+    if minmax:
+        if hi == lo:
+            return reasons.CONSTANT_SCORES, 0
+        shift, scale = lo, 1.0 / (hi - lo)
+    power_frames(values, start, T, lam, shift, scale, P)
+    stage_scores(P, T, reduce_mean, Y, n)
     return reasons.OK, arg
 
 
@@ -115,9 +146,68 @@ def aligned_x(k, K, pos_key):
 def _next_present(Y, k):
     """The first stage after k whose score is present (not NaN), or -1."""
     for j in range(k + 1, Y.size):
-        if not math.isnan(Y[j]):
+        if not np.isnan(Y[j]):
             return j
     return -1
+
+
+@njit(**INLINE)
+def first_grid_at_or_after(x, step, M):
+    """The first m in [0, M] with -1 + m*step >= x, checked exactly as the grid is computed."""
+    m = max(0, min(M, int(math.ceil((x + 1.0) / step))))
+    while m > 0 and -1.0 + (m - 1) * step >= x:
+        m -= 1
+    while m < M and -1.0 + m * step < x:
+        m += 1
+    return m
+
+
+@njit(**INLINE)
+def _segment(Y, K, pos_key, step, M, left, right, m, eps):
+    """Grid points [m, stop) interpolated between present stages left and right.
+
+    Returns (stop, x_left, slope); right < 0 means left is the last point,
+    whose value holds up to eps past it.
+    """
+    x_left = aligned_x(left, K, pos_key)
+    if right < 0:
+        last = first_grid_at_or_after(x_left + eps, step, M)
+        if last < M and -1.0 + last * step <= x_left + eps:
+            last += 1
+        return last, x_left, 0.0
+    x_right = aligned_x(right, K, pos_key)
+    return first_grid_at_or_after(x_right, step, M), x_left, (Y[right] - Y[left]) / (x_right - x_left)
+
+
+@njit(**INLINE)
+def curve_value(g, x_left, slope, y_left):
+    """Linear interpolation from the segment's left point; left of it, its value."""
+    return slope * (max(g, x_left) - x_left) + y_left
+
+
+@njit(**INLINE)
+def accumulate_curve(Y, pos_key, step, acc):
+    """Add the track's aligned curve to the moment accumulator acc (5, M).
+
+    The same points and values as :func:`interpolate_track`, added segment
+    by segment: each inner loop runs over contiguous grid points and
+    vectorizes.
+    """
+    K = Y.size
+    M = acc.shape[1]
+    left = _next_present(Y, -1)
+    if left < 0:
+        return
+    eps = COVER_TOLERANCE * step
+    m = first_grid_at_or_after(aligned_x(left, K, pos_key) - eps, step, M)
+    while left >= 0:
+        right = _next_present(Y, left)
+        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, m, eps)
+        y_left = Y[left]
+        for i in range(m, stop):
+            add_moment(acc, i, curve_value(-1.0 + i * step, x_left, slope, y_left))
+        m = max(m, stop)
+        left = right
 
 
 @njit(**INLINE)
@@ -125,44 +215,24 @@ def interpolate_track(Y, pos_key, step, curve):
     """Linear interpolation of the points (X_k, Y_k) onto the grid (SPEC 1.6).
 
     Missing stage scores (NaN) are left out.  Writes curve[m] for the grid
-    points the track covers and returns that range as (m_first, m_stop);
-    nothing outside it is written: no extrapolation.
+    points the track covers, [X_first, X_last] give or take COVER_TOLERANCE
+    steps, and returns that range as (m_first, m_stop); nothing outside it
+    is written: no extrapolation.
     """
     K = Y.size
     M = curve.size
-    k_first = _next_present(Y, -1)
-    if k_first < 0:
+    left = _next_present(Y, -1)
+    if left < 0:
         return 0, 0
-    k_last = k_first
-    while True:
-        j = _next_present(Y, k_last)
-        if j < 0:
-            break
-        k_last = j
     eps = COVER_TOLERANCE * step
-    x_lo = aligned_x(k_first, K, pos_key) - eps
-    x_hi = aligned_x(k_last, K, pos_key) + eps
-    # First grid point at or right of x_lo, from an estimate then exact checks.
-    m = max(0, min(M, int(math.ceil((x_lo + 1.0) / step))))
-    while m > 0 and -1.0 + (m - 1) * step >= x_lo:
-        m -= 1
-    while m < M and -1.0 + m * step < x_lo:
-        m += 1
-    m_first = m
-    left = k_first
-    right = _next_present(Y, left)
-    while m < M:
-        g = -1.0 + m * step
-        if g > x_hi:
-            break
-        while right >= 0 and aligned_x(right, K, pos_key) <= g:
-            left = right
-            right = _next_present(Y, left)
-        x_left = aligned_x(left, K, pos_key)
-        if right < 0 or g <= x_left:
-            curve[m] = Y[left]
-        else:
-            slope = (Y[right] - Y[left]) / (aligned_x(right, K, pos_key) - x_left)
-            curve[m] = slope * (g - x_left) + Y[left]
-        m += 1
+    m_first = first_grid_at_or_after(aligned_x(left, K, pos_key) - eps, step, M)
+    m = m_first
+    while left >= 0:
+        right = _next_present(Y, left)
+        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, m, eps)
+        y_left = Y[left]
+        for i in range(m, stop):
+            curve[i] = curve_value(-1.0 + i * step, x_left, slope, y_left)
+        m = max(m, stop)
+        left = right
     return m_first, m

@@ -6,13 +6,14 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tf2eng.kernels.moments import CELL, add_value, finalize, merge_into
+from tf2eng.kernels.moments import CELL, add_moment, finalize, merge_into
 
 
 def _accumulate(values):
-    acc = np.zeros((1, CELL))
+    """All values into one cell, one at a time."""
+    acc = np.zeros((1, CELL, 1))
     for v in values:
-        add_value(acc[0], v)
+        add_moment(acc[0], 0, v)
     return acc
 
 
@@ -31,7 +32,7 @@ def test_any_grouping_and_order_gives_the_same_bits(values, cuts, seed):
     whole = _stats(_accumulate(values))
     shuffled = list(np.random.default_rng(seed).permutation(values))
     bounds = sorted({0, len(values), *[c % (len(values) + 1) for c in cuts]})
-    merged = np.zeros((1, CELL))
+    merged = np.zeros((1, CELL, 1))
     for a, b in zip(bounds[:-1], bounds[1:]):
         merge_into(merged, _accumulate(shuffled[a:b]))
     parts = _stats(merged)
@@ -68,7 +69,7 @@ def test_small_spread_on_large_mean():
 
 
 def test_undefined_cells():
-    count, mean, std = _stats(np.zeros((1, CELL)))
+    count, mean, std = _stats(np.zeros((1, CELL, 1)))
     assert count == 0 and np.isnan(mean) and np.isnan(std)
     count, mean, std = _stats(_accumulate([0.25]))
     assert count == 1 and mean == 0.25 and np.isnan(std)
