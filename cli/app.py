@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from enum import Enum
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -217,6 +218,90 @@ def synth(
             raise InputError(f"{out}: cannot write: {exc.strerror}") from None
         if not quiet:
             typer.echo(f"wrote {out}: {counts['tracks']:,} tracks, {counts['videos']:,} videos, {counts['frames']:,} frames")
+
+    _guarded(body)
+
+
+def _number(x) -> str:
+    """A rational for people: 40, 2.5, or 1/3 where no short decimal is exact."""
+    if x.denominator == 1:
+        return str(x.numerator)
+    text = f"{float(x):g}"
+    return text if Fraction(text) == x else f"{x.numerator}/{x.denominator}"
+
+
+def _json_number(x):
+    return x.numerator if x.denominator == 1 else float(x)
+
+
+@app.command()
+def steps(
+    methods: Annotated[list[str], typer.Argument(help="NAME:FRAMES_PER_STEP[:sequential], e.g. ReferFormer:5 OnlineRefer:2.5:sequential TF2:8")],
+    time_: Annotated[Optional[list[str]], typer.Option("--time", help="NAME=SECONDS: measured time per epoch, shown as a ratio to the fastest.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Processing steps for the same number of frames (the paper's Table 1)."""
+
+    def body():
+        from ..engine.steps import parse_method, parse_time, steps_table
+
+        parsed = [parse_method(m) for m in methods]
+        times = dict(parse_time(t) for t in (time_ or []))
+        lcm, rows = steps_table(parsed, times)
+        if as_json:
+            typer.echo(json.dumps({
+                "lcm_frames": _json_number(lcm),
+                "methods": [{
+                    "name": r.method.name,
+                    "frames_per_step": _json_number(r.method.frames_per_step),
+                    "sequential": r.method.sequential,
+                    "steps": r.steps,
+                    "seconds_per_epoch": r.seconds,
+                    "time_ratio": r.ratio,
+                } for r in rows],
+            }, indent=2))
+            return
+        typer.echo(f"LCM of frames per step: {_number(lcm)} frames")
+        header = ["method", "frames/step", "mode", "steps"] + (["time/epoch s", "vs fastest"] if times else [])
+        table = [header]
+        for r in rows:
+            line = [r.method.name, _number(r.method.frames_per_step),
+                    "sequential" if r.method.sequential else "parallel", str(r.steps)]
+            if times:
+                line += [f"{r.seconds:g}" if r.seconds is not None else "-",
+                         f"{r.ratio:.2f}" if r.ratio is not None else "-"]
+            table.append(line)
+        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        for row in table:
+            typer.echo("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+
+    _guarded(body)
+
+
+@app.command()
+def bench(
+    path: Annotated[Optional[str], typer.Argument(help="Parquet file to use [default: a synthetic one, made once].")] = None,
+    tracks: Annotated[int, typer.Option(min=1, help="Tracks in the synthetic dataset.")] = 100_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic dataset.")] = 0,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed repetitions of the fast entries (best is kept).")] = 3,
+    data_dir: Annotated[Path, typer.Option(help="Where synthetic datasets are kept.")] = Path("bench/data"),
+    json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the results here [default: bench/results/bench-TIME.json].")] = None,
+    skip: Annotated[Optional[str], typer.Option(help="Comma-separated competitors to leave out: numpy, polars, duckdb.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: all cores].")] = None,
+) -> None:
+    """Time tf2eng against numpy, polars, DuckDB and a bare pyarrow read, on the same data."""
+
+    def body():
+        from ..engine.api import _set_threads
+        from ..engine.benchmark import run_benchmark, write_report
+
+        _set_threads(threads)
+        report = run_benchmark(path, tracks, seed, repeat, data_dir, _split(skip) or (),
+                               log=lambda m: typer.echo(m, err=True))
+        typer.echo(report.table())
+        target = json_out or Path("bench/results") / time.strftime("bench-%Y%m%d-%H%M%S.json")
+        write_report(report, target)
+        typer.echo(f"results in {target}")
 
     _guarded(body)
 

@@ -1,0 +1,297 @@
+"""``tf2eng bench``: tf2eng against what a researcher could write by hand, on the same data.
+
+Every competitor computes the stage scores of eq. (2) (sum reduction) for
+every track; each result is checked against tf2eng's before its time
+counts.  Entries:
+
+* ``pyarrow read (floor)``: reading the columns and nothing else;
+* ``tf2eng kernels``: power + stage scores + curve accumulation, frames in memory;
+* ``tf2eng run``: Parquet in, every output written (plot off);
+* ``numpy vectorized``: np.repeat / np.bincount over all frames;
+* ``numpy per-track loop``: one small numpy computation per track (timed on a sample);
+* ``polars``: explode, row index, group_by;
+* ``duckdb``: SQL with unnest and GROUP BY over the Parquet file (extra ``bench``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numba
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..kernels.align import KeyFrames, Params, align_tracks
+from ..kernels.grid import grid_size
+from .ragged import key_frames_of, scores_of
+from .synth import write_synthetic
+
+LAM = 0.7
+K = 10
+STEP = 0.01
+LOOP_SAMPLE_TRACKS = 20_000
+
+
+@dataclass
+class Entry:
+    name: str
+    seconds: float | None
+    frames: int
+    checked: str  # "reference", "ok", "mismatch: ...", "skipped: ..."
+    note: str = ""
+
+    @property
+    def frames_per_s(self) -> float | None:
+        return self.frames / self.seconds if self.seconds else None
+
+
+@dataclass
+class Report:
+    dataset: str
+    tracks: int
+    frames: int
+    threads: int
+    machine: dict
+    entries: list[Entry] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        base = self.entry("tf2eng run")
+        for e, raw in zip(self.entries, d["entries"]):
+            raw["frames_per_s"] = e.frames_per_s
+            raw["time_vs_tf2eng_run"] = (e.seconds / base.seconds) if (e.seconds and base and base.seconds) else None
+        return d
+
+    def entry(self, name: str) -> Entry | None:
+        return next((e for e in self.entries if e.name == name), None)
+
+    def table(self) -> str:
+        base = self.entry("tf2eng run")
+        lines = [f"{'':28} {'time s':>9} {'frames/s':>10} {'x tf2eng run':>13}  check",
+                 "-" * 78]
+        for e in self.entries:
+            t = f"{e.seconds:9.3f}" if e.seconds is not None else f"{'-':>9}"
+            fps = f"{e.frames_per_s / 1e9:8.3f} G" if e.frames_per_s else f"{'-':>10}"
+            ratio = f"{e.seconds / base.seconds:13.2f}" if (e.seconds and base and base.seconds) else f"{'-':>13}"
+            lines.append(f"{e.name:28} {t} {fps} {ratio}  {e.checked}{'; ' + e.note if e.note else ''}")
+        return "\n".join(lines)
+
+
+def _best(fn, repeat: int) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, result
+
+
+def _machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "numba": numba.__version__, "numpy": np.__version__, "pyarrow": pa.__version__,
+            "polars": pl.__version__}
+
+
+# --- the competitors -------------------------------------------------------------------
+
+
+def numpy_vectorized(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Stage sums the way a careful researcher writes them with numpy: one pass, no loops."""
+    n = offsets.size - 1
+    T = np.diff(offsets)
+    track = np.repeat(np.arange(n), T)
+    i = np.arange(values.size) - np.repeat(offsets[:-1], T) + 1  # 1-based frame number
+    T_frame = T[track]
+    stage = (K * i + T_frame - 1) // T_frame - 1
+    P = values.astype(np.float64) ** LAM
+    return np.bincount(track * K + stage, weights=P, minlength=n * K).reshape(n, K)
+
+
+def numpy_per_track(offsets: np.ndarray, values: np.ndarray, tracks: int) -> np.ndarray:
+    """The loop a researcher writes first: one numpy computation per track."""
+    out = np.zeros((tracks, K))
+    for t in range(tracks):
+        s = values[offsets[t] : offsets[t + 1]].astype(np.float64)
+        T = s.size
+        stage = (K * np.arange(1, T + 1) + T - 1) // T - 1
+        out[t] = np.bincount(stage, weights=s**LAM, minlength=K)
+    return out
+
+
+def polars_stage_sums(table: pa.Table) -> np.ndarray:
+    """Explode, number the frames, group by track and stage."""
+    df = pl.from_arrow(table.select(["scores"])).with_row_index("track")
+    y = (
+        df.with_columns(pl.col("scores").list.len().alias("T"))
+        .explode("scores")
+        .with_columns((pl.int_range(pl.len()).over("track") + 1).alias("i"))
+        .with_columns(((K * pl.col("i") + pl.col("T") - 1) // pl.col("T") - 1).alias("stage"))
+        .group_by("track", "stage")
+        .agg(pl.col("scores").cast(pl.Float64).pow(LAM).sum().alias("y"))
+    )
+    out = np.zeros((table.num_rows, K))
+    out[y["track"].to_numpy(), y["stage"].to_numpy()] = y["y"].to_numpy()
+    return out
+
+
+def duckdb_stage_sums(path: str, n: int) -> np.ndarray:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"SET threads TO {os.cpu_count()}")
+    rows = con.execute(
+        """
+        WITH frames AS (
+            SELECT file_row_number AS track, len(scores) AS T,
+                   unnest(scores) AS s, generate_subscripts(scores, 1) AS i
+            FROM read_parquet(?, file_row_number = true)
+        )
+        SELECT track, (10 * i + T - 1) // T - 1 AS stage, sum(pow(s::DOUBLE, 0.7)) AS y
+        FROM frames GROUP BY ALL
+        """,
+        [path],
+    ).fetchnumpy()
+    out = np.zeros((n, K))
+    out[rows["track"].astype(np.int64), rows["stage"].astype(np.int64)] = rows["y"]
+    return out
+
+
+def _check(got: np.ndarray, want: np.ndarray) -> str:
+    if got.shape != want.shape:
+        return f"mismatch: shape {got.shape} != {want.shape}"
+    if np.allclose(got, want, rtol=1e-9, atol=1e-12):
+        return "ok"
+    bad = np.argwhere(~np.isclose(got, want, rtol=1e-9, atol=1e-12))[0]
+    return f"mismatch at track {bad[0]} stage {bad[1]}: {got[tuple(bad)]} != {want[tuple(bad)]}"
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def dataset_for(tracks: int, seed: int, directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"synth-{tracks}-{seed}.parquet"
+    if not path.exists():
+        write_synthetic(path, tracks, seed)
+    return path
+
+
+def _kernels(table: pa.Table) -> tuple[np.ndarray, int]:
+    """tf2eng's kernels over every record batch already in memory; stage scores in input order."""
+    params = Params(lam=LAM, reduce_mean=False, minmax=False, step=STEP)
+    parts = []
+    M = grid_size(K, STEP)
+    for batch in table.to_batches(max_chunksize=65_536):
+        scores = scores_of(batch.column("scores"))
+        keys = key_frames_of(batch.column("key_frame")) if "key_frame" in batch.schema.names else KeyFrames(
+            np.empty(0, np.int64), np.empty(0, np.bool_))
+        n = batch.num_rows
+        tracks, _, _ = align_tracks(scores, keys, params, np.zeros(n, np.int32), 1, K, M,
+                                    np.zeros(n, np.uint8), 4 * numba.get_num_threads())
+        parts.append(tracks.stage_scores)
+    return (np.concatenate(parts) if parts else np.zeros((0, K))), table.num_rows
+
+
+def _run_subprocess(args: list[str]) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in bytes and exit code of a tf2eng command in a fresh process."""
+    exe = shutil.which("tf2eng") or os.path.join(os.path.dirname(sys.executable), "tf2eng")
+    code = (
+        "import resource, subprocess, sys, time; t = time.perf_counter(); "
+        "rc = subprocess.run(sys.argv[1:]).returncode; w = time.perf_counter() - t; "
+        "print(w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, exe, *args], capture_output=True, text=True, check=True)
+    wall, rss_kb, rc = out.stdout.split()
+    return float(wall), int(rss_kb) * 1024, int(rc)
+
+
+def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0, repeat: int = 3,
+                  data_dir: str | Path = "bench/data", skip: tuple[str, ...] = (), log=print) -> Report:
+    if path is None:
+        path = str(dataset_for(tracks, seed, Path(data_dir)))
+    columns = ["scores", "key_frame"]
+    meta = pq.ParquetFile(path).metadata
+    # Warm the file cache and the kernels.
+    pq.read_table(path, columns=columns)
+    _kernels(pq.read_table(path, columns=columns).slice(0, 1000))
+    t_read, table = _best(lambda: pq.read_table(path, columns=columns), repeat)
+    scores = table.column("scores").combine_chunks()
+    frames = len(scores.values)
+    report = Report(path, table.num_rows, frames, numba.get_num_threads(), _machine())
+    log(f"dataset {path}: {table.num_rows:,} tracks, {frames:,} frames, {numba.get_num_threads()} threads")
+    report.entries.append(Entry("pyarrow read (floor)", t_read, frames, "-"))
+
+    t_kernel, (want, _) = _best(lambda: _kernels(table), repeat)
+    report.entries.append(Entry("tf2eng kernels", t_kernel, frames, "reference", "frames in memory"))
+    log(f"tf2eng kernels: {t_kernel:.3f} s")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        from .api import run
+
+        def end_to_end():
+            return run(path, Path(tmp) / "out", plot=False)
+
+        t_run, result = _best(end_to_end, repeat)
+        got = np.array(result.stages().select("stage_scores").collect()["stage_scores"].to_list())
+        report.entries.append(Entry("tf2eng run", t_run, frames, _check(got, want), "all outputs, plot off"))
+        log(f"tf2eng run: {t_run:.3f} s")
+        wall, rss, rc = _run_subprocess(["run", path, "-o", str(Path(tmp) / "out2"), "--no-plot", "-q"])
+        report.extra["tf2eng_run_subprocess"] = {"wall_s": wall, "peak_rss_bytes": rss, "exit_code": rc}
+        log(f"tf2eng run in a fresh process: {wall:.2f} s wall, peak RSS {rss / 2**20:.0f} MiB")
+
+    ragged = scores_of(scores)
+    offsets, values = ragged.offsets.astype(np.int64), ragged.values
+    if "numpy" not in skip:
+        t_np, got = _best(lambda: numpy_vectorized(offsets, values), max(1, repeat - 1))
+        report.entries.append(Entry("numpy vectorized", t_np, frames, _check(got, want),
+                                    "np.repeat + np.bincount, float64 powers"))
+        log(f"numpy vectorized: {t_np:.3f} s")
+        sample = min(LOOP_SAMPLE_TRACKS, table.num_rows)
+        sample_frames = int(offsets[sample] - offsets[0])
+        t_loop, got = _best(lambda: numpy_per_track(offsets, values, sample), 1)
+        report.entries.append(Entry("numpy per-track loop", t_loop, sample_frames, _check(got, want[:sample]),
+                                    f"timed on the first {sample:,} tracks"))
+        log(f"numpy per-track loop: {t_loop:.3f} s on {sample:,} tracks")
+    if "polars" not in skip:
+        t_pl, got = _best(lambda: polars_stage_sums(table), 1)
+        report.entries.append(Entry("polars", t_pl, frames, _check(got, want), "explode + group_by"))
+        log(f"polars: {t_pl:.3f} s")
+    if "duckdb" not in skip:
+        try:
+            import duckdb  # noqa: F401
+        except ImportError:
+            report.entries.append(Entry("duckdb", None, frames, "skipped: pip install 'tf2eng[bench]'"))
+        else:
+            duckdb_stage_sums(path, table.num_rows)  # warm-up
+            t_db, got = _best(lambda: duckdb_stage_sums(path, table.num_rows), 1)
+            report.entries.append(Entry("duckdb", t_db, frames, _check(got, want), "SQL over the Parquet file"))
+            log(f"duckdb: {t_db:.3f} s")
+    return report
+
+
+def write_report(report: Report, json_path: str | Path) -> None:
+    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_path).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+
+
+def peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
