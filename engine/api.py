@@ -6,6 +6,7 @@ import datetime as dt
 import platform
 import time
 from collections import Counter
+from contextlib import closing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from .errors import InputError, RejectedRowError
 from .groups import GroupIndex
 from .long import FRAMES, ROWS, tracks_from_long
 from .options import Options
+from .pipeline import BackgroundWriter, prefetched
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, OutputDir, default_output
 from .source import BATCH_ROWS, Columns, Source
 
@@ -167,6 +169,8 @@ class _Job:
         self.tracks_written = 0
         self.frame_rows = 0
         self.rows_done = 0
+        # read: waiting for input; compute: validation, kernels, tables (main
+        # thread); write: busy time of the writer thread, which overlaps both.
         self.timings = {"read": 0.0, "compute": 0.0, "write": 0.0}
         self.mark = time.perf_counter()
 
@@ -176,34 +180,54 @@ class _Job:
             self.progress(self.rows_done, self.source.rows_total)
 
     def stream(self) -> None:
-        if self.columns.layout == "long":
-            t = time.perf_counter()
-            tracks, pre_reason, self.frame_rows = tracks_from_long(self.source, self._tick)
-            self.timings["read"] += time.perf_counter() - t
-            writer = self.output.stages_writer(0, self.stage_schema)
-            for start in range(0, tracks.num_rows, BATCH_ROWS):
-                batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
-                self._batch(batch, writer, self.source.path, None, pre_reason[start : start + BATCH_ROWS])
+        writer = BackgroundWriter()
+        try:
+            if self.columns.layout == "long":
+                t = time.perf_counter()
+                tracks, pre_reason, self.frame_rows = tracks_from_long(self.source, self._tick)
+                self.timings["read"] += time.perf_counter() - t
+                part = self.output.stages_writer(0, self.stage_schema, self.columns.carried)
+                for start in range(0, tracks.num_rows, BATCH_ROWS):
+                    batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
+                    self._batch(batch, part, writer, self.source.path, None, pre_reason[start : start + BATCH_ROWS])
+                writer.submit(part.close)
+            else:
+                self._stream_wide(writer)
+            writer.submit(self.output.close_rejected, self.rejected_schema)
+        finally:
             writer.close()
-        else:
-            for index, fragment in enumerate(self.source.fragments):
-                writer = self.output.stages_writer(index, self.stage_schema)
-                row = 0
-                batches = self.source.batches(index)
-                while True:
-                    t = time.perf_counter()
-                    batch = next(batches, None)
-                    self.timings["read"] += time.perf_counter() - t
-                    if batch is None:
-                        break
-                    self._batch(batch, writer, fragment.path, row, None)
-                    row += batch.num_rows
-                    self._tick(batch.num_rows)
-                writer.close()
-        self.output.close_rejected(self.rejected_schema)
+            self.timings["write"] = writer.busy_s
         self.mark = time.perf_counter()
 
-    def _batch(self, batch: pa.RecordBatch, writer, source_path: str, first_row: int | None, pre_reason) -> None:
+    def _stream_wide(self, writer: BackgroundWriter) -> None:
+        def batches():
+            for index in range(len(self.source.fragments)):
+                for batch in self.source.batches(index):
+                    yield index, batch
+
+        with closing(prefetched(batches())) as items:
+            index, part, rows = -1, None, 0
+            t = time.perf_counter()
+            for batch_index, batch in items:
+                self.timings["read"] += time.perf_counter() - t
+                if batch_index != index:  # the next input file: its own part of stages/
+                    if part is not None:
+                        writer.submit(part.close)
+                    index, rows = batch_index, 0
+                    part = self.output.stages_writer(index, self.stage_schema, self.columns.carried)
+                self._batch(batch, part, writer, self.source.fragments[index].path, rows, None)
+                rows += batch.num_rows
+                self._tick(batch.num_rows)
+                t = time.perf_counter()
+            if part is not None:
+                writer.submit(part.close)
+        # Every input file has its part in stages/, even one without rows.
+        for index in range(len(self.source.fragments)):
+            if not self.output.has_stages_part(index):
+                writer.submit(self.output.stages_writer(index, self.stage_schema, self.columns.carried).close)
+
+    def _batch(self, batch: pa.RecordBatch, part, writer: BackgroundWriter, source_path: str,
+               first_row: int | None, pre_reason) -> None:
         t = time.perf_counter()
         result = process_batch(batch, self.columns, self.options, self.groups, pre_reason)
         self.totals.add(result.stage_partial, result.curve_partial)
@@ -212,9 +236,7 @@ class _Job:
         self.group_tracks = np.pad(self.group_tracks, (0, counts.size - self.group_tracks.size)) + counts
         self.tracks_read += batch.num_rows
         self.tracks_written += result.stages.num_rows
-        t2 = time.perf_counter()
-        self.timings["compute"] += t2 - t
-        writer.write_table(result.stages.cast(self.stage_schema))
+        writer.submit(part.write_table, result.stages.cast(self.stage_schema))
         rejected = result.rejected
         if rejected.num_rows:
             self.reasons.update(rejected.column("reason").to_pylist())
@@ -226,8 +248,9 @@ class _Job:
             if self.options.on_invalid == "error":
                 where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, self.columns)
                 raise RejectedRowError(f"{source_path}: {where}: {rejected.column('reason')[0].as_py()}")
-            self.output.write_rejected(rejected.select(self.rejected_schema.names).cast(self.rejected_schema))
-        self.timings["write"] += time.perf_counter() - t2
+            rejected = rejected.select(self.rejected_schema.names).cast(self.rejected_schema)
+            writer.submit(self.output.write_rejected, rejected)
+        self.timings["compute"] += time.perf_counter() - t
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:
         rejected = sum(self.reasons.values())

@@ -81,23 +81,27 @@ def process_batch(
         CHUNKS_PER_THREAD * numba.get_num_threads(),
     )
     ok = tracks.reason == reasons.OK
-    ok_idx = pa.array(np.flatnonzero(ok))
-    K = options.stages
     n_ok = int(ok.sum())
-    scores_flat = tracks.stage_scores[ok].ravel()
+    if n_ok == n:  # the common case: no copies of the carried columns
+        carried = pa.Table.from_batches([batch.select(list(columns.carried))])
+        take = slice(None)
+    else:
+        carried = pa.Table.from_batches([batch.select(list(columns.carried)).take(pa.array(np.flatnonzero(ok)))])
+        take = ok
+    K = options.stages
+    scores_flat = tracks.stage_scores[take].ravel()
     list_offsets = pa.array(np.arange(0, n_ok * K + 1, K, dtype=np.int32))
-    carried = batch.select(list(columns.carried)).take(ok_idx)
-    stages = pa.Table.from_batches([carried]).append_column("T", pa.array(track_lengths(scores)[ok]))
-    stages = stages.append_column("key_frame", pa.array(tracks.key_frame[ok]))
-    stages = stages.append_column("pos_key", pa.array(tracks.pos_key[ok]))
-    stages = stages.append_column(
-        "stage_scores",
-        pa.ListArray.from_arrays(list_offsets, pa.array(scores_flat, mask=np.isnan(scores_flat))),
+    stage_scores = pa.ListArray.from_arrays(
+        list_offsets, pa.array(scores_flat, mask=np.isnan(scores_flat) if options.reduce == "mean" else None)
     )
-    stages = stages.append_column(
-        "stage_counts", pa.ListArray.from_arrays(list_offsets, pa.array(tracks.stage_counts[ok].ravel()))
-    )
-    bad_idx = pa.array(np.flatnonzero(~ok))
-    rejected = pa.Table.from_batches([batch.take(bad_idx)])
+    stages = carried.append_column("T", pa.array(track_lengths(scores)[take]))
+    stages = stages.append_column("key_frame", pa.array(tracks.key_frame[take]))
+    stages = stages.append_column("pos_key", pa.array(tracks.pos_key[take]))
+    stages = stages.append_column("stage_scores", stage_scores)
+    stages = stages.append_column("stage_counts", pa.ListArray.from_arrays(list_offsets, pa.array(tracks.stage_counts[take].ravel())))
+    if n_ok == n:
+        rejected = pa.Table.from_batches([batch.slice(0, 0)])
+    else:
+        rejected = pa.Table.from_batches([batch.take(pa.array(np.flatnonzero(~ok)))])
     rejected = rejected.append_column("reason", REASON_NAMES.take(pa.array(tracks.reason[~ok])))
     return BatchResult(stages, rejected, stage_partial, curve_partial, tracks.reason, group)

@@ -115,15 +115,16 @@ def _machine() -> dict:
 
 
 def numpy_vectorized(offsets: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Stage sums the way a careful researcher writes them with numpy: one pass, no loops."""
+    """Stage sums the way a careful researcher writes them with numpy: one pass, no loops,
+    32-bit indices, and numpy's SIMD power on the float32 scores."""
     n = offsets.size - 1
-    T = np.diff(offsets)
-    track = np.repeat(np.arange(n), T)
-    i = np.arange(values.size) - np.repeat(offsets[:-1], T) + 1  # 1-based frame number
-    T_frame = T[track]
+    T = np.diff(offsets).astype(np.int32)
+    track = np.repeat(np.arange(n, dtype=np.int32), T)
+    i = np.arange(1, values.size + 1, dtype=np.int32) - np.repeat(offsets[:-1].astype(np.int32), T)
+    T_frame = np.repeat(T, T)
     stage = (K * i + T_frame - 1) // T_frame - 1
-    P = values.astype(np.float64) ** LAM
-    return np.bincount(track * K + stage, weights=P, minlength=n * K).reshape(n, K)
+    P = np.power(values, np.float32(LAM)) if values.dtype == np.float32 else values**LAM
+    return np.bincount(track.astype(np.int64) * K + stage, weights=P, minlength=n * K).reshape(n, K)
 
 
 def numpy_per_track(offsets: np.ndarray, values: np.ndarray, tracks: int) -> np.ndarray:
@@ -175,12 +176,13 @@ def duckdb_stage_sums(path: str, n: int) -> np.ndarray:
     return out
 
 
-def _check(got: np.ndarray, want: np.ndarray) -> str:
+def _check(got: np.ndarray, want: np.ndarray, rtol: float = 1e-9) -> str:
+    """"ok" where got matches tf2eng's stage scores within rtol."""
     if got.shape != want.shape:
         return f"mismatch: shape {got.shape} != {want.shape}"
-    if np.allclose(got, want, rtol=1e-9, atol=1e-12):
-        return "ok"
-    bad = np.argwhere(~np.isclose(got, want, rtol=1e-9, atol=1e-12))[0]
+    if np.allclose(got, want, rtol=rtol, atol=1e-12):
+        return "ok" if rtol == 1e-9 else f"ok to {rtol:g}"
+    bad = np.argwhere(~np.isclose(got, want, rtol=rtol, atol=1e-12))[0]
     return f"mismatch at track {bad[0]} stage {bad[1]}: {got[tuple(bad)]} != {want[tuple(bad)]}"
 
 
@@ -228,7 +230,7 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
                   data_dir: str | Path = "bench/data", skip: tuple[str, ...] = (), log=print) -> Report:
     if path is None:
         path = str(dataset_for(tracks, seed, Path(data_dir)))
-    columns = ["scores", "key_frame"]
+    columns = ["video_id", "exp_id", "scores", "key_frame"]  # what tf2eng run reads
     meta = pq.ParquetFile(path).metadata
     # Warm the file cache and the kernels.
     pq.read_table(path, columns=columns)
@@ -257,13 +259,18 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
         wall, rss, rc = _run_subprocess(["run", path, "-o", str(Path(tmp) / "out2"), "--no-plot", "-q"])
         report.extra["tf2eng_run_subprocess"] = {"wall_s": wall, "peak_rss_bytes": rss, "exit_code": rc}
         log(f"tf2eng run in a fresh process: {wall:.2f} s wall, peak RSS {rss / 2**20:.0f} MiB")
+        demo = Path(data_dir) / "demo.parquet"
+        if demo.exists():  # start-up: a second run of the demo, compiled kernels cached
+            runs = [_run_subprocess(["run", str(demo), "-o", str(Path(tmp) / "demo"), "-q"])[0] for _ in range(2)]
+            report.extra["demo_second_run_wall_s"] = runs[1]
+            log(f"second tf2eng run on the demo data: {runs[1]:.2f} s wall")
 
     ragged = scores_of(scores)
     offsets, values = ragged.offsets.astype(np.int64), ragged.values
     if "numpy" not in skip:
         t_np, got = _best(lambda: numpy_vectorized(offsets, values), max(1, repeat - 1))
-        report.entries.append(Entry("numpy vectorized", t_np, frames, _check(got, want),
-                                    "np.repeat + np.bincount, float64 powers"))
+        report.entries.append(Entry("numpy vectorized", t_np, frames, _check(got, want, 1e-5),
+                                    "np.repeat + np.bincount, float32 powers"))
         log(f"numpy vectorized: {t_np:.3f} s")
         sample = min(LOOP_SAMPLE_TRACKS, table.num_rows)
         sample_frames = int(offsets[sample] - offsets[0])

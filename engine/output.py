@@ -53,8 +53,17 @@ class OutputDir:
     def path(self, name: str) -> Path:
         return self.staging / name
 
-    def stages_writer(self, part: int, schema: pa.Schema) -> pq.ParquetWriter:
-        return pq.ParquetWriter(self.staging / STAGES_DIR / f"part-{part:05d}.parquet", schema)
+    def _stages_part(self, part: int) -> Path:
+        return self.staging / STAGES_DIR / f"part-{part:05d}.parquet"
+
+    def stages_writer(self, part: int, schema: pa.Schema, dictionary_columns=()) -> pq.ParquetWriter:
+        """A writer for ``stages/part-NNNNN.parquet``.  Only the id and --by columns
+        are dictionary-encoded: trying it on the float lists costs time and saves nothing."""
+        return pq.ParquetWriter(self._stages_part(part), schema, use_dictionary=list(dictionary_columns),
+                                compression="snappy")
+
+    def has_stages_part(self, part: int) -> bool:
+        return self._stages_part(part).exists()
 
     def write_rejected(self, table: pa.Table) -> None:
         if self._rejected is None:

@@ -24,6 +24,10 @@ from .options import Options
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
 BATCH_ROWS = 65_536
+READAHEAD_BATCHES = 2  # decoded ahead by Arrow; more costs memory and gains nothing here
+# Decoded batches come from the system allocator, which hands freed row-group
+# buffers back; jemalloc (Arrow's default) kept several hundred MiB of them.
+READ_POOL = pa.system_memory_pool()
 OUTPUT_COLUMNS = ("T", "key_frame", "pos_key", "stage_scores", "stage_counts")
 
 
@@ -132,6 +136,9 @@ class Source:
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
         self.schema = self.dataset.schema
+        # Parquet pre-buffering fetches whole row groups ahead: more memory
+        # and, on local files, slower; column chunks are read as decoded.
+        self._scan_options = ds.ParquetFragmentScanOptions(pre_buffer=False) if self.format == "parquet" else None
         self.columns = self._resolve(options)
         self._physical = [self._check_fragment(f) for f in self.fragments]
         self.rows_total = sum(rows for _, rows in self._physical)
@@ -217,7 +224,10 @@ class Source:
         fragment = self.fragments[index]
         schema, _ = self._physical[index]
         try:
-            for batch in fragment.to_batches(schema=schema, columns=schema.names, batch_size=batch_rows):
+            for batch in fragment.to_batches(schema=schema, columns=schema.names, batch_size=batch_rows,
+                                             batch_readahead=READAHEAD_BATCHES, fragment_readahead=1,
+                                             fragment_scan_options=self._scan_options,
+                                             memory_pool=READ_POOL):
                 yield batch
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{fragment.path}: cannot read: {_first_line(exc)}") from None
