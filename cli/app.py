@@ -1,7 +1,8 @@
 """The ``tf2eng`` command: parses options, shows progress, reports, sets the exit code.
 
-It calls the engine and computes nothing itself.  Exit codes: 0 success;
-2 bad invocation or unreadable input (one line on stderr); 1 internal error.
+It calls the engine and computes nothing itself.  Exit codes: 0 complete;
+2 bad invocation or unreadable input (one line on stderr); 3 complete, but
+rows were rejected and --strict was given; 1 internal error.
 """
 
 from __future__ import annotations
@@ -53,8 +54,25 @@ class OnInvalid(str, Enum):
     error = "error"
 
 
+class LogFormat(str, Enum):
+    text = "text"
+    json = "json"
+
+
+EXIT_COMPLETE, EXIT_INTERNAL, EXIT_INPUT, EXIT_REJECTED = 0, 1, 2, 3
+_log_format = {"value": LogFormat.text}
+
+
+def _json_event(event: dict) -> None:
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **event}
+    typer.echo(json.dumps(record, default=str), err=True)
+
+
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"tf2eng: error: {message}", err=True)
+    if _log_format["value"] is LogFormat.json:
+        _json_event({"event": "error", "exit_code": code, "message": message})
+    else:
+        typer.echo(f"tf2eng: error: {message}", err=True)
     return typer.Exit(code)
 
 
@@ -65,7 +83,7 @@ def _guarded(fn):
     try:
         return fn()
     except InputError as exc:
-        raise _fail(str(exc), 2) from None
+        raise _fail(str(exc), EXIT_INPUT) from None
     except typer.Exit:
         raise
     except KeyboardInterrupt:
@@ -73,7 +91,8 @@ def _guarded(fn):
     except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into exit 1
         if os.environ.get("TF2ENG_DEBUG"):
             raise
-        raise _fail(f"internal error: {type(exc).__name__}: {exc} (set TF2ENG_DEBUG=1 for the traceback)", 1) from None
+        raise _fail(f"internal error: {type(exc).__name__}: {exc} (set TF2ENG_DEBUG=1 for the traceback)",
+                    EXIT_INTERNAL) from None
 
 
 def _split(value: Optional[str]) -> Optional[tuple[str, ...]]:
@@ -133,6 +152,7 @@ def main_options(
     ] = False,
 ) -> None:
     """Key-frame alignment analysis of per-frame text-frame similarity scores, in batch."""
+    _log_format["value"] = LogFormat.text
 
 
 @app.command()
@@ -154,15 +174,24 @@ def run(
     on_invalid: Annotated[OnInvalid, typer.Option(help="quarantine: bad rows go to rejected.parquet; error: stop at the first.")] = OnInvalid.quarantine,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write alignment.png.")] = True,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse the input files a killed run had finished.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Recompute every input file, even those the previous output has.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when any row was rejected.")] = False,
+    log_format: Annotated[LogFormat, typer.Option(help="json: one JSON object per event on stderr.")] = LogFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no report.")] = False,
 ) -> None:
-    """Run the alignment analysis of a dataset and write the output directory."""
+    """Run the alignment analysis of a dataset and write the output directory.
+
+    Exit codes: 0 complete; 2 bad invocation or unreadable input; 3 complete
+    but rows were rejected and --strict was given; 1 internal error.
+    """
+    _log_format["value"] = log_format
 
     def body():
         from ..engine.api import run as run_engine
 
-        progress = _Progress(enabled=not quiet)
+        progress = _Progress(enabled=not quiet and log_format is LogFormat.text)
         try:
             result = run_engine(
                 path,
@@ -182,7 +211,10 @@ def run(
                 on_invalid=on_invalid.value,
                 plot=plot,
                 threads=threads,
+                resume=resume,
+                full=full,
                 progress=progress,
+                log=_json_event if log_format is LogFormat.json else None,
             )
         finally:
             progress.close()
@@ -193,7 +225,15 @@ def run(
             reasons = ", ".join(f"{k}: {v}" for k, v in rows["rejected_by_reason"].items())
             typer.echo(f"{rows['read']:,} tracks read, {rows['written']:,} written, {rows['rejected']:,} rejected"
                        + (f" ({reasons})" if reasons else ""))
+            units = result.summary["units"]
+            reused = units["reused"] + units["resumed"]
+            if reused:
+                typer.echo(f"{units['processed']} of {units['total']} input files processed, "
+                           f"{reused} reused from earlier results")
             typer.echo(f"outputs in {result.out} ({result.summary['timings_s']['total']:.2f} s)")
+        if strict and result.summary["rows"]["rejected"]:
+            raise _fail(f"{result.summary['rows']['rejected']:,} rows rejected (--strict); "
+                        f"see {result.out / 'rejected.parquet'}", EXIT_REJECTED)
 
     _guarded(body)
 

@@ -23,21 +23,28 @@ class Totals:
         self.stage = np.zeros((0, CELL, stages))
         self.curve = np.zeros((0, CELL, grid_size))
 
-    def _grow(self, n_groups: int) -> None:
+    def grow(self, n_groups: int) -> None:
         extra = n_groups - self.stage.shape[0]
         if extra > 0:
             self.stage = np.concatenate([self.stage, np.zeros((extra,) + self.stage.shape[1:])])
             self.curve = np.concatenate([self.curve, np.zeros((extra,) + self.curve.shape[1:])])
 
-    def add(self, stage: np.ndarray, curve: np.ndarray) -> None:
-        """Merge one batch's partials, (groups, 5, K) and (groups, 5, M)."""
-        self._grow(stage.shape[0])
-        merge_into(self.stage[: stage.shape[0]], stage)
-        merge_into(self.curve[: curve.shape[0]], curve)
+    def add(self, stage: np.ndarray, curve: np.ndarray, codes: np.ndarray | None = None) -> None:
+        """Merge partials shaped (groups, 5, K) and (groups, 5, M); local group g is
+        group codes[g] here (the identity without ``codes``)."""
+        if codes is None:
+            self.grow(stage.shape[0])
+            merge_into(self.stage[: stage.shape[0]], stage)
+            merge_into(self.curve[: curve.shape[0]], curve)
+            return
+        self.grow(int(codes.max()) + 1 if codes.size else 0)
+        for local, code in enumerate(codes):
+            merge_into(self.stage[code], stage[local])
+            merge_into(self.curve[code], curve[local])
 
     def finalize(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pl.DataFrame, pl.DataFrame]:
         """(stage_means, curve) tables: --by columns, position, mean, std, count."""
-        self._grow(groups.size)
+        self.grow(groups.size)
         order = groups.sorted_codes()
         if groups.by:  # a group whose every track was rejected has no aggregate
             order = order[self.stage[order, COUNT, :].sum(axis=1) > 0]

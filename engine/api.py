@@ -1,13 +1,23 @@
-"""The Python API: ``run`` reads, validates, scores, aggregates and writes (SPEC 1-4)."""
+"""The Python API: ``run`` reads, validates, scores, aggregates and writes (SPEC 1-4).
+
+A run is a list of units, one per input file (one for the whole dataset in
+the long layout).  Each unit streams through validation and the kernels
+and commits its own results; the dataset aggregates are then merged from
+the units' partials in a fixed order.  Units already done, by a killed run
+(``resume``) or by the previous run on the same files (incremental), are
+reused instead of recomputed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import os
 import platform
 import time
 from collections import Counter
-from contextlib import closing
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +25,7 @@ import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .. import __version__
 from ..kernels import reasons
@@ -24,11 +35,13 @@ from .errors import InputError, RejectedRowError
 from .groups import GroupIndex
 from .long import FRAMES, ROWS, tracks_from_long
 from .options import Options
-from .pipeline import BackgroundWriter, prefetched
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, OutputDir, default_output
+from .pipeline import BackgroundWriter, prefetched
 from .source import BATCH_ROWS, Columns, Source
+from .units import Partial, Unit, options_digest, unit_key
 
-Progress = Callable[[int, int], None]  # (rows done, rows in all)
+Progress = Callable[[int, int], None]  # (rows done, rows to do)
+Log = Callable[[dict], None]  # one event: {"event": name, ...}
 
 
 @dataclass
@@ -64,13 +77,18 @@ def run(
     on_invalid: str = "quarantine",
     plot: bool = True,
     threads: int | None = None,
+    resume: bool = False,
+    full: bool = False,
     progress: Progress | None = None,
+    log: Log | None = None,
 ) -> RunResult:
     """Run the alignment analysis of the dataset at ``path`` into the directory ``out``.
 
-    Parameters mirror the CLI options of ``tf2eng run``.  Raises
-    :class:`InputError` for bad options or unreadable input; results appear
-    in ``out`` only when the run completes.
+    Parameters mirror the CLI options of ``tf2eng run``.  ``resume`` picks
+    up the units a killed run committed; ``full`` recomputes units the
+    previous output already has.  Raises :class:`InputError` for bad
+    options or unreadable input; results appear in ``out`` only when the
+    run completes.
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -92,14 +110,20 @@ def run(
     _set_threads(threads)
     path = str(path)
     source = Source(path, options)
-    output = OutputDir(out if out is not None else default_output(path))
+    output = OutputDir(out if out is not None else default_output(path), resume=resume)
+    emit = log or (lambda event: None)
     try:
-        job = _Job(source, options, output, progress)
-        job.stream()
-        stage_means, curve = job.totals.finalize(job.groups, options.stages, options.grid_step)
+        job = _Job(source, options, output, progress, emit)
+        emit({"event": "start", "input": path, "output": str(output.final), "files": len(source.fragments)})
+        units = job.units()
+        output.drop_stale({u.key for u in units})
+        job.run_units(units, reuse_previous=not full)
+        stage_means, curve = job.aggregate(units)
+        t = time.perf_counter()
         output.write_table(STAGE_MEANS, stage_means.to_arrow())
         output.write_table(CURVE, curve.to_arrow())
-        job.timings["aggregate"] = time.perf_counter() - job.mark
+        output.concatenate_rejected([u.key for u in units], job.rejected_schema)
+        job.timings["write"] += time.perf_counter() - t
         if plot:
             from .plot import render
 
@@ -109,9 +133,11 @@ def run(
         job.timings["total"] = time.perf_counter() - started
         summary = job.summary(started_at, plot)
         final = output.commit(summary)
-    except BaseException:
+    except BaseException as exc:
         output.abort()
+        emit({"event": "failed", "error": str(exc) or type(exc).__name__})
         raise
+    emit({"event": "complete", "output": str(final), "rows": summary["rows"], "units": summary["units"]})
     return RunResult(final, summary, stage_means, curve)
 
 
@@ -149,97 +175,146 @@ def rejected_schema(carried: pa.Schema, columns: Columns) -> pa.Schema:
     return pa.schema(fields)
 
 
-class _Job:
-    """The streaming part of a run: batches in, stages/ and rejected rows out, partials merged."""
+class _UnitState:
+    """What one unit accumulates while it streams."""
 
-    def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None):
+    def __init__(self, options: Options, by: tuple[str, ...]):
+        self.groups = GroupIndex(by)
+        self.totals = Totals(options.stages, options.grid_size)
+        self.group_tracks = np.zeros(0, np.int64)
+        self.reasons: Counter[str] = Counter()
+        self.read = 0
+        self.written = 0
+        self.frame_rows = 0
+
+    def partial(self, by_schema: pa.Schema) -> Partial:
+        self.totals.grow(self.groups.size)
+        keys = self.groups.labels().to_arrow().cast(by_schema) if self.groups.by else pa.table({})
+        tracks = np.zeros(self.groups.size, np.int64)
+        tracks[: self.group_tracks.size] = self.group_tracks
+        counts = {"read": self.read, "written": self.written, "rejected_by_reason": dict(self.reasons),
+                  "frame_rows": self.frame_rows}
+        return Partial(self.totals.stage, self.totals.curve, keys, tracks, counts)
+
+
+class _Job:
+    """The units of a run, their streaming, and the merge of their partials."""
+
+    def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None, emit: Log):
         self.source = source
         self.options = options
         self.output = output
         self.progress = progress
+        self.emit = emit
         self.columns = source.columns
         carried = source.output_schema
+        self.by_schema = pa.schema([carried.field(c) for c in self.columns.by])
         self.stage_schema = stage_schema(carried)
         self.rejected_schema = rejected_schema(carried, self.columns)
         self.groups = GroupIndex(self.columns.by)
         self.totals = Totals(options.stages, options.grid_size)
-        self.group_tracks = np.zeros(0, np.int64)  # accepted tracks per group code
+        self.group_tracks = np.zeros(0, np.int64)
+        self.counts = {"read": 0, "written": 0, "frame_rows": 0}
         self.reasons: Counter[str] = Counter()
-        self.tracks_read = 0
-        self.tracks_written = 0
-        self.frame_rows = 0
+        self.unit_counts = {"total": 0, "processed": 0, "resumed": 0, "reused": 0}
         self.rows_done = 0
+        self.rows_todo = 0
         # read: waiting for input; compute: validation, kernels, tables (main
         # thread); write: busy time of the writer thread, which overlaps both.
-        self.timings = {"read": 0.0, "compute": 0.0, "write": 0.0}
-        self.mark = time.perf_counter()
+        self.timings = {"read": 0.0, "compute": 0.0, "write": 0.0, "aggregate": 0.0}
+
+    # --- planning -----------------------------------------------------------------------
+
+    def units(self) -> list[Unit]:
+        digest = options_digest(self.options)
+        files = self.source.fingerprint()["files"]
+        if self.columns.layout == "long":  # tracks may span files: one unit
+            return [Unit(unit_key(files, digest), tuple(range(len(files))), self.source.path)]
+        return [Unit(unit_key([f], digest), (i,), f["path"]) for i, f in enumerate(files)]
+
+    def run_units(self, units: list[Unit], reuse_previous: bool) -> None:
+        todo = []
+        for unit in units:
+            if self.output.is_committed(unit.key):
+                self.unit_counts["resumed"] += 1
+                self.emit({"event": "unit", "file": unit.label, "status": "resumed"})
+            elif reuse_previous and self.output.reuse_from_final(unit.key):
+                self.unit_counts["reused"] += 1
+                self.emit({"event": "unit", "file": unit.label, "status": "reused"})
+            else:
+                todo.append(unit)
+        self.unit_counts["total"] = len(units)
+        self.unit_counts["processed"] = len(todo)
+        self.rows_todo = sum(self.source.rows_in(i) for u in todo for i in u.fragments)
+        writer = BackgroundWriter()
+        try:
+            for unit in todo:
+                state = self._stream(unit, writer)
+                writer.submit(state.partial(self.by_schema).save, self.output.partial(unit.key))
+                self.emit({"event": "unit", "file": unit.label, "status": "processed", "rows": state.read,
+                           "rejected": sum(state.reasons.values())})
+        finally:
+            writer.close()
+            self.timings["write"] += writer.busy_s
+
+    # --- streaming one unit -------------------------------------------------------------
 
     def _tick(self, rows: int) -> None:
         self.rows_done += rows
         if self.progress is not None:
-            self.progress(self.rows_done, self.source.rows_total)
+            self.progress(self.rows_done, self.rows_todo)
 
-    def stream(self) -> None:
-        writer = BackgroundWriter()
-        try:
-            if self.columns.layout == "long":
-                t = time.perf_counter()
-                tracks, pre_reason, self.frame_rows = tracks_from_long(self.source, self._tick)
-                self.timings["read"] += time.perf_counter() - t
-                part = self.output.stages_writer(0, self.stage_schema, self.columns.carried)
-                for start in range(0, tracks.num_rows, BATCH_ROWS):
-                    batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
-                    self._batch(batch, part, writer, self.source.path, None, pre_reason[start : start + BATCH_ROWS])
-                writer.submit(part.close)
-            else:
-                self._stream_wide(writer)
-            writer.submit(self.output.close_rejected, self.rejected_schema)
-        finally:
-            writer.close()
-            self.timings["write"] = writer.busy_s
-        self.mark = time.perf_counter()
-
-    def _stream_wide(self, writer: BackgroundWriter) -> None:
-        def batches():
-            for index in range(len(self.source.fragments)):
-                for batch in self.source.batches(index):
-                    yield index, batch
-
-        with closing(prefetched(batches())) as items:
-            index, part, rows = -1, None, 0
+    def _stream(self, unit: Unit, writer: BackgroundWriter) -> _UnitState:
+        state = _UnitState(self.options, self.columns.by)
+        stages_tmp = self.output.stages_part(unit.key).with_suffix(".parquet.tmp")
+        rejected_tmp = self.output.rejected_part(unit.key).with_suffix(".parquet.tmp")
+        part = pq.ParquetWriter(stages_tmp, self.stage_schema, use_dictionary=list(self.columns.carried),
+                                compression="snappy")
+        rejected = pq.ParquetWriter(rejected_tmp, self.rejected_schema)
+        if self.columns.layout == "long":
             t = time.perf_counter()
-            for batch_index, batch in items:
-                self.timings["read"] += time.perf_counter() - t
-                if batch_index != index:  # the next input file: its own part of stages/
-                    if part is not None:
-                        writer.submit(part.close)
-                    index, rows = batch_index, 0
-                    part = self.output.stages_writer(index, self.stage_schema, self.columns.carried)
-                self._batch(batch, part, writer, self.source.fragments[index].path, rows, None)
-                rows += batch.num_rows
-                self._tick(batch.num_rows)
+            tracks, pre_reason, state.frame_rows = tracks_from_long(self.source, self._tick)
+            self.timings["read"] += time.perf_counter() - t
+            for start in range(0, tracks.num_rows, BATCH_ROWS):
+                batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
+                self._batch(state, batch, part, rejected, writer, self.source.path, None,
+                            pre_reason[start : start + BATCH_ROWS])
+        else:
+            (index,) = unit.fragments
+            path = self.source.fragments[index].path
+            with closing(prefetched(self.source.batches(index))) as batches:
+                rows = 0
                 t = time.perf_counter()
-            if part is not None:
-                writer.submit(part.close)
-        # Every input file has its part in stages/, even one without rows.
-        for index in range(len(self.source.fragments)):
-            if not self.output.has_stages_part(index):
-                writer.submit(self.output.stages_writer(index, self.stage_schema, self.columns.carried).close)
+                for batch in batches:
+                    self.timings["read"] += time.perf_counter() - t
+                    self._batch(state, batch, part, rejected, writer, path, rows, None)
+                    rows += batch.num_rows
+                    self._tick(batch.num_rows)
+                    t = time.perf_counter()
 
-    def _batch(self, batch: pa.RecordBatch, part, writer: BackgroundWriter, source_path: str,
-               first_row: int | None, pre_reason) -> None:
+        def finish() -> None:
+            part.close()
+            rejected.close()
+            os.replace(stages_tmp, self.output.stages_part(unit.key))
+            os.replace(rejected_tmp, self.output.rejected_part(unit.key))
+
+        writer.submit(finish)
+        return state
+
+    def _batch(self, state: _UnitState, batch: pa.RecordBatch, part, rejected_writer, writer: BackgroundWriter,
+               source_path: str, first_row: int | None, pre_reason) -> None:
         t = time.perf_counter()
-        result = process_batch(batch, self.columns, self.options, self.groups, pre_reason)
-        self.totals.add(result.stage_partial, result.curve_partial)
+        result = process_batch(batch, self.columns, self.options, state.groups, pre_reason)
+        state.totals.add(result.stage_partial, result.curve_partial)
         accepted = result.reason_codes == reasons.OK
-        counts = np.bincount(result.group[accepted], minlength=self.groups.size)
-        self.group_tracks = np.pad(self.group_tracks, (0, counts.size - self.group_tracks.size)) + counts
-        self.tracks_read += batch.num_rows
-        self.tracks_written += result.stages.num_rows
+        counts = np.bincount(result.group[accepted], minlength=state.groups.size)
+        state.group_tracks = np.pad(state.group_tracks, (0, counts.size - state.group_tracks.size)) + counts
+        state.read += batch.num_rows
+        state.written += result.stages.num_rows
         writer.submit(part.write_table, result.stages.cast(self.stage_schema))
         rejected = result.rejected
         if rejected.num_rows:
-            self.reasons.update(rejected.column("reason").to_pylist())
+            state.reasons.update(rejected.column("reason").to_pylist())
             bad_rows = np.flatnonzero(~accepted)
             rejected = rejected.append_column("source", pa.array([source_path] * rejected.num_rows, pa.string()))
             rows = (bad_rows + first_row) if first_row is not None else None
@@ -249,19 +324,41 @@ class _Job:
                 where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, self.columns)
                 raise RejectedRowError(f"{source_path}: {where}: {rejected.column('reason')[0].as_py()}")
             rejected = rejected.select(self.rejected_schema.names).cast(self.rejected_schema)
-            writer.submit(self.output.write_rejected, rejected)
+            writer.submit(rejected_writer.write_table, rejected)
         self.timings["compute"] += time.perf_counter() - t
+
+    # --- merging ------------------------------------------------------------------------
+
+    def aggregate(self, units: list[Unit]) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Merge every unit's partials, in unit order, into the dataset aggregates."""
+        t = time.perf_counter()
+        for unit in units:
+            partial = Partial.load(self.output.partial(unit.key))
+            n_local = partial.stage.shape[0]
+            codes = self.groups.codes(partial.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
+            self.totals.add(partial.stage, partial.curve, codes)
+            tracks = np.zeros(self.groups.size, np.int64)
+            np.add.at(tracks, codes, partial.group_tracks)
+            self.group_tracks = np.pad(self.group_tracks, (0, tracks.size - self.group_tracks.size)) + tracks
+            c = partial.counts
+            self.counts["read"] += c["read"]
+            self.counts["written"] += c["written"]
+            self.counts["frame_rows"] += c["frame_rows"]
+            self.reasons.update(c["rejected_by_reason"])
+        result = self.totals.finalize(self.groups, self.options.stages, self.options.grid_step)
+        self.timings["aggregate"] += time.perf_counter() - t
+        return result
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:
         rejected = sum(self.reasons.values())
         rows = {
-            "read": self.tracks_read,
-            "written": self.tracks_written,
+            "read": self.counts["read"],
+            "written": self.counts["written"],
             "rejected": rejected,
             "rejected_by_reason": dict(sorted(self.reasons.items())),
         }
         if self.columns.layout == "long":
-            rows["input_frame_rows"] = self.frame_rows
+            rows["input_frame_rows"] = self.counts["frame_rows"]
         outputs = [STAGES_DIR + "/", STAGE_MEANS, CURVE, REJECTED] + ([PLOT] if plot else [])
         return {
             "status": "complete",
@@ -283,12 +380,25 @@ class _Job:
                 "key_frame": self.columns.key or "first arg-max of the scores",
             },
             "rows": rows,
+            "units": dict(self.unit_counts),
             "groups": self.groups.size,
             "outputs": outputs,
+            "digests": self._digests(),
             "threads": numba.get_num_threads(),
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "versions": _versions(),
         }
+
+    def _digests(self) -> dict:
+        """SHA-256 of each aggregate file and of stages/ (its parts in name order)."""
+        digests = {}
+        for name in (STAGE_MEANS, CURVE, REJECTED):
+            digests[name] = hashlib.sha256(self.output.path(name).read_bytes()).hexdigest()
+        h = hashlib.sha256()
+        for part in sorted(self.output.path(STAGES_DIR).glob("*.parquet")):
+            h.update(part.name.encode() + b"\0" + part.read_bytes())
+        digests[STAGES_DIR + "/"] = h.hexdigest()
+        return digests
 
 
 def _describe(table: pa.Table, columns: Columns) -> str:
@@ -297,14 +407,13 @@ def _describe(table: pa.Table, columns: Columns) -> str:
 
 def _versions() -> dict:
     import matplotlib
-    import pyarrow
 
     return {
         "tf2eng": __version__,
         "python": platform.python_version(),
         "numba": numba.__version__,
         "numpy": np.__version__,
-        "pyarrow": pyarrow.__version__,
+        "pyarrow": pa.__version__,
         "polars": pl.__version__,
         "matplotlib": matplotlib.__version__,
     }

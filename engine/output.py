@@ -1,13 +1,30 @@
-"""The output directory (SPEC section 3), written in a staging place and committed at the end.
+"""The output directory (SPEC section 3): staged, resumable, committed in one step.
 
-Everything goes into a hidden sibling directory first; ``summary.json``
-is written last, and only then does the staging directory take the
-output's name.  A run that fails or is killed leaves the previous result
-(or nothing) under that name, never a half-written one.
+A run writes into ``.NAME.staging`` beside the output directory ``NAME``.
+Each input fragment's results (its part of ``stages/``, its rejected rows
+and its partial aggregates) are committed there on their own, the partial
+aggregates last, so a killed run can be resumed fragment by fragment.  At
+the end ``summary.json`` is written and the staging directory takes the
+output's name: by an atomic exchange of the two directories where the
+system offers it (Linux ``renameat2``), else by two renames.  Either way a
+reader finds the previous complete result or the new one, never a
+half-written directory with a summary in it.
+
+Layout::
+
+    NAME/stages/part-KEY.parquet      per-track results, one part per input fragment
+    NAME/rejected.parquet             rejected rows, all fragments
+    NAME/stage_means.parquet, curve.parquet, alignment.png, summary.json
+    NAME/_tf2eng/KEY.npz              partial aggregates of a fragment (for reuse)
+    NAME/_tf2eng/KEY.rejected.parquet its rejected rows
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -20,6 +37,7 @@ from .errors import InputError
 
 SUMMARY = "summary.json"
 STAGES_DIR = "stages"
+INTERNAL_DIR = "_tf2eng"
 REJECTED = "rejected.parquet"
 STAGE_MEANS = "stage_means.parquet"
 CURVE = "curve.parquet"
@@ -36,72 +54,144 @@ def default_output(path: str) -> Path:
     return p.parent / f"{name}.tf2eng"
 
 
-class OutputDir:
-    """A staging directory that becomes ``final`` on :meth:`commit`."""
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    if ctypes.get_errno() in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()), str(a))
 
-    def __init__(self, final: str | os.PathLike):
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class OutputDir:
+    """The staging directory of a run, which becomes ``final`` on :meth:`commit`."""
+
+    def __init__(self, final: str | os.PathLike, resume: bool = False):
         self.final = Path(final).absolute()
         if self.final.exists() and not _is_previous_result(self.final):
             raise InputError(f"{self.final}: exists and is not a tf2eng output directory; choose another -o")
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = self.final.parent / f".{self.final.name}.staging-{os.getpid()}"
-        if self.staging.exists():
+        self._lock = open(self.final.parent / f".{self.final.name}.lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise InputError(f"{self.final}: another tf2eng run is writing this output") from None
+        self.staging = self.final.parent / f".{self.final.name}.staging"
+        if self.staging.exists() and not resume:
             shutil.rmtree(self.staging)
-        (self.staging / STAGES_DIR).mkdir(parents=True)
-        self._rejected: pq.ParquetWriter | None = None
+        (self.staging / STAGES_DIR).mkdir(parents=True, exist_ok=True)
+        (self.staging / INTERNAL_DIR).mkdir(exist_ok=True)
+        # Leftovers of a run killed while a fragment was half written.
+        for leftover in list(self.staging.rglob("*.tmp")):
+            leftover.unlink()
 
     def path(self, name: str) -> Path:
         return self.staging / name
 
-    def _stages_part(self, part: int) -> Path:
-        return self.staging / STAGES_DIR / f"part-{part:05d}.parquet"
+    # --- one fragment's results ------------------------------------------------------
 
-    def stages_writer(self, part: int, schema: pa.Schema, dictionary_columns=()) -> pq.ParquetWriter:
-        """A writer for ``stages/part-NNNNN.parquet``.  Only the id and --by columns
-        are dictionary-encoded: trying it on the float lists costs time and saves nothing."""
-        return pq.ParquetWriter(self._stages_part(part), schema, use_dictionary=list(dictionary_columns),
-                                compression="snappy")
+    def stages_part(self, key: str) -> Path:
+        return self.staging / STAGES_DIR / f"part-{key}.parquet"
 
-    def has_stages_part(self, part: int) -> bool:
-        return self._stages_part(part).exists()
+    def rejected_part(self, key: str) -> Path:
+        return self.staging / INTERNAL_DIR / f"{key}.rejected.parquet"
 
-    def write_rejected(self, table: pa.Table) -> None:
-        if self._rejected is None:
-            self._rejected = pq.ParquetWriter(self.staging / REJECTED, table.schema)
-        self._rejected.write_table(table)
+    def partial(self, key: str) -> Path:
+        """The fragment's partial aggregates: present only once all its results are."""
+        return self.staging / INTERNAL_DIR / f"{key}.npz"
 
-    def close_rejected(self, empty_schema: pa.Schema) -> None:
-        if self._rejected is None:
-            pq.write_table(empty_schema.empty_table(), self.staging / REJECTED)
-        else:
-            self._rejected.close()
-            self._rejected = None
+    def is_committed(self, key: str) -> bool:
+        return self.partial(key).exists() and self.stages_part(key).exists() and self.rejected_part(key).exists()
 
-    def write_table(self, name: str, table) -> None:
-        pq.write_table(table, self.staging / name)
+    def reuse_from_final(self, key: str) -> bool:
+        """Link a fragment's results from the previous complete output, if it has them."""
+        if not (self.final / SUMMARY).exists():
+            return False
+        names = [
+            (self.final / STAGES_DIR / f"part-{key}.parquet", self.stages_part(key)),
+            (self.final / INTERNAL_DIR / f"{key}.rejected.parquet", self.rejected_part(key)),
+            (self.final / INTERNAL_DIR / f"{key}.npz", self.partial(key)),  # last: the commit mark
+        ]
+        if not all(src.exists() for src, _ in names):
+            return False
+        for src, dst in names:
+            if dst.exists():
+                dst.unlink()
+            _link_or_copy(src, dst)
+        return True
+
+    def drop_stale(self, keys: set[str]) -> None:
+        """Remove fragment results that belong to no fragment of this run."""
+        for path in list((self.staging / STAGES_DIR).glob("part-*.parquet")):
+            if path.name[len("part-") : -len(".parquet")] not in keys:
+                path.unlink()
+        for path in list((self.staging / INTERNAL_DIR).iterdir()):
+            if path.name.split(".")[0] not in keys:
+                path.unlink()
+
+    # --- whole-run files -------------------------------------------------------------
+
+    def write_table(self, name: str, table: pa.Table) -> None:
+        tmp = self.staging / (name + ".tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, self.staging / name)
+
+    def concatenate_rejected(self, keys: list[str], schema: pa.Schema) -> None:
+        """rejected.parquet: every fragment's rejected rows, in fragment order."""
+        tmp = self.staging / (REJECTED + ".tmp")
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for key in keys:
+                part = pq.read_table(self.rejected_part(key))
+                if part.num_rows:
+                    writer.write_table(part.cast(schema))
+        os.replace(tmp, self.staging / REJECTED)
 
     def commit(self, summary: dict) -> Path:
-        """Write summary.json last, then move the staging directory into place."""
-        text = json.dumps(summary, indent=2, sort_keys=False, default=str)
+        """Write summary.json last, then put the staging directory in the output's place."""
+        text = json.dumps(summary, indent=2, default=str)
         tmp = self.staging / (SUMMARY + ".tmp")
         tmp.write_text(text + "\n")
         os.replace(tmp, self.staging / SUMMARY)
-        previous = None
         if self.final.exists():
-            previous = self.final.parent / f".{self.final.name}.previous-{os.getpid()}"
-            os.replace(self.final, previous)
-        os.replace(self.staging, self.final)
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
+            if _exchange(self.staging, self.final):
+                shutil.rmtree(self.staging)  # now the previous result
+            else:
+                previous = self.final.parent / f".{self.final.name}.previous"
+                shutil.rmtree(previous, ignore_errors=True)
+                os.replace(self.final, previous)
+                os.replace(self.staging, self.final)
+                shutil.rmtree(previous)
+        else:
+            os.replace(self.staging, self.final)
+        self.release()
         return self.final
 
     def abort(self) -> None:
-        if self._rejected is not None:
-            try:
-                self._rejected.close()
-            except Exception:  # noqa: BLE001 - cleaning up after a failure already reported
-                pass
-        shutil.rmtree(self.staging, ignore_errors=True)
+        """After a failure: keep the staging directory if a fragment is committed
+        there (``--resume`` picks it up), else remove it."""
+        if not any((self.staging / INTERNAL_DIR).glob("*.npz")):
+            shutil.rmtree(self.staging, ignore_errors=True)
+        self.release()
+
+    def release(self) -> None:
+        if not self._lock.closed:
+            Path(self._lock.name).unlink(missing_ok=True)
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
 
 
 def _is_previous_result(path: Path) -> bool:

@@ -31,7 +31,7 @@ def test_schemas(synthetic, tmp_path):
     result = tf2eng.run(synthetic, tmp_path / "out", by=["category"], plot=False)
     out = result.out
     assert sorted(p.name for p in out.iterdir()) == [
-        "curve.parquet", "rejected.parquet", "stage_means.parquet", "stages", "summary.json"]
+        "_tf2eng", "curve.parquet", "rejected.parquet", "stage_means.parquet", "stages", "summary.json"]
     stages = pq.read_table(out / "stages").schema
     assert stages.names == ["video_id", "exp_id", "category", "T", "key_frame", "pos_key",
                             "stage_scores", "stage_counts"]

@@ -1,0 +1,89 @@
+"""Units of work: one input fragment (file) each, with a key and persisted partial results.
+
+A unit's key digests what its results depend on: the file (path, size,
+mtime and a hash of its footer) and every option that changes numbers.
+Results stored under that key are reused by ``--resume`` and by
+incremental runs; a changed file or option gives a new key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from .. import __version__
+from .options import Options
+
+# Options that change results (output layout and error handling do not).
+_RESULT_OPTIONS = ("lam", "stages", "reduce", "grid_step", "key", "key_col", "scores_col", "frame_col",
+                   "id_cols", "by", "layout", "normalize")
+
+
+@dataclass(frozen=True)
+class Unit:
+    key: str
+    fragments: tuple[int, ...]  # indices into Source.fragments
+    label: str  # the file (or dataset, for the long layout) it covers
+
+
+def options_digest(options: Options) -> str:
+    d = options.as_dict()
+    chosen = {k: d[k] for k in _RESULT_OPTIONS}
+    chosen["tf2eng"] = __version__
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()
+
+
+def unit_key(file_entries: list[dict], digest: str) -> str:
+    h = hashlib.sha256(digest.encode())
+    for entry in file_entries:
+        h.update(f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry['tail_sha256']}\n".encode())
+    return h.hexdigest()[:24]
+
+
+@dataclass
+class Partial:
+    """A unit's partial aggregates and counts, with its --by groups in local code order."""
+
+    stage: np.ndarray  # (groups, 5, K)
+    curve: np.ndarray  # (groups, 5, M)
+    group_keys: pa.Table  # the --by values of each local group (no columns without --by)
+    group_tracks: np.ndarray  # accepted tracks per local group
+    counts: dict  # rows read / written, rejected by reason, frame rows
+
+    def save(self, path: Path) -> None:
+        """Write atomically: the file's presence marks the unit as committed."""
+        sink = io.BytesIO()
+        with pa.ipc.new_stream(sink, self.group_keys.schema) as writer:
+            writer.write_table(self.group_keys)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
+            np.savez(
+                f,
+                stage=self.stage,
+                curve=self.curve,
+                group_tracks=self.group_tracks,
+                group_keys=np.frombuffer(sink.getvalue(), np.uint8),
+                counts=np.frombuffer(json.dumps(self.counts).encode(), np.uint8),
+            )
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> Partial:
+        with np.load(path) as data:
+            keys = pa.ipc.open_stream(pa.py_buffer(data["group_keys"].tobytes())).read_all()
+            return cls(
+                stage=data["stage"],
+                curve=data["curve"],
+                group_keys=keys,
+                group_tracks=data["group_tracks"],
+                counts=json.loads(data["counts"].tobytes()),
+            )
