@@ -54,6 +54,12 @@ class OnInvalid(str, Enum):
     error = "error"
 
 
+class Device(str, Enum):
+    cpu = "cpu"
+    cuda = "cuda"
+    auto = "auto"
+
+
 class LogFormat(str, Enum):
     text = "text"
     json = "json"
@@ -174,6 +180,7 @@ def run(
     on_invalid: Annotated[OnInvalid, typer.Option(help="quarantine: bad rows go to rejected.parquet; error: stop at the first.")] = OnInvalid.quarantine,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write alignment.png.")] = True,
+    device: Annotated[Device, typer.Option(help="cpu; cuda (a usable GPU, else exit 2); auto: the GPU where one is usable.")] = Device.cpu,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse the input files a killed run had finished.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Recompute every input file, even those the previous output has.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when any row was rejected.")] = False,
@@ -211,6 +218,7 @@ def run(
                 on_invalid=on_invalid.value,
                 plot=plot,
                 threads=threads,
+                device=device.value,
                 resume=resume,
                 full=full,
                 progress=progress,

@@ -77,6 +77,7 @@ def run(
     on_invalid: str = "quarantine",
     plot: bool = True,
     threads: int | None = None,
+    device: str = "cpu",
     resume: bool = False,
     full: bool = False,
     progress: Progress | None = None,
@@ -106,6 +107,7 @@ def run(
         layout=layout,
         normalize=normalize,
         on_invalid=on_invalid,
+        device=resolve_device(device),
     )
     _set_threads(threads)
     path = str(path)
@@ -139,6 +141,27 @@ def run(
         raise
     emit({"event": "complete", "output": str(final), "rows": summary["rows"], "units": summary["units"]})
     return RunResult(final, summary, stage_means, curve)
+
+
+def resolve_device(device: str) -> str:
+    """"cpu" or "cuda"; "auto" picks a real GPU (never the simulator) where numba can use one."""
+    if device == "cpu":
+        return "cpu"
+    if device not in ("cuda", "auto"):
+        raise InputError(f"--device must be one of cpu, cuda, auto, got {device!r}")
+    try:
+        from ..kernels import cuda as cuda_kernels
+    except ImportError as exc:
+        if device == "auto":
+            return "cpu"
+        raise InputError(f"--device cuda: numba's CUDA target cannot load ({exc}); "
+                         "install tf2eng[cuda] and an NVIDIA driver") from None
+    if device == "auto":
+        return "cuda" if cuda_kernels.usable() and not cuda_kernels.SIMULATOR else "cpu"
+    if not cuda_kernels.usable():
+        raise InputError("--device cuda: no usable CUDA GPU (numba.cuda.is_available() is false); "
+                         "install tf2eng[cuda] and check the NVIDIA driver")
+    return "cuda"
 
 
 def _set_threads(threads: int | None) -> None:
@@ -385,6 +408,7 @@ class _Job:
             "outputs": outputs,
             "digests": self._digests(),
             "threads": numba.get_num_threads(),
+            "device": self.options.device,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "versions": _versions(),
         }

@@ -69,17 +69,24 @@ def process_batch(
     scores = scores_of(scores_col)
     keys = key_frames_of(batch.column(columns.key) if columns.key else None)
     group = groups.codes(batch)
-    tracks, stage_partial, curve_partial = align_tracks(
-        scores,
-        keys,
-        kernel_params(options),
-        group,
-        groups.size,
-        options.stages,
-        options.grid_size,
-        reason,
-        CHUNKS_PER_THREAD * numba.get_num_threads(),
-    )
+    if options.device == "cuda":
+        from ..kernels.cuda import align_tracks_cuda
+
+        tracks, stage_partial, curve_partial = align_tracks_cuda(
+            scores, keys, kernel_params(options), group, groups.size, options.stages, options.grid_size, reason
+        )
+    else:
+        tracks, stage_partial, curve_partial = align_tracks(
+            scores,
+            keys,
+            kernel_params(options),
+            group,
+            groups.size,
+            options.stages,
+            options.grid_size,
+            reason,
+            CHUNKS_PER_THREAD * numba.get_num_threads(),
+        )
     ok = tracks.reason == reasons.OK
     n_ok = int(ok.sum())
     if n_ok == n:  # the common case: no copies of the carried columns

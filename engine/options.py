@@ -12,6 +12,7 @@ KEY_MODES = ("column", "auto")
 LAYOUTS = ("wide", "long")
 NORMALIZATIONS = ("none", "minmax")
 ON_INVALID = ("quarantine", "error")
+DEVICES = ("cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Options:
     layout: str | None = None  # None: detected from the columns
     normalize: str = "none"
     on_invalid: str = "quarantine"
+    device: str = "cpu"  # resolved: "auto" is decided before Options are made
 
     def __post_init__(self):
         if not (self.lam > 0.0 and self.lam < float("inf")):
@@ -44,6 +46,7 @@ class Options:
             ("--key", self.key, KEY_MODES),
             ("--normalize", self.normalize, NORMALIZATIONS),
             ("--on-invalid", self.on_invalid, ON_INVALID),
+            ("--device", self.device, DEVICES),
         ):
             if value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")

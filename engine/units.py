@@ -21,9 +21,10 @@ import pyarrow as pa
 from .. import __version__
 from .options import Options
 
-# Options that change results (output layout and error handling do not).
+# Options that change results (output layout and error handling do not; the
+# device changes them in the last bits).
 _RESULT_OPTIONS = ("lam", "stages", "reduce", "grid_step", "key", "key_col", "scores_col", "frame_col",
-                   "id_cols", "by", "layout", "normalize")
+                   "id_cols", "by", "layout", "normalize", "device")
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,28 @@ def stage_scores(P, T, reduce_mean, Y, n):
 
 
 @njit(**ARITHMETIC)
+def stage_scores_direct(values, start, T, lam, shift, scale, reduce_mean, Y, n):
+    """Eq. (1) and (2) in one pass without scratch memory, for backends where a
+    thread cannot hold a track's powers (the CUDA kernel).  Same arithmetic as
+    :func:`power_frames` + :func:`stage_scores`; sums in frame order."""
+    K = Y.size
+    for k in range(K):
+        first, last = stage_bounds(k, T, K)
+        total = 0.0
+        for i in range(first, last):
+            s = np.float64(values[start + i])
+            total += power(min(max((s - shift) * scale, 0.0), 1.0), lam)  # eq. (1)
+        count = last - first
+        n[k] = count
+        if not reduce_mean:
+            Y[k] = total  # eq. (2)
+        elif count > 0:
+            Y[k] = total / count
+        else:
+            Y[k] = np.nan
+
+
+@njit(**ARITHMETIC)
 def first_argmax(values, start, T):
     """The first arg-max of T scores known to lie in [0, 1]."""
     x = values[start : start + T]

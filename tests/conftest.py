@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import sys
 
+# CI has no GPU: the CUDA kernels run under numba's simulator (before numba is imported).
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
 import numpy as np
 import pyarrow as pa
 import pytest
