@@ -60,6 +60,11 @@ class Device(str, Enum):
     auto = "auto"
 
 
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
 class LogFormat(str, Enum):
     text = "text"
     json = "json"
@@ -181,6 +186,9 @@ def run(
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write alignment.png.")] = True,
     device: Annotated[Device, typer.Option(help="cpu; cuda (a usable GPU, else exit 2); auto: the GPU where one is usable.")] = Device.cpu,
+    engine: Annotated[Engine, typer.Option(help="local, or dask: one task per input file on a Dask cluster.")] = Engine.local,
+    scheduler: Annotated[Optional[str], typer.Option(help="--engine dask: address of a running scheduler, tcp://HOST:PORT.")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="--engine dask without --scheduler: start a local cluster of N worker processes [default: 2].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse the input files a killed run had finished.")] = False,
     full: Annotated[bool, typer.Option("--full", help="Recompute every input file, even those the previous output has.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when any row was rejected.")] = False,
@@ -219,6 +227,9 @@ def run(
                 plot=plot,
                 threads=threads,
                 device=device.value,
+                engine=engine.value,
+                scheduler=scheduler,
+                workers=workers,
                 resume=resume,
                 full=full,
                 progress=progress,

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,20 +23,16 @@ import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .. import __version__
-from ..kernels import reasons
 from .aggregate import Totals
-from .batch import process_batch
-from .errors import InputError, RejectedRowError
+from .errors import InputError
 from .groups import GroupIndex
-from .long import FRAMES, ROWS, tracks_from_long
 from .options import Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, OutputDir, default_output
-from .pipeline import BackgroundWriter, prefetched
-from .source import BATCH_ROWS, Columns, Source
-from .units import Partial, Unit, options_digest, unit_key
+from .source import Columns, Source
+from .stream import UnitContext, rejected_schema, run_unit
+from .units import Partial, Unit, options_digest, row_group_runs, unit_key
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -78,6 +72,9 @@ def run(
     plot: bool = True,
     threads: int | None = None,
     device: str = "cpu",
+    engine: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
     resume: bool = False,
     full: bool = False,
     progress: Progress | None = None,
@@ -114,12 +111,21 @@ def run(
     source = Source(path, options)
     output = OutputDir(out if out is not None else default_output(path), resume=resume)
     emit = log or (lambda event: None)
+    if engine not in ("local", "dask"):
+        raise InputError(f"--engine must be local or dask, got {engine!r}")
+    cluster = None
     try:
+        if engine == "dask":
+            from .distributed import Cluster
+
+            cluster = Cluster(scheduler, workers)
         job = _Job(source, options, output, progress, emit)
-        emit({"event": "start", "input": path, "output": str(output.final), "files": len(source.fragments)})
+        job.engine = engine
+        emit({"event": "start", "input": path, "output": str(output.final), "files": len(source.fragments),
+              "engine": engine})
         units = job.units()
         output.drop_stale({u.key for u in units})
-        job.run_units(units, reuse_previous=not full)
+        job.run_units(units, reuse_previous=not full, cluster=cluster)
         stage_means, curve = job.aggregate(units)
         t = time.perf_counter()
         output.write_table(STAGE_MEANS, stage_means.to_arrow())
@@ -139,6 +145,9 @@ def run(
         output.abort()
         emit({"event": "failed", "error": str(exc) or type(exc).__name__})
         raise
+    finally:
+        if cluster is not None:
+            cluster.close()
     emit({"event": "complete", "output": str(final), "rows": summary["rows"], "units": summary["units"]})
     return RunResult(final, summary, stage_means, curve)
 
@@ -173,53 +182,6 @@ def _set_threads(threads: int | None) -> None:
     numba.set_num_threads(threads)
 
 
-def stage_schema(carried: pa.Schema) -> pa.Schema:
-    """Columns of ``stages/``: id and --by columns, then the per-track results."""
-    return pa.schema(
-        list(carried)
-        + [
-            pa.field("T", pa.int32()),
-            pa.field("key_frame", pa.int64()),
-            pa.field("pos_key", pa.float64()),
-            pa.field("stage_scores", pa.list_(pa.float64())),
-            pa.field("stage_counts", pa.list_(pa.int32())),
-        ]
-    )
-
-
-def rejected_schema(carried: pa.Schema, columns: Columns) -> pa.Schema:
-    """Columns of ``rejected.parquet``: enough of each row to find and repair it."""
-    fields = list(carried) + [pa.field(columns.scores, pa.large_list(pa.float64()))]
-    if columns.key is not None:
-        fields.append(pa.field(columns.key, pa.int64()))
-    if columns.layout == "long":
-        fields += [pa.field(FRAMES, pa.large_list(pa.int64())), pa.field(ROWS, pa.int64())]
-    fields += [pa.field("reason", pa.string()), pa.field("source", pa.string()), pa.field("row", pa.int64())]
-    return pa.schema(fields)
-
-
-class _UnitState:
-    """What one unit accumulates while it streams."""
-
-    def __init__(self, options: Options, by: tuple[str, ...]):
-        self.groups = GroupIndex(by)
-        self.totals = Totals(options.stages, options.grid_size)
-        self.group_tracks = np.zeros(0, np.int64)
-        self.reasons: Counter[str] = Counter()
-        self.read = 0
-        self.written = 0
-        self.frame_rows = 0
-
-    def partial(self, by_schema: pa.Schema) -> Partial:
-        self.totals.grow(self.groups.size)
-        keys = self.groups.labels().to_arrow().cast(by_schema) if self.groups.by else pa.table({})
-        tracks = np.zeros(self.groups.size, np.int64)
-        tracks[: self.group_tracks.size] = self.group_tracks
-        counts = {"read": self.read, "written": self.written, "rejected_by_reason": dict(self.reasons),
-                  "frame_rows": self.frame_rows}
-        return Partial(self.totals.stage, self.totals.curve, keys, tracks, counts)
-
-
 class _Job:
     """The units of a run, their streaming, and the merge of their partials."""
 
@@ -230,20 +192,20 @@ class _Job:
         self.progress = progress
         self.emit = emit
         self.columns = source.columns
-        carried = source.output_schema
-        self.by_schema = pa.schema([carried.field(c) for c in self.columns.by])
-        self.stage_schema = stage_schema(carried)
-        self.rejected_schema = rejected_schema(carried, self.columns)
+        self.rejected_schema = rejected_schema(source.output_schema, self.columns)
         self.groups = GroupIndex(self.columns.by)
         self.totals = Totals(options.stages, options.grid_size)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0}
         self.reasons: Counter[str] = Counter()
         self.unit_counts = {"total": 0, "processed": 0, "resumed": 0, "reused": 0}
+        self.partials: dict[str, Partial] = {}  # of the units processed by this run
+        self.engine = "local"
         self.rows_done = 0
         self.rows_todo = 0
-        # read: waiting for input; compute: validation, kernels, tables (main
-        # thread); write: busy time of the writer thread, which overlaps both.
+        # read: waiting for input; compute: validation, kernels, tables;
+        # write: busy time of the writer thread, which overlaps both.  Summed
+        # over units (and over workers, on Dask).
         self.timings = {"read": 0.0, "compute": 0.0, "write": 0.0, "aggregate": 0.0}
 
     # --- planning -----------------------------------------------------------------------
@@ -252,10 +214,22 @@ class _Job:
         digest = options_digest(self.options)
         files = self.source.fingerprint()["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
-            return [Unit(unit_key(files, digest), tuple(range(len(files))), self.source.path)]
-        return [Unit(unit_key([f], digest), (i,), f["path"]) for i, f in enumerate(files)]
+            return [Unit(unit_key(files, digest), tuple(range(len(files))), self.source.path,
+                         rows=self.source.rows_total)]
+        units = []
+        for i, entry in enumerate(files):
+            sizes = self.source.row_groups(i)
+            runs = row_group_runs(sizes)
+            for first, stop in runs:
+                key = unit_key([entry], digest)
+                if len(runs) > 1:
+                    key = unit_key([entry], f"{digest}:{first}:{stop}")
+                label = entry["path"] if len(runs) == 1 else f"{entry['path']} row groups {first}-{stop - 1}"
+                units.append(Unit(key, (i,), label, tuple(range(first, stop)) if len(runs) > 1 else None,
+                                  sum(sizes[:first]), sum(sizes[first:stop])))
+        return units
 
-    def run_units(self, units: list[Unit], reuse_previous: bool) -> None:
+    def run_units(self, units: list[Unit], reuse_previous: bool, cluster=None) -> None:
         todo = []
         for unit in units:
             if self.output.is_committed(unit.key):
@@ -268,87 +242,30 @@ class _Job:
                 todo.append(unit)
         self.unit_counts["total"] = len(units)
         self.unit_counts["processed"] = len(todo)
-        self.rows_todo = sum(self.source.rows_in(i) for u in todo for i in u.fragments)
-        writer = BackgroundWriter()
-        try:
-            for unit in todo:
-                state = self._stream(unit, writer)
-                writer.submit(state.partial(self.by_schema).save, self.output.partial(unit.key))
-                self.emit({"event": "unit", "file": unit.label, "status": "processed", "rows": state.read,
-                           "rejected": sum(state.reasons.values())})
-        finally:
-            writer.close()
-            self.timings["write"] += writer.busy_s
+        self.rows_todo = sum(u.rows for u in todo)
+        ctx = UnitContext(self.source, self.options, self.output.units)
 
-    # --- streaming one unit -------------------------------------------------------------
+        def done(unit: Unit, partial: Partial, timings: dict) -> None:
+            self.partials[unit.key] = partial
+            for name, seconds in timings.items():
+                self.timings[name] += seconds
+            self.emit({"event": "unit", "file": unit.label, "status": "processed", "rows": partial.counts["read"],
+                       "rejected": sum(partial.counts["rejected_by_reason"].values())})
+
+        if cluster is not None:
+            def done_remote(unit: Unit, partial: Partial, timings: dict) -> None:
+                done(unit, partial, timings)
+                self._tick(unit.rows)
+
+            cluster.run_units(ctx, todo, done_remote)
+        else:
+            for unit in todo:
+                done(unit, *run_unit(ctx, unit, self._tick))
 
     def _tick(self, rows: int) -> None:
         self.rows_done += rows
         if self.progress is not None:
             self.progress(self.rows_done, self.rows_todo)
-
-    def _stream(self, unit: Unit, writer: BackgroundWriter) -> _UnitState:
-        state = _UnitState(self.options, self.columns.by)
-        stages_tmp = self.output.stages_part(unit.key).with_suffix(".parquet.tmp")
-        rejected_tmp = self.output.rejected_part(unit.key).with_suffix(".parquet.tmp")
-        part = pq.ParquetWriter(stages_tmp, self.stage_schema, use_dictionary=list(self.columns.carried),
-                                compression="snappy")
-        rejected = pq.ParquetWriter(rejected_tmp, self.rejected_schema)
-        if self.columns.layout == "long":
-            t = time.perf_counter()
-            tracks, pre_reason, state.frame_rows = tracks_from_long(self.source, self._tick)
-            self.timings["read"] += time.perf_counter() - t
-            for start in range(0, tracks.num_rows, BATCH_ROWS):
-                batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
-                self._batch(state, batch, part, rejected, writer, self.source.path, None,
-                            pre_reason[start : start + BATCH_ROWS])
-        else:
-            (index,) = unit.fragments
-            path = self.source.fragments[index].path
-            with closing(prefetched(self.source.batches(index))) as batches:
-                rows = 0
-                t = time.perf_counter()
-                for batch in batches:
-                    self.timings["read"] += time.perf_counter() - t
-                    self._batch(state, batch, part, rejected, writer, path, rows, None)
-                    rows += batch.num_rows
-                    self._tick(batch.num_rows)
-                    t = time.perf_counter()
-
-        def finish() -> None:
-            part.close()
-            rejected.close()
-            os.replace(stages_tmp, self.output.stages_part(unit.key))
-            os.replace(rejected_tmp, self.output.rejected_part(unit.key))
-
-        writer.submit(finish)
-        return state
-
-    def _batch(self, state: _UnitState, batch: pa.RecordBatch, part, rejected_writer, writer: BackgroundWriter,
-               source_path: str, first_row: int | None, pre_reason) -> None:
-        t = time.perf_counter()
-        result = process_batch(batch, self.columns, self.options, state.groups, pre_reason)
-        state.totals.add(result.stage_partial, result.curve_partial)
-        accepted = result.reason_codes == reasons.OK
-        counts = np.bincount(result.group[accepted], minlength=state.groups.size)
-        state.group_tracks = np.pad(state.group_tracks, (0, counts.size - state.group_tracks.size)) + counts
-        state.read += batch.num_rows
-        state.written += result.stages.num_rows
-        writer.submit(part.write_table, result.stages.cast(self.stage_schema))
-        rejected = result.rejected
-        if rejected.num_rows:
-            state.reasons.update(rejected.column("reason").to_pylist())
-            bad_rows = np.flatnonzero(~accepted)
-            rejected = rejected.append_column("source", pa.array([source_path] * rejected.num_rows, pa.string()))
-            rows = (bad_rows + first_row) if first_row is not None else None
-            rejected = rejected.append_column("row", pa.array(rows, pa.int64()) if rows is not None
-                                              else pa.nulls(rejected.num_rows, pa.int64()))
-            if self.options.on_invalid == "error":
-                where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, self.columns)
-                raise RejectedRowError(f"{source_path}: {where}: {rejected.column('reason')[0].as_py()}")
-            rejected = rejected.select(self.rejected_schema.names).cast(self.rejected_schema)
-            writer.submit(rejected_writer.write_table, rejected)
-        self.timings["compute"] += time.perf_counter() - t
 
     # --- merging ------------------------------------------------------------------------
 
@@ -356,7 +273,7 @@ class _Job:
         """Merge every unit's partials, in unit order, into the dataset aggregates."""
         t = time.perf_counter()
         for unit in units:
-            partial = Partial.load(self.output.partial(unit.key))
+            partial = self.partials.get(unit.key) or Partial.load(self.output.partial(unit.key))
             n_local = partial.stage.shape[0]
             codes = self.groups.codes(partial.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
             self.totals.add(partial.stage, partial.curve, codes)
@@ -409,6 +326,7 @@ class _Job:
             "digests": self._digests(),
             "threads": numba.get_num_threads(),
             "device": self.options.device,
+            "engine": self.engine,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "versions": _versions(),
         }

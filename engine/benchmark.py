@@ -231,7 +231,6 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
     if path is None:
         path = str(dataset_for(tracks, seed, Path(data_dir)))
     columns = ["video_id", "exp_id", "scores", "key_frame"]  # what tf2eng run reads
-    meta = pq.ParquetFile(path).metadata
     # Warm the file cache and the kernels.
     pq.read_table(path, columns=columns)
     _kernels(pq.read_table(path, columns=columns).slice(0, 1000))
@@ -283,9 +282,9 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
         report.entries.append(Entry("polars", t_pl, frames, _check(got, want), "explode + group_by"))
         log(f"polars: {t_pl:.3f} s")
     if "duckdb" not in skip:
-        try:
-            import duckdb  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("duckdb") is None:
             report.entries.append(Entry("duckdb", None, frames, "skipped: pip install 'tf2eng[bench]'"))
         else:
             duckdb_stage_sums(path, table.num_rows)  # warm-up

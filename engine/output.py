@@ -76,6 +76,26 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+class Staging:
+    """Where one unit's results go inside a staging directory (picklable: workers use it)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def stages_part(self, key: str) -> Path:
+        return self.root / STAGES_DIR / f"part-{key}.parquet"
+
+    def rejected_part(self, key: str) -> Path:
+        return self.root / INTERNAL_DIR / f"{key}.rejected.parquet"
+
+    def partial(self, key: str) -> Path:
+        """The unit's partial aggregates: present only once all its results are."""
+        return self.root / INTERNAL_DIR / f"{key}.npz"
+
+    def is_committed(self, key: str) -> bool:
+        return self.partial(key).exists() and self.stages_part(key).exists() and self.rejected_part(key).exists()
+
+
 class OutputDir:
     """The staging directory of a run, which becomes ``final`` on :meth:`commit`."""
 
@@ -98,6 +118,7 @@ class OutputDir:
         # Leftovers of a run killed while a fragment was half written.
         for leftover in list(self.staging.rglob("*.tmp")):
             leftover.unlink()
+        self.units = Staging(self.staging)
 
     def path(self, name: str) -> Path:
         return self.staging / name
@@ -105,17 +126,16 @@ class OutputDir:
     # --- one fragment's results ------------------------------------------------------
 
     def stages_part(self, key: str) -> Path:
-        return self.staging / STAGES_DIR / f"part-{key}.parquet"
+        return self.units.stages_part(key)
 
     def rejected_part(self, key: str) -> Path:
-        return self.staging / INTERNAL_DIR / f"{key}.rejected.parquet"
+        return self.units.rejected_part(key)
 
     def partial(self, key: str) -> Path:
-        """The fragment's partial aggregates: present only once all its results are."""
-        return self.staging / INTERNAL_DIR / f"{key}.npz"
+        return self.units.partial(key)
 
     def is_committed(self, key: str) -> bool:
-        return self.partial(key).exists() and self.stages_part(key).exists() and self.rejected_part(key).exists()
+        return self.units.is_committed(key)
 
     def reuse_from_final(self, key: str) -> bool:
         """Link a fragment's results from the previous complete output, if it has them."""

@@ -219,9 +219,21 @@ class Source:
             scan_fields.append(pa.field(name, want if pa.types.is_dictionary(want) is False else want.value_type))
         return pa.schema(scan_fields), rows
 
-    def batches(self, index: int, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        """Record batches of fragment ``index``, with the columns in ``columns.read``."""
+    def row_groups(self, index: int) -> list[int]:
+        """Rows in each row group of fragment ``index`` (one entry for a file without row groups)."""
         fragment = self.fragments[index]
+        metadata = getattr(fragment, "metadata", None)
+        if metadata is None:
+            return [self.rows_in(index)]
+        return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+    def batches(self, index: int, row_groups: tuple[int, ...] | None = None,
+                batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        """Record batches of fragment ``index`` (only ``row_groups`` of it, if given),
+        with the columns in ``columns.read``."""
+        fragment = self.fragments[index]
+        if row_groups is not None:
+            fragment = fragment.subset(row_group_ids=list(row_groups))
         schema, _ = self._physical[index]
         try:
             for batch in fragment.to_batches(schema=schema, columns=schema.names, batch_size=batch_rows,

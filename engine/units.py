@@ -27,11 +27,34 @@ _RESULT_OPTIONS = ("lam", "stages", "reduce", "grid_step", "key", "key_col", "sc
                    "id_cols", "by", "layout", "normalize", "device")
 
 
+# A Parquet file's row groups are cut into units of about this many rows, so
+# that one large file still spreads over several threads of work or Dask
+# workers; a unit never splits a row group.
+UNIT_ROWS = 1_000_000
+
+
 @dataclass(frozen=True)
 class Unit:
     key: str
     fragments: tuple[int, ...]  # indices into Source.fragments
     label: str  # the file (or dataset, for the long layout) it covers
+    row_groups: tuple[int, ...] | None = None  # of its one fragment; None: all
+    first_row: int = 0  # row number, within the file, of the unit's first row
+    rows: int = 0
+
+
+def row_group_runs(sizes: list[int], target: int | None = None) -> list[tuple[int, int]]:
+    """Consecutive row groups [first, stop) of at least ``target`` rows each (the last may be short)."""
+    target = UNIT_ROWS if target is None else target
+    runs, first, rows = [], 0, 0
+    for i, size in enumerate(sizes):
+        rows += size
+        if rows >= target:
+            runs.append((first, i + 1))
+            first, rows = i + 1, 0
+    if first < len(sizes) or not runs:
+        runs.append((first, len(sizes)))
+    return runs
 
 
 def options_digest(options: Options) -> str:

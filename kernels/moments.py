@@ -23,7 +23,6 @@ the operations below would break the error-free transformations.
 import math
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 

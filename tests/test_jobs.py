@@ -174,3 +174,23 @@ def test_concurrent_runs_are_refused(synthetic, tmp_path):
             tf2eng.run(synthetic, tmp_path / "out", plot=False)
     finally:
         holder.abort()
+
+
+def test_large_file_is_cut_into_row_group_units(tmp_path, monkeypatch):
+    import numpy as np
+
+    import tf2eng.engine.units as units
+
+    rng = np.random.default_rng(5)
+    tracks = [rng.random(rng.integers(3, 30)).tolist() for _ in range(200)]
+    tracks[120][0] = 2.0  # a bad row in the third row group
+    pq.write_table(wide_table(tracks, [0] * 200), tmp_path / "d.parquet", row_group_size=50)
+    whole = tf2eng.run(tmp_path / "d.parquet", tmp_path / "whole", plot=False)
+    monkeypatch.setattr(units, "UNIT_ROWS", 100)
+    cut = tf2eng.run(tmp_path / "d.parquet", tmp_path / "cut", plot=False)
+    assert whole.summary["units"]["total"] == 1 and cut.summary["units"]["total"] == 2
+    assert _aggregate_bytes(whole.out) == _aggregate_bytes(cut.out)
+    assert pq.read_table(cut.out / "rejected.parquet")["row"].to_pylist() == [120]
+    a = whole.stages().collect().sort("video_id")
+    b = cut.stages().collect().sort("video_id")
+    assert a.equals(b)
