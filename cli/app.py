@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
+from ..engine.options import DEVICES, ENGINES, KEY_MODES, LAYOUTS, NORMALIZATIONS, ON_INVALID, REDUCTIONS
 
 app = typer.Typer(
     add_completion=False,
@@ -29,46 +30,20 @@ app = typer.Typer(
 )
 
 
-class Reduce(str, Enum):
-    sum = "sum"
-    mean = "mean"
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A str Enum of the allowed values of an option, for typer's parsing and --help."""
+    return Enum(name, {v: v for v in values}, type=str)
 
 
-class KeyMode(str, Enum):
-    column = "column"
-    auto = "auto"
-
-
-class Layout(str, Enum):
-    wide = "wide"
-    long = "long"
-
-
-class Normalize(str, Enum):
-    none = "none"
-    minmax = "minmax"
-
-
-class OnInvalid(str, Enum):
-    quarantine = "quarantine"
-    error = "error"
-
-
-class Device(str, Enum):
-    cpu = "cpu"
-    cuda = "cuda"
-    auto = "auto"
-
-
-class Engine(str, Enum):
-    local = "local"
-    dask = "dask"
-
-
-class LogFormat(str, Enum):
-    text = "text"
-    json = "json"
-
+# The allowed values live with the engine's options; the CLI only spells them.
+Reduce = _choices("Reduce", REDUCTIONS)
+KeyMode = _choices("KeyMode", KEY_MODES)
+Layout = _choices("Layout", LAYOUTS)
+Normalize = _choices("Normalize", NORMALIZATIONS)
+OnInvalid = _choices("OnInvalid", ON_INVALID)
+Device = _choices("Device", DEVICES + ("auto",))
+Engine = _choices("Engine", ENGINES)
+LogFormat = _choices("LogFormat", ("text", "json"))
 
 EXIT_COMPLETE, EXIT_INTERNAL, EXIT_INPUT, EXIT_REJECTED = 0, 1, 2, 3
 _log_format = {"value": LogFormat.text}

@@ -28,7 +28,7 @@ from .. import __version__
 from .aggregate import Totals
 from .errors import InputError
 from .groups import GroupIndex
-from .options import Options
+from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, OutputDir, default_output
 from .source import Columns, Source
 from .stream import UnitContext, rejected_schema, run_unit
@@ -111,8 +111,8 @@ def run(
     source = Source(path, options)
     output = OutputDir(out if out is not None else default_output(path), resume=resume)
     emit = log or (lambda event: None)
-    if engine not in ("local", "dask"):
-        raise InputError(f"--engine must be local or dask, got {engine!r}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     cluster = None
     try:
         if engine == "dask":

@@ -13,6 +13,7 @@ LAYOUTS = ("wide", "long")
 NORMALIZATIONS = ("none", "minmax")
 ON_INVALID = ("quarantine", "error")
 DEVICES = ("cpu", "cuda")
+ENGINES = ("local", "dask")
 
 
 @dataclass(frozen=True)
