@@ -6,7 +6,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from .errors import InputError
+
 _CODE = "__tf2eng_group"
+
+# Every group carries a (5, K + M) accumulator (8 KiB with the defaults) in
+# every batch, file and worker: --by is meant for categories, not ids.
+MAX_GROUPS = 10_000
 
 
 class GroupIndex:
@@ -38,6 +44,10 @@ class GroupIndex:
         new = keys.unique(maintain_order=True).join(self._keys, on=list(self.by), how="anti", nulls_equal=True)
         if new.height:
             start = self._keys.height
+            if start + new.height > MAX_GROUPS:
+                raise InputError(
+                    f"--by {','.join(self.by)}: more than {MAX_GROUPS:,} groups; group by a coarser column"
+                )
             new = new.with_columns(pl.int_range(start, start + new.height, dtype=pl.Int32).alias(_CODE))
             self._keys = pl.concat([self._keys, new.cast(self._keys.schema)])
         joined = keys.join(self._keys, on=list(self.by), how="left", nulls_equal=True, maintain_order="left")

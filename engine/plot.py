@@ -22,6 +22,7 @@ from .options import Options
 
 LINES_MAX = 400  # tracks per group drawn as lines; more become a density shading
 PANELS_MAX = 12  # groups drawn as panels; more share one panel
+MEANS_MAX = 40  # on that shared panel, the mean curves of the largest groups
 DENSITY_BINS = 160
 
 
@@ -114,11 +115,13 @@ def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
         hist = hist.sum(axis=0, keepdims=True)
         as_lines = np.zeros(1, bool)
         colours = plt.get_cmap("tab20")
+        largest = order[np.argsort(-tracks[order], kind="stable")][:MEANS_MAX]
         ax.imshow(_shade(hist[0]).T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1,
                   extent=(grid[0] - step / 2, grid[-1] + step / 2, 0.0, y_max), alpha=0.6)
-        for i, code in enumerate(order):
+        for i, code in enumerate(largest):
             ax.plot(grid, mean[code], color=colours(i % 20), lw=1.0)
-        ax.set_title(f"{G} groups by {', '.join(groups.by)}: mean curve of each", fontsize=10)
+        shown = "each" if largest.size == G else f"the {largest.size} largest"
+        ax.set_title(f"{G} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10)
         ax.set_xlabel(x_label)
         ax.set_ylabel(reduce_label)
         axes_list = [ax]

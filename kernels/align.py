@@ -63,6 +63,9 @@ class Partials(NamedTuple):
 # per-track stage sums.
 BLOCK_FRAMES = 4096
 
+# Memory for the per-chunk accumulator slabs of one batch.
+SLAB_BUDGET_BYTES = 256 * 2**20
+
 
 @njit(**INLINE)
 def _track(scores, keys, params, t, tracks, P, clean, base):
@@ -176,6 +179,9 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
         stage_scores=np.zeros((n, stages), np.float64),
         stage_counts=np.zeros((n, stages), np.int32),
     )
+    # Each chunk has its own accumulator slab: fewer chunks when there are many groups.
+    slab_bytes = n_groups * CELL * (stages + grid_size) * 8
+    n_chunks = max(1, min(n_chunks, SLAB_BUDGET_BYTES // max(slab_bytes, 1)))
     chunks = frame_balanced_chunks(scores.offsets, n_chunks)
     slabs = Partials(
         stage=np.zeros((chunks.size - 1, n_groups, CELL, stages)),

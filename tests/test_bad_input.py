@@ -209,3 +209,13 @@ def test_output_over_foreign_directory_is_refused(write_parquet, tmp_path):
     with pytest.raises(InputError, match="not a tf2eng output directory"):
         tf2eng.run(path, foreign)
     assert (foreign / "thesis.tex").read_text() == "keep me"
+
+
+def test_too_many_groups(tmp_path, monkeypatch):
+    import tf2eng.engine.groups as groups
+
+    monkeypatch.setattr(groups, "MAX_GROUPS", 5)
+    table = wide_table([GOOD[0]] * 8, [0] * 8, extra={"vid": [f"g{i}" for i in range(8)]})
+    pq.write_table(table, tmp_path / "g.parquet")
+    with pytest.raises(InputError, match="--by vid: more than 5 groups"):
+        tf2eng.run(tmp_path / "g.parquet", tmp_path / "o", by=["vid"])
