@@ -106,21 +106,20 @@ def run(
         on_invalid=on_invalid,
         device=resolve_device(device),
     )
+    if engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     _set_threads(threads)
     path = str(path)
     source = Source(path, options)
     output = OutputDir(out if out is not None else default_output(path), resume=resume)
     emit = log or (lambda event: None)
-    if engine not in ENGINES:
-        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     cluster = None
     try:
         if engine == "dask":
             from .distributed import Cluster
 
             cluster = Cluster(scheduler, workers)
-        job = _Job(source, options, output, progress, emit)
-        job.engine = engine
+        job = _Job(source, options, output, progress, emit, engine)
         emit({"event": "start", "input": path, "output": str(output.final), "files": len(source.fragments),
               "engine": engine})
         units = job.units()
@@ -185,7 +184,8 @@ def _set_threads(threads: int | None) -> None:
 class _Job:
     """The units of a run, their streaming, and the merge of their partials."""
 
-    def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None, emit: Log):
+    def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None, emit: Log,
+                 engine: str):
         self.source = source
         self.options = options
         self.output = output
@@ -200,7 +200,7 @@ class _Job:
         self.reasons: Counter[str] = Counter()
         self.unit_counts = {"total": 0, "processed": 0, "resumed": 0, "reused": 0}
         self.partials: dict[str, Partial] = {}  # of the units processed by this run
-        self.engine = "local"
+        self.engine = engine
         self.rows_done = 0
         self.rows_todo = 0
         # read: waiting for input; compute: validation, kernels, tables;
