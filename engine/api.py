@@ -348,14 +348,13 @@ def _describe(table: pa.Table, columns: Columns) -> str:
 
 
 def _versions() -> dict:
-    import matplotlib
+    """Versions of tf2eng and what it computes with (read from package metadata, no imports)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return {
-        "tf2eng": __version__,
-        "python": platform.python_version(),
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "pyarrow": pa.__version__,
-        "polars": pl.__version__,
-        "matplotlib": matplotlib.__version__,
-    }
+    found = {"tf2eng": __version__, "python": platform.python_version()}
+    for package in ("numba", "numpy", "pyarrow", "polars", "matplotlib"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = None
+    return found

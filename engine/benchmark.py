@@ -249,7 +249,7 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
         from .api import run
 
         def end_to_end():
-            return run(path, Path(tmp) / "out", plot=False)
+            return run(path, Path(tmp) / "out", plot=False, full=True)
 
         t_run, result = _best(end_to_end, repeat)
         got = np.array(result.stages().select("stage_scores").collect()["stage_scores"].to_list())
