@@ -13,7 +13,15 @@ from numba import njit, prange
 from . import reasons
 from .config import INLINE, PARALLEL
 from .moments import CELL, add_present, sum_slabs
-from .track import accumulate_curve, bit_is_set, first_argmax, power_frames, score_track, stage_scores
+from .track import (
+    accumulate_curve,
+    bit_is_set,
+    first_argmax,
+    given_key_frame,
+    power_frames,
+    score_track,
+    stage_scores,
+)
 
 
 class Scores(NamedTuple):
@@ -93,12 +101,8 @@ def _track(scores, keys, params, t, tracks, P, clean, base):
             params.lam, params.reduce_mean, params.minmax, P, Y, tracks.stage_counts[t],
         )
     if reason == reasons.OK and keys.frame.size > 0:
-        if not keys.valid[t]:
-            reason = reasons.NULL_KEY_FRAME
-        elif keys.frame[t] < 0 or keys.frame[t] >= T:
-            reason = reasons.KEY_FRAME_OUT_OF_RANGE
-        else:
-            arg = keys.frame[t]
+        reason = given_key_frame(keys.frame[t], keys.valid[t], T)
+        arg = keys.frame[t]
     if reason != reasons.OK:
         tracks.reason[t] = reason
         return False

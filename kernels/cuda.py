@@ -22,7 +22,14 @@ from numba import config, cuda
 
 from . import reasons
 from .moments import CELL, add_moment, sum_slabs
-from .track import bit_is_set, first_bad_frame, interpolate_track, stage_scores_direct
+from .track import (
+    bit_is_set,
+    first_bad_frame,
+    given_key_frame,
+    interpolate_track,
+    minmax_scaling,
+    stage_scores_direct,
+)
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 THREADS_PER_BLOCK = 128
@@ -52,6 +59,8 @@ def _shared(fn):
 
 _bit_is_set = _shared(bit_is_set)
 _first_bad_frame = _shared(first_bad_frame)
+_minmax_scaling = _shared(minmax_scaling)
+_given_key_frame = _shared(given_key_frame)
 _stage_scores = _shared(stage_scores_direct)
 _interpolate = _shared(interpolate_track)
 _add_moment = _shared(add_moment)
@@ -81,21 +90,15 @@ def track_kernel(offsets, values, list_bits, list_bit_offset, value_bits, value_
         if bad != reasons.OK:
             reason[t] = bad
             continue
-        shift = 0.0
-        scale = 1.0
-        if minmax:
-            if hi == lo:
-                reason[t] = reasons.CONSTANT_SCORES
-                continue
-            shift = lo
-            scale = 1.0 / (hi - lo)
+        bad, shift, scale = _minmax_scaling(minmax, lo, hi)
+        if bad != reasons.OK:
+            reason[t] = bad
+            continue
         _stage_scores(values, start, T, lam, shift, scale, reduce_mean, Y[t], n[t])
         if key_frame.shape[0] > 0:
-            if not key_valid[t]:
-                reason[t] = reasons.NULL_KEY_FRAME
-                continue
-            if key_frame[t] < 0 or key_frame[t] >= T:
-                reason[t] = reasons.KEY_FRAME_OUT_OF_RANGE
+            bad = _given_key_frame(key_frame[t], key_valid[t], T)
+            if bad != reasons.OK:
+                reason[t] = bad
                 continue
             arg = key_frame[t]
         out_key[t] = arg

@@ -137,6 +137,26 @@ def first_argmax(values, start, T):
 
 
 @njit(**INLINE)
+def minmax_scaling(minmax, lo, hi):
+    """(reason, shift, scale) mapping scores to [0, 1] by min-max, or the identity."""
+    if not minmax:
+        return reasons.OK, 0.0, 1.0
+    if hi == lo:
+        return reasons.CONSTANT_SCORES, 0.0, 1.0
+    return reasons.OK, lo, 1.0 / (hi - lo)
+
+
+@njit(**INLINE)
+def given_key_frame(frame, valid, T):
+    """Reason code for a given 0-based key frame of a track of T frames."""
+    if not valid:
+        return reasons.NULL_KEY_FRAME
+    if frame < 0 or frame >= T:
+        return reasons.KEY_FRAME_OUT_OF_RANGE
+    return reasons.OK
+
+
+@njit(**INLINE)
 def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean, minmax, P, Y, n):
     """Power transform (eq. 1) and stage scores (eq. 2) of one track, checking every score.
 
@@ -148,11 +168,9 @@ def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean
     reason, lo, hi, arg = first_bad_frame(values, value_bits, value_bit_offset, start, T, not minmax)
     if reason != reasons.OK:
         return reason, 0
-    shift, scale = 0.0, 1.0
-    if minmax:
-        if hi == lo:
-            return reasons.CONSTANT_SCORES, 0
-        shift, scale = lo, 1.0 / (hi - lo)
+    reason, shift, scale = minmax_scaling(minmax, lo, hi)
+    if reason != reasons.OK:
+        return reason, 0
     power_frames(values, start, T, lam, shift, scale, P)
     stage_scores(P, T, reduce_mean, Y, n)
     return reasons.OK, arg
@@ -185,10 +203,11 @@ def first_grid_at_or_after(x, step, M):
 
 
 @njit(**INLINE)
-def _segment(Y, K, pos_key, step, M, left, right, m, eps):
-    """Grid points [m, stop) interpolated between present stages left and right.
+def _segment(Y, K, pos_key, step, M, left, right, eps):
+    """The segment from present stage left to the next present stage right.
 
-    Returns (stop, x_left, slope); right < 0 means left is the last point,
+    Returns (stop, x_left, slope): the segment's grid points end before
+    stop; right < 0 means left is the last point,
     whose value holds up to eps past it.
     """
     x_left = aligned_x(left, K, pos_key)
@@ -224,7 +243,7 @@ def accumulate_curve(Y, pos_key, step, acc):
     m = first_grid_at_or_after(aligned_x(left, K, pos_key) - eps, step, M)
     while left >= 0:
         right = _next_present(Y, left)
-        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, m, eps)
+        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, eps)
         y_left = Y[left]
         for i in range(m, stop):
             add_moment(acc, i, curve_value(-1.0 + i * step, x_left, slope, y_left))
@@ -251,7 +270,7 @@ def interpolate_track(Y, pos_key, step, curve):
     m = m_first
     while left >= 0:
         right = _next_present(Y, left)
-        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, m, eps)
+        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, eps)
         y_left = Y[left]
         for i in range(m, stop):
             curve[i] = curve_value(-1.0 + i * step, x_left, slope, y_left)
