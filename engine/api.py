@@ -212,7 +212,7 @@ class _Job:
 
     def units(self) -> list[Unit]:
         digest = options_digest(self.options)
-        files = self.source.fingerprint()["files"]
+        files = self.source.fingerprint["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
             return [Unit(unit_key(files, digest), tuple(range(len(files))), self.source.path,
                          rows=self.source.rows_total)]
@@ -220,12 +220,11 @@ class _Job:
         for i, entry in enumerate(files):
             sizes = self.source.row_groups(i)
             runs = row_group_runs(sizes)
+            whole = len(runs) == 1
             for first, stop in runs:
-                key = unit_key([entry], digest)
-                if len(runs) > 1:
-                    key = unit_key([entry], f"{digest}:{first}:{stop}")
-                label = entry["path"] if len(runs) == 1 else f"{entry['path']} row groups {first}-{stop - 1}"
-                units.append(Unit(key, (i,), label, tuple(range(first, stop)) if len(runs) > 1 else None,
+                key = unit_key([entry], digest if whole else f"{digest}:{first}:{stop}")
+                label = entry["path"] if whole else f"{entry['path']} row groups {first}-{stop - 1}"
+                units.append(Unit(key, (i,), label, None if whole else tuple(range(first, stop)),
                                   sum(sizes[:first]), sum(sizes[first:stop])))
         return units
 
@@ -310,7 +309,7 @@ class _Job:
                 "format": self.source.format,
                 "layout": self.columns.layout,
                 "files": len(self.source.fragments),
-                "fingerprint": self.source.fingerprint(),
+                "fingerprint": self.source.fingerprint,
             },
             "parameters": self.options.as_dict(),
             "columns": {

@@ -89,12 +89,15 @@ def process_batch(
         )
     ok = tracks.reason == reasons.OK
     n_ok = int(ok.sum())
+    carried = batch.select(list(columns.carried))
     if n_ok == n:  # the common case: no copies of the carried columns
-        carried = pa.Table.from_batches([batch.select(list(columns.carried))])
         take = slice(None)
+        rejected = pa.Table.from_batches([batch.slice(0, 0)])
     else:
-        carried = pa.Table.from_batches([batch.select(list(columns.carried)).take(pa.array(np.flatnonzero(ok)))])
         take = ok
+        carried = carried.take(pa.array(np.flatnonzero(ok)))
+        rejected = pa.Table.from_batches([batch.take(pa.array(np.flatnonzero(~ok)))])
+    carried = pa.Table.from_batches([carried])
     K = options.stages
     scores_flat = tracks.stage_scores[take].ravel()
     list_offsets = pa.array(np.arange(0, n_ok * K + 1, K, dtype=np.int32))
@@ -106,9 +109,5 @@ def process_batch(
     stages = stages.append_column("pos_key", pa.array(tracks.pos_key[take]))
     stages = stages.append_column("stage_scores", stage_scores)
     stages = stages.append_column("stage_counts", pa.ListArray.from_arrays(list_offsets, pa.array(tracks.stage_counts[take].ravel())))
-    if n_ok == n:
-        rejected = pa.Table.from_batches([batch.slice(0, 0)])
-    else:
-        rejected = pa.Table.from_batches([batch.take(pa.array(np.flatnonzero(~ok)))])
     rejected = rejected.append_column("reason", REASON_NAMES.take(pa.array(tracks.reason[~ok])))
     return BatchResult(stages, rejected, stage_partial, curve_partial, tracks.reason, group)

@@ -33,7 +33,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..kernels.align import KeyFrames, Params, align_tracks
+from ..kernels.align import Params, align_tracks
 from ..kernels.grid import grid_size
 from .ragged import key_frames_of, scores_of
 from .synth import write_synthetic
@@ -204,8 +204,7 @@ def _kernels(table: pa.Table) -> tuple[np.ndarray, int]:
     M = grid_size(K, STEP)
     for batch in table.to_batches(max_chunksize=65_536):
         scores = scores_of(batch.column("scores"))
-        keys = key_frames_of(batch.column("key_frame")) if "key_frame" in batch.schema.names else KeyFrames(
-            np.empty(0, np.int64), np.empty(0, np.bool_))
+        keys = key_frames_of(batch.column("key_frame") if "key_frame" in batch.schema.names else None)
         n = batch.num_rows
         tracks, _, _ = align_tracks(scores, keys, params, np.zeros(n, np.int32), 1, K, M,
                                     np.zeros(n, np.uint8), 4 * numba.get_num_threads())

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import InputError
+from .source import glob_base
 
 SUMMARY = "summary.json"
 STAGES_DIR = "stages"
@@ -46,8 +47,8 @@ PLOT = "alignment.png"
 
 def default_output(path: str) -> Path:
     """Beside the input: ``data.parquet`` -> ``data.tf2eng``; a glob -> its directory's ``tf2eng-out``."""
-    if any(ch in path for ch in "*?["):
-        base = os.path.dirname(path[: min(path.index(ch) for ch in "*?[" if ch in path)]) or "."
+    base = glob_base(path)
+    if base is not None:
         return Path(base) / "tf2eng-out"
     p = Path(path.rstrip("/\\") or ".")
     name = p.name.split(".")[0] if p.is_file() else p.name

@@ -8,6 +8,7 @@ stops the run with one line naming the file and the column.
 
 from __future__ import annotations
 
+import functools
 import glob as globlib
 import hashlib
 import os
@@ -96,14 +97,20 @@ def _format_of(path: str) -> str:
     raise InputError(f"{path}: neither a Parquet nor an Arrow IPC file")
 
 
+def glob_base(path: str) -> str | None:
+    """The directory before a glob's first wildcard, or None when path is no glob."""
+    if not any(ch in path for ch in "*?["):
+        return None
+    return os.path.dirname(path[: min(path.index(ch) for ch in "*?[" if ch in path)]) or "."
+
+
 def _expand(path: str) -> tuple[list[str] | str, str, str | None]:
     """(what ds.dataset takes, format, base directory for hive partitions)."""
-    if any(ch in path for ch in "*?["):
+    base = glob_base(path)
+    if base is not None:
         files = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
             raise InputError(f"{path}: no file matches")
-        base = path[: min(path.index(ch) for ch in "*?[" if ch in path)]
-        base = os.path.dirname(base) or "."
         return files, _format_of(files[0]), base
     if os.path.isdir(path):
         for root, dirs, names in os.walk(path):
@@ -256,8 +263,10 @@ class Source:
         schema, _ = self._physical[0]
         return pa.schema([schema.field(c) for c in self.columns.carried])
 
+    @functools.cached_property
     def fingerprint(self) -> dict:
-        """Path, size, mtime and a hash of each file's tail (the Parquet footer lives there)."""
+        """Path, size, mtime and a hash of each file's tail (the Parquet footer lives there),
+        taken once: unit keys and summary.json describe the same files."""
         digest = hashlib.sha256()
         files = []
         for fragment in self.fragments:
