@@ -12,6 +12,7 @@ from numba import njit, prange
 
 from . import reasons
 from .config import INLINE, PARALLEL
+from .lanes import LANES
 from .moments import CELL, add_present, sum_slabs
 from .track import (
     accumulate_curve,
@@ -125,7 +126,8 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
         longest = 0
         for t in range(chunks[c], chunks[c + 1]):
             longest = max(longest, offsets[t + 1] - offsets[t])
-        P = np.empty(max(BLOCK_FRAMES, longest))
+        P = np.empty(max(BLOCK_FRAMES, longest) + LANES)
+        curve = np.empty(partials.curve.shape[-1])
         t = chunks[c]
         while t < chunks[c + 1]:
             # A block: whole tracks, up to BLOCK_FRAMES frames (at least one track).
@@ -134,7 +136,7 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
                 stop += 1
             base = offsets[t]
             clean = False
-            if fast and offsets[stop] - base <= P.size:
+            if fast and offsets[stop] - base <= P.size - LANES:
                 clean = power_frames(scores.values, base, offsets[stop] - base, params.lam, 0.0, 1.0, P) == 0
             for r in range(t, stop):
                 if tracks.reason[r] != reasons.OK:
@@ -143,7 +145,7 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
                     continue
                 Y = tracks.stage_scores[r]
                 add_present(partials.stage[c, group[r]], Y)
-                accumulate_curve(Y, tracks.pos_key[r], params.step, partials.curve[c, group[r]])
+                accumulate_curve(Y, tracks.pos_key[r], params.step, partials.curve[c, group[r]], curve)
             t = stop
 
 

@@ -81,6 +81,32 @@ def _add(acc, w, y, present):
 
 
 @njit(**INLINE)
+def add_run(acc, first, values):
+    """Add values[i] to cell first + i of acc (5, W) for every i.
+
+    One loop over contiguous cells, counted from zero so that LLVM sees
+    in-bounds, non-negative indices and vectorizes it; the same sums as
+    :func:`add_moment` cell by cell.
+    """
+    n = values.size
+    count = acc[COUNT, first : first + n]
+    sum_hi = acc[SUM_HI, first : first + n]
+    sum_lo = acc[SUM_LO, first : first + n]
+    sq_hi = acc[SQ_HI, first : first + n]
+    sq_lo = acc[SQ_LO, first : first + n]
+    for i in range(n):
+        y = values[i]
+        count[i] += 1.0
+        s, e = two_sum(sum_hi[i], y)
+        sum_hi[i] = s
+        sum_lo[i] += e
+        p, pe = two_prod(y, y)
+        s, e = two_sum(sq_hi[i], p)
+        sq_hi[i] = s
+        sq_lo[i] += e + pe
+
+
+@njit(**INLINE)
 def add_present(acc, values):
     """Add values[w] to cell w of acc (5, W) wherever it is not NaN."""
     for w in range(values.size):

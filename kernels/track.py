@@ -13,7 +13,8 @@ from numba import njit
 from . import reasons
 from .config import ARITHMETIC, INLINE
 from .grid import COVER_TOLERANCE
-from .moments import add_moment
+from .lanes import LANES, lane_sum
+from .moments import add_run
 from .power import bits_float, float_bits, power
 
 
@@ -27,14 +28,22 @@ def bit_is_set(bitmap, bit_offset, i):
 
 
 @njit(**INLINE)
-def stage_bounds(k, T, K):
-    """0-based frames [first, last) of stage k.
+def next_stage(first, carry, q, rem, K):
+    """The 0-based frames [first, last) of a stage, and the carry for the next.
 
     Frame i (1-based) is in stage ceil(K*i/T) - 1, so stage k holds the
-    frames with k*T/K < i <= (k+1)*T/K: integer arithmetic, no per-frame
-    division, and T < K leaves some stages empty.
+    frames with k*T/K < i <= (k+1)*T/K, and T < K leaves some stages empty.
+    With T = q*K + rem and k*T = first*K + carry (0 <= carry < K), the stage
+    ends at floor((k+1)*T/K) = first + q (+1 when carry + rem reaches K):
+    exact integer arithmetic with one division per track, not two per stage.
+    Start with first = carry = 0 for stage 0.
     """
-    return (k * T) // K, ((k + 1) * T) // K
+    carry += rem
+    last = first + q
+    if carry >= K:
+        carry -= K
+        last += 1
+    return last, carry
 
 
 @njit(**INLINE)
@@ -78,6 +87,15 @@ def power_frames(values, start, F, lam, shift, scale, P):
     return bad
 
 
+@njit(**INLINE)
+def stage_sum(P, F):
+    """P[0] + ... + P[F-1], LANES values at a time (P is padded, see lanes.py)."""
+    total = 0.0
+    for base in range(0, F, LANES):
+        total += lane_sum(P, base, F - base)
+    return total
+
+
 @njit(**ARITHMETIC)
 def stage_scores(P, T, reduce_mean, Y, n):
     """Eq. (2) from the powers P[:T] of one track: Y[k] and n[k] for k = 0 ... K-1.
@@ -85,13 +103,14 @@ def stage_scores(P, T, reduce_mean, Y, n):
     With reduce_mean, Y[k] is the mean, NaN for an empty stage.
     """
     K = Y.size
+    q, rem = T // K, T % K
+    first, carry = 0, 0
     for k in range(K):
-        first, last = stage_bounds(k, T, K)
-        total = 0.0
-        for i in range(first, last):
-            total += P[i]
+        last, carry = next_stage(first, carry, q, rem, K)
+        total = stage_sum(P[first:], last - first)
         count = last - first
         n[k] = count
+        first = last
         if not reduce_mean:
             Y[k] = total  # eq. (2): Y_k = sum of P_i over the frames of stage k
         elif count > 0:
@@ -106,14 +125,17 @@ def stage_scores_direct(values, start, T, lam, shift, scale, reduce_mean, Y, n):
     thread cannot hold a track's powers (the CUDA kernel).  Same arithmetic as
     :func:`power_frames` + :func:`stage_scores`; sums in frame order."""
     K = Y.size
+    q, rem = T // K, T % K
+    first, carry = 0, 0
     for k in range(K):
-        first, last = stage_bounds(k, T, K)
+        last, carry = next_stage(first, carry, q, rem, K)
         total = 0.0
         for i in range(first, last):
             s = np.float64(values[start + i])
             total += power(min(max((s - shift) * scale, 0.0), 1.0), lam)  # eq. (1)
         count = last - first
         n[k] = count
+        first = last
         if not reduce_mean:
             Y[k] = total  # eq. (2)
         elif count > 0:
@@ -192,32 +214,17 @@ def _next_present(Y, k):
 
 
 @njit(**INLINE)
-def first_grid_at_or_after(x, step, M):
-    """The first m in [0, M] with -1 + m*step >= x, checked exactly as the grid is computed."""
-    m = max(0, min(M, int(math.ceil((x + 1.0) / step))))
+def first_grid_at_or_after(x, step, inv_step, M):
+    """The first m in [0, M] with -1 + m*step >= x, checked exactly as the grid is computed.
+
+    ``inv_step`` (1 / step) only gives the first guess; the checks decide.
+    """
+    m = max(0, min(M, int(math.ceil((x + 1.0) * inv_step))))
     while m > 0 and -1.0 + (m - 1) * step >= x:
         m -= 1
     while m < M and -1.0 + m * step < x:
         m += 1
     return m
-
-
-@njit(**INLINE)
-def _segment(Y, K, pos_key, step, M, left, right, eps):
-    """The segment from present stage left to the next present stage right.
-
-    Returns (stop, x_left, slope): the segment's grid points end before
-    stop; right < 0 means left is the last point,
-    whose value holds up to eps past it.
-    """
-    x_left = aligned_x(left, K, pos_key)
-    if right < 0:
-        last = first_grid_at_or_after(x_left + eps, step, M)
-        if last < M and -1.0 + last * step <= x_left + eps:
-            last += 1
-        return last, x_left, 0.0
-    x_right = aligned_x(right, K, pos_key)
-    return first_grid_at_or_after(x_right, step, M), x_left, (Y[right] - Y[left]) / (x_right - x_left)
 
 
 @njit(**INLINE)
@@ -227,28 +234,15 @@ def curve_value(g, x_left, slope, y_left):
 
 
 @njit(**INLINE)
-def accumulate_curve(Y, pos_key, step, acc):
+def accumulate_curve(Y, pos_key, step, acc, curve):
     """Add the track's aligned curve to the moment accumulator acc (5, M).
 
-    The same points and values as :func:`interpolate_track`, added segment
-    by segment: each inner loop runs over contiguous grid points and
-    vectorizes.
+    The curve is interpolated into ``curve`` (scratch, M long) first, so
+    that the accumulation runs as one loop over the contiguous grid points
+    the track covers.
     """
-    K = Y.size
-    M = acc.shape[1]
-    left = _next_present(Y, -1)
-    if left < 0:
-        return
-    eps = COVER_TOLERANCE * step
-    m = first_grid_at_or_after(aligned_x(left, K, pos_key) - eps, step, M)
-    while left >= 0:
-        right = _next_present(Y, left)
-        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, eps)
-        y_left = Y[left]
-        for i in range(m, stop):
-            add_moment(acc, i, curve_value(-1.0 + i * step, x_left, slope, y_left))
-        m = max(m, stop)
-        left = right
+    m_first, m_stop = interpolate_track(Y, pos_key, step, curve)
+    add_run(acc, m_first, curve[m_first:m_stop])
 
 
 @njit(**INLINE)
@@ -258,22 +252,37 @@ def interpolate_track(Y, pos_key, step, curve):
     Missing stage scores (NaN) are left out.  Writes curve[m] for the grid
     points the track covers, [X_first, X_last] give or take COVER_TOLERANCE
     steps, and returns that range as (m_first, m_stop); nothing outside it
-    is written: no extrapolation.
+    is written: no extrapolation.  A grid point exactly at X_k takes the
+    segment that starts there.
     """
     K = Y.size
     M = curve.size
+    inv_step = 1.0 / step
     left = _next_present(Y, -1)
     if left < 0:
         return 0, 0
     eps = COVER_TOLERANCE * step
-    m_first = first_grid_at_or_after(aligned_x(left, K, pos_key) - eps, step, M)
+    x_left = aligned_x(left, K, pos_key)
+    m_first = first_grid_at_or_after(x_left - eps, step, inv_step, M)
     m = m_first
     while left >= 0:
         right = _next_present(Y, left)
-        stop, x_left, slope = _segment(Y, K, pos_key, step, M, left, right, eps)
         y_left = Y[left]
-        for i in range(m, stop):
-            curve[i] = curve_value(-1.0 + i * step, x_left, slope, y_left)
+        if right >= 0:
+            x_right = aligned_x(right, K, pos_key)
+            stop = first_grid_at_or_after(x_right, step, inv_step, M)
+            slope = (Y[right] - y_left) / (x_right - x_left)
+        else:
+            # The last point: its value holds up to eps past it.
+            x_right = x_left
+            stop = first_grid_at_or_after(x_left + eps, step, inv_step, M)
+            if stop < M and -1.0 + stop * step <= x_left + eps:
+                stop += 1
+            slope = 0.0
+        segment = curve[m:stop]  # indexed from zero: the loop vectorizes
+        for j in range(segment.size):
+            segment[j] = curve_value(-1.0 + (m + j) * step, x_left, slope, y_left)
         m = max(m, stop)
         left = right
+        x_left = x_right
     return m_first, m
