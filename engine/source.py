@@ -26,9 +26,17 @@ PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
 BATCH_ROWS = 65_536
 READAHEAD_BATCHES = 2  # decoded ahead by Arrow; more costs memory and gains nothing here
-# Decoded batches come from the system allocator, which hands freed row-group
-# buffers back; jemalloc (Arrow's default) kept several hundred MiB of them.
-READ_POOL = pa.system_memory_pool()
+# Decoded batches come from jemalloc where Arrow has it: it grows the
+# decoder's buffers in place and reuses freed ones, where the system
+# allocator copies on every growth and faults in fresh pages for every
+# batch (reading took twice as long).
+try:
+    READ_POOL = pa.jemalloc_memory_pool()
+except NotImplementedError:  # an Arrow build without jemalloc
+    READ_POOL = pa.default_memory_pool()
+# Column chunks are streamed through a buffer of this size instead of being
+# read whole (a 100,000-row chunk of scores is tens of MiB).
+READ_BUFFER_BYTES = 1 << 20
 OUTPUT_COLUMNS = ("T", "key_frame", "pos_key", "stage_scores", "stage_counts")
 
 
@@ -144,8 +152,12 @@ class Source:
             raise InputError(f"{self.path}: no data file found")
         self.schema = self.dataset.schema
         # Parquet pre-buffering fetches whole row groups ahead: more memory
-        # and, on local files, slower; column chunks are read as decoded.
-        self._scan_options = ds.ParquetFragmentScanOptions(pre_buffer=False) if self.format == "parquet" else None
+        # and, on local files, slower; column chunks are streamed as decoded.
+        self._scan_options = (
+            ds.ParquetFragmentScanOptions(pre_buffer=False, use_buffered_stream=True,
+                                          buffer_size=READ_BUFFER_BYTES)
+            if self.format == "parquet" else None
+        )
         self.columns = self._resolve(options)
         self._physical = [self._check_fragment(f) for f in self.fragments]
         self.rows_total = sum(rows for _, rows in self._physical)
