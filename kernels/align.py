@@ -137,7 +137,7 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
             base = offsets[t]
             clean = False
             if fast and offsets[stop] - base <= P.size - LANES:
-                clean = power_frames(scores.values, base, offsets[stop] - base, params.lam, 0.0, 1.0, P) == 0
+                clean = power_frames(scores.values, base, offsets[stop] - base, params.lam, P) == 0
             for r in range(t, stop):
                 if tracks.reason[r] != reasons.OK:
                     continue

@@ -70,21 +70,28 @@ def first_bad_frame(values, value_bits, value_bit_offset, start, T, check_range)
 
 
 @njit(**ARITHMETIC)
-def power_frames(values, start, F, lam, shift, scale, P):
+def power_frames(values, start, F, lam, P):
     """Eq. (1) for the F scores from values[start] into P[:F], in one loop that vectorizes.
 
-    Scores are mapped by (s - shift) * scale and clamped to [0, 1] first
-    (shift 0 and scale 1 leave valid scores exactly as they are).  Returns
-    how many raw scores are not finite or outside [0, 1].
+    Returns how many scores are not finite or outside [0, 1]; their powers
+    are unspecified (the caller rejects or rescales those tracks).
     """
     x = values[start : start + F]
     bad = 0
     for i in range(F):
         s = np.float64(x[i])
         bad += 0 if (s >= 0.0) & (s <= 1.0) else 1
-        u = min(max((s - shift) * scale, 0.0), 1.0)
-        P[i] = power(u, lam)  # eq. (1): P_i = S_i ** lambda
+        P[i] = power(s, lam)  # eq. (1): P_i = S_i ** lambda
     return bad
+
+
+@njit(**ARITHMETIC)
+def power_frames_scaled(values, start, F, lam, shift, scale, P):
+    """Eq. (1) for scores mapped by (s - shift) * scale and clamped to [0, 1] (--normalize minmax)."""
+    x = values[start : start + F]
+    for i in range(F):
+        u = min(max((np.float64(x[i]) - shift) * scale, 0.0), 1.0)
+        P[i] = power(u, lam)  # eq. (1)
 
 
 @njit(**INLINE)
@@ -99,6 +106,8 @@ def stage_sum(P, F):
 @njit(**ARITHMETIC)
 def stage_scores(P, T, reduce_mean, Y, n):
     """Eq. (2) from the powers P[:T] of one track: Y[k] and n[k] for k = 0 ... K-1.
+
+    P must extend LANES - 1 entries past T (see :func:`stage_sum`).
 
     With reduce_mean, Y[k] is the mean, NaN for an empty stage.
     """
@@ -122,8 +131,9 @@ def stage_scores(P, T, reduce_mean, Y, n):
 @njit(**ARITHMETIC)
 def stage_scores_direct(values, start, T, lam, shift, scale, reduce_mean, Y, n):
     """Eq. (1) and (2) in one pass without scratch memory, for backends where a
-    thread cannot hold a track's powers (the CUDA kernel).  Same arithmetic as
-    :func:`power_frames` + :func:`stage_scores`; sums in frame order."""
+    thread cannot hold a track's powers (the CUDA kernel).  The same powers as
+    :func:`power_frames_scaled` (shift 0 and scale 1 leave valid scores as
+    they are); sums in frame order."""
     K = Y.size
     q, rem = T // K, T % K
     first, carry = 0, 0
@@ -182,8 +192,8 @@ def given_key_frame(frame, valid, T):
 def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean, minmax, P, Y, n):
     """Power transform (eq. 1) and stage scores (eq. 2) of one track, checking every score.
 
-    Writes Y and n (see :func:`stage_scores`), using P (at least T long) as
-    scratch, and returns (reason, first arg-max of the scores).  The
+    Writes Y and n (see :func:`stage_scores`), using P (at least
+    T + LANES - 1 long) as scratch, and returns (reason, first arg-max of the scores).  The
     numbers come from the same functions as on the batch kernel's fast
     path, so a track gets the same bits whichever path it takes.
     """
@@ -193,7 +203,10 @@ def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean
     reason, shift, scale = minmax_scaling(minmax, lo, hi)
     if reason != reasons.OK:
         return reason, 0
-    power_frames(values, start, T, lam, shift, scale, P)
+    if minmax:
+        power_frames_scaled(values, start, T, lam, shift, scale, P)
+    else:
+        power_frames(values, start, T, lam, P)
     stage_scores(P, T, reduce_mean, Y, n)
     return reasons.OK, arg
 
