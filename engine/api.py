@@ -200,6 +200,7 @@ class _Job:
         self.reasons: Counter[str] = Counter()
         self.unit_counts = {"total": 0, "processed": 0, "resumed": 0, "reused": 0}
         self.partials: dict[str, Partial] = {}  # of the units processed by this run
+        self.part_sha256: dict[str, str] = {}  # stages/ part name -> its SHA-256, from the partials
         self.engine = engine
         self.rows_done = 0
         self.rows_todo = 0
@@ -273,6 +274,7 @@ class _Job:
         t = time.perf_counter()
         for unit in units:
             partial = self.partials.get(unit.key) or Partial.load(self.output.partial(unit.key))
+            self.part_sha256[f"part-{unit.key}.parquet"] = partial.stages_sha256
             n_local = partial.stage.shape[0]
             codes = self.groups.codes(partial.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
             self.totals.add(partial.stage, partial.curve, codes)
@@ -331,13 +333,15 @@ class _Job:
         }
 
     def _digests(self) -> dict:
-        """SHA-256 of each aggregate file and of stages/ (its parts in name order)."""
+        """SHA-256 of each aggregate file, and of stages/: of the list of its parts'
+        names and SHA-256s in name order (each part's taken as it was written)."""
         digests = {}
         for name in (STAGE_MEANS, CURVE, REJECTED):
             digests[name] = hashlib.sha256(self.output.path(name).read_bytes()).hexdigest()
         h = hashlib.sha256()
         for part in sorted(self.output.path(STAGES_DIR).glob("*.parquet")):
-            h.update(part.name.encode() + b"\0" + part.read_bytes())
+            sha = self.part_sha256.get(part.name) or hashlib.sha256(part.read_bytes()).hexdigest()
+            h.update(f"{part.name}\0{sha}\n".encode())
         digests[STAGES_DIR + "/"] = h.hexdigest()
         return digests
 

@@ -25,6 +25,8 @@ import ctypes
 import ctypes.util
 import errno
 import fcntl
+import hashlib
+import io
 import json
 import os
 import shutil
@@ -75,6 +77,31 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+class HashingFile(io.RawIOBase):
+    """A file opened for writing that takes the SHA-256 of what goes through it,
+    so that an output's digest costs no second read."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self._file = open(path, "wb")
+        self._sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._sha256.update(data)  # releases the GIL for large buffers
+        return self._file.write(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+        super().close()
+
+    def hexdigest(self) -> str:
+        return self._sha256.hexdigest()
 
 
 class Staging:

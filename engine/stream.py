@@ -26,7 +26,7 @@ from .errors import RejectedRowError
 from .groups import GroupIndex
 from .long import FRAMES, ROWS, tracks_from_long
 from .options import Options
-from .output import Staging
+from .output import HashingFile, Staging
 from .pipeline import BackgroundWriter, prefetched
 from .source import BATCH_ROWS, Columns, Source
 from .units import Partial, Unit
@@ -114,7 +114,8 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Callable[[int], None] | None = 
     stages_tmp = paths.stages_part(unit.key).with_suffix(".parquet.tmp")
     rejected_tmp = paths.rejected_part(unit.key).with_suffix(".parquet.tmp")
     stage_schema_, rejected_schema_ = ctx.stage_schema, ctx.rejected_schema
-    part = pq.ParquetWriter(stages_tmp, stage_schema_, use_dictionary=list(columns.carried), compression="snappy")
+    stages_file = HashingFile(stages_tmp)
+    part = pq.ParquetWriter(stages_file, stage_schema_, use_dictionary=list(columns.carried), compression="snappy")
     rejected_writer = pq.ParquetWriter(rejected_tmp, rejected_schema_)
     writer = BackgroundWriter()
 
@@ -164,13 +165,16 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Callable[[int], None] | None = 
                         tick(batch.num_rows)
                     t = time.perf_counter()
 
+        partial = state.partial(ctx.by_schema)
+
         def commit() -> None:
             part.close()
+            stages_file.close()
+            partial.stages_sha256 = stages_file.hexdigest()
             rejected_writer.close()
             os.replace(stages_tmp, paths.stages_part(unit.key))
             os.replace(rejected_tmp, paths.rejected_part(unit.key))
 
-        partial = state.partial(ctx.by_schema)
         writer.submit(commit)
         writer.submit(partial.save, paths.partial(unit.key))  # last: marks the unit committed
     finally:

@@ -80,6 +80,7 @@ class Partial:
     group_keys: pa.Table  # the --by values of each local group (no columns without --by)
     group_tracks: np.ndarray  # accepted tracks per local group
     counts: dict  # rows read / written, rejected by reason, frame rows
+    stages_sha256: str = ""  # SHA-256 of the unit's stages/ part, taken as it was written
 
     def save(self, path: Path) -> None:
         """Write atomically: the file's presence marks the unit as committed."""
@@ -95,6 +96,7 @@ class Partial:
                 group_tracks=self.group_tracks,
                 group_keys=np.frombuffer(sink.getvalue(), np.uint8),
                 counts=np.frombuffer(json.dumps(self.counts).encode(), np.uint8),
+                stages_sha256=np.frombuffer(self.stages_sha256.encode(), np.uint8),
             )
             f.flush()
             os.fsync(f.fileno())
@@ -110,4 +112,5 @@ class Partial:
                 group_keys=keys,
                 group_tracks=data["group_tracks"],
                 counts=json.loads(data["counts"].tobytes()),
+                stages_sha256=data["stages_sha256"].tobytes().decode() if "stages_sha256" in data else "",
             )

@@ -1,6 +1,8 @@
 """SPEC sections 2 and 3: every input form, both layouts, and the output directory's schemas."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -52,6 +54,17 @@ def test_schemas(synthetic, tmp_path):
     assert summary["rows"]["read"] == 700 == summary["rows"]["written"] + summary["rows"]["rejected"]
     assert summary["parameters"]["lam"] == 0.7 and summary["input"]["fingerprint"]["sha256"]
     assert set(summary["versions"]) >= {"numba", "numpy", "pyarrow", "polars"}
+    assert summary["digests"] == _digests_of_files(out)
+
+
+def _digests_of_files(out: Path) -> dict:
+    """The digests summary.json promises, recomputed from the files as written."""
+    digests = {name: hashlib.sha256((out / name).read_bytes()).hexdigest()
+               for name in ("stage_means.parquet", "curve.parquet", "rejected.parquet")}
+    listing = "".join(f"{p.name}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n"
+                      for p in sorted((out / "stages").glob("*.parquet")))
+    digests["stages/"] = hashlib.sha256(listing.encode()).hexdigest()
+    return digests
 
 
 def test_aggregates_match_reference(synthetic, tmp_path):
