@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tf2eng.kernels.moments import CELL, add_moment, finalize, merge_into
+from tf2eng.kernels.moments import CELL, add_moment, add_run, finalize, merge_into
 
 
 def _accumulate(values):
@@ -73,3 +73,18 @@ def test_undefined_cells():
     assert count == 0 and np.isnan(mean) and np.isnan(std)
     count, mean, std = _stats(_accumulate([0.25]))
     assert count == 1 and mean == 0.25 and np.isnan(std)
+
+
+@given(
+    runs=st.lists(st.tuples(st.integers(0, 40), st.lists(st.floats(0.0, 50.0), max_size=30)), max_size=20),
+)
+def test_add_run_is_add_moment_cell_by_cell(runs):
+    # The vectorized run over contiguous cells gives the same bits as one cell at a time.
+    W = 80
+    by_run, by_cell = np.zeros((CELL, W)), np.zeros((CELL, W))
+    for first, values in runs:
+        values = np.array(values[: W - first], np.float64)
+        add_run(by_run, first, values)
+        for i, v in enumerate(values):
+            add_moment(by_cell, first + i, v)
+    assert np.array_equal(by_run, by_cell)

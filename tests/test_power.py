@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from numba import njit
 
+from tf2eng.kernels.lanes import LANES
 from tf2eng.kernels.power import power
+from tf2eng.kernels.track import power_frames
 
 BOUND = 2e-13  # relative, where s ** lam >= 1e-300
 
@@ -51,3 +53,21 @@ def test_float32_scores():
     s = np.random.default_rng(1).random(10_000).astype(np.float32).astype(np.float64)
     for lam in (0.3, 0.7, 1.0, 2.5):
         _check(s, lam)
+
+
+@given(lam=st.floats(0.01, 1.0), seed=st.integers(0, 2**32 - 1))
+def test_batch_loop_bound_and_flags(lam, seed):
+    # power_frames is the loop the batch kernel runs (vectorized, with its own
+    # floating-point flags); README promises 1e-15 for scores >= 0.01, lam <= 1.
+    rng = np.random.default_rng(seed)
+    s = np.concatenate([rng.uniform(0.01, 1.0, 997), [0.01, 1.0, 0.5]]).astype(np.float32)
+    out = np.empty(s.size + LANES)
+    bad = power_frames(s, 0, s.size, lam, out)
+    want = np.array([math.pow(float(v), lam) for v in s])
+    assert bad == 0
+    assert np.max(np.abs(out[: s.size] - want) / want) <= 1e-15
+
+
+def test_batch_loop_counts_bad_scores():
+    s = np.array([0.5, np.nan, -0.1, 1.5, np.inf, 0.0, 1.0], np.float64)
+    assert power_frames(s, 0, s.size, 0.7, np.empty(s.size)) == 4
