@@ -26,7 +26,7 @@ from .options import Options
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
 BATCH_ROWS = 65_536
-READAHEAD_BATCHES = 2  # decoded ahead by Arrow; more costs memory and gains nothing here
+READAHEAD_BATCHES = 2  # IPC / Feather batches decoded ahead by Arrow; more costs memory, gains nothing
 # Arrow IPC / Feather batches come from jemalloc where Arrow has it: it
 # reuses freed buffers where the system allocator faults in fresh pages.
 try:
