@@ -68,16 +68,19 @@ def add_moment(acc, w, y):
 
 
 @njit(**_EXACT)
+def _sums_plus(sum_hi, sum_lo, sq_hi, sq_lo, y):
+    """The double-double sum and sum of squares of one cell after adding y."""
+    s, e = two_sum(sum_hi, y)
+    p, pe = two_prod(y, y)
+    q, f = two_sum(sq_hi, p)
+    return s, sum_lo + e, q, sq_lo + (f + pe)
+
+
+@njit(**_EXACT)
 def _add(acc, w, y, present):
     acc[COUNT, w] += 1.0 if present else 0.0
-    y = y if present else 0.0
-    s, e = two_sum(acc[SUM_HI, w], y)
-    acc[SUM_HI, w] = s
-    acc[SUM_LO, w] += e
-    p, pe = two_prod(y, y)
-    s, e = two_sum(acc[SQ_HI, w], p)
-    acc[SQ_HI, w] = s
-    acc[SQ_LO, w] += e + pe
+    acc[SUM_HI, w], acc[SUM_LO, w], acc[SQ_HI, w], acc[SQ_LO, w] = _sums_plus(
+        acc[SUM_HI, w], acc[SUM_LO, w], acc[SQ_HI, w], acc[SQ_LO, w], y if present else 0.0)
 
 
 @njit(**INLINE)
@@ -95,15 +98,8 @@ def add_run(acc, first, values):
     sq_hi = acc[SQ_HI, first : first + n]
     sq_lo = acc[SQ_LO, first : first + n]
     for i in range(n):
-        y = values[i]
         count[i] += 1.0
-        s, e = two_sum(sum_hi[i], y)
-        sum_hi[i] = s
-        sum_lo[i] += e
-        p, pe = two_prod(y, y)
-        s, e = two_sum(sq_hi[i], p)
-        sq_hi[i] = s
-        sq_lo[i] += e + pe
+        sum_hi[i], sum_lo[i], sq_hi[i], sq_lo[i] = _sums_plus(sum_hi[i], sum_lo[i], sq_hi[i], sq_lo[i], values[i])
 
 
 @njit(**INLINE)
