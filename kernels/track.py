@@ -103,6 +103,15 @@ def stage_sum(P, F):
     return total
 
 
+@njit(**INLINE)
+def stage_score(total, count, reduce_mean):
+    """Y_k of eq. (2) from the sum of the stage's powers: the sum itself, or with
+    reduce_mean the mean, NaN for an empty stage (it has no mean)."""
+    if not reduce_mean:
+        return total  # eq. (2): Y_k = sum of P_i over the frames of stage k
+    return total / count if count > 0 else np.nan
+
+
 @njit(**ARITHMETIC)
 def stage_scores(P, T, reduce_mean, Y, n):
     """Eq. (2) from the powers P[:T] of one track: Y[k] and n[k] for k = 0 ... K-1.
@@ -117,15 +126,9 @@ def stage_scores(P, T, reduce_mean, Y, n):
     for k in range(K):
         last, carry = next_stage(first, carry, q, rem, K)
         total = stage_sum(P[first:], last - first)
-        count = last - first
-        n[k] = count
+        n[k] = last - first
+        Y[k] = stage_score(total, last - first, reduce_mean)
         first = last
-        if not reduce_mean:
-            Y[k] = total  # eq. (2): Y_k = sum of P_i over the frames of stage k
-        elif count > 0:
-            Y[k] = total / count
-        else:
-            Y[k] = np.nan  # an empty stage has no mean
 
 
 @njit(**ARITHMETIC)
@@ -143,15 +146,9 @@ def stage_scores_direct(values, start, T, lam, shift, scale, reduce_mean, Y, n):
         for i in range(first, last):
             s = np.float64(values[start + i])
             total += power(min(max((s - shift) * scale, 0.0), 1.0), lam)  # eq. (1)
-        count = last - first
-        n[k] = count
+        n[k] = last - first
+        Y[k] = stage_score(total, last - first, reduce_mean)
         first = last
-        if not reduce_mean:
-            Y[k] = total  # eq. (2)
-        elif count > 0:
-            Y[k] = total / count
-        else:
-            Y[k] = np.nan
 
 
 @njit(**ARITHMETIC)
