@@ -24,7 +24,7 @@ from numba import njit, prange
 
 from tf2eng.engine.benchmark import K, LAM, STEP, dataset_for
 from tf2eng.engine.ragged import key_frames_of, scores_of
-from tf2eng.kernels.align import BLOCK_FRAMES, Params, align_tracks
+from tf2eng.kernels.align import BLOCK_FRAMES, Params, align_tracks, block_end
 from tf2eng.kernels.config import PARALLEL
 from tf2eng.kernels.grid import grid_size
 from tf2eng.kernels.lanes import LANES
@@ -41,9 +41,7 @@ def _blocks(offsets, values, lam, chunks, with_sums, Y, n):
         last = (c + 1) * (offsets.size - 1) // chunks
         t = first
         while t < last:
-            stop = t + 1
-            while stop < last and offsets[stop + 1] - offsets[t] <= BLOCK_FRAMES:
-                stop += 1
+            stop = block_end(offsets, t, last)
             base = offsets[t]
             if offsets[stop] - base <= BLOCK_FRAMES:
                 power_frames(values, base, offsets[stop] - base, lam, P)

@@ -77,6 +77,16 @@ SLAB_BUDGET_BYTES = 256 * 2**20
 
 
 @njit(**INLINE)
+def block_end(offsets, t, end):
+    """The track after a block that starts at track t: whole tracks before
+    ``end``, up to BLOCK_FRAMES frames, and at least one track."""
+    stop = t + 1
+    while stop < end and offsets[stop + 1] - offsets[t] <= BLOCK_FRAMES:
+        stop += 1
+    return stop
+
+
+@njit(**INLINE)
 def _track(scores, keys, params, t, tracks, P, clean, base):
     """Score track t into ``tracks``; False (with a reason) if it is rejected.
 
@@ -130,10 +140,7 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
         curve = np.empty(partials.curve.shape[-1])
         t = chunks[c]
         while t < chunks[c + 1]:
-            # A block: whole tracks, up to BLOCK_FRAMES frames (at least one track).
-            stop = t + 1
-            while stop < chunks[c + 1] and offsets[stop + 1] - offsets[t] <= BLOCK_FRAMES:
-                stop += 1
+            stop = block_end(offsets, t, chunks[c + 1])
             base = offsets[t]
             clean = False
             if fast and offsets[stop] - base <= P.size - LANES:
