@@ -298,8 +298,8 @@ def _parquet_batches(fragment: ds.ParquetFileFragment, schema: pa.Schema,
     """
     partition = ds.get_partition_keys(fragment.partition_expression)
     in_file = [name for name in schema.names if name in fragment.physical_schema.names]
-    with pq.ParquetFile(fragment.path, filesystem=fragment.filesystem, pre_buffer=False,
-                        buffer_size=READ_BUFFER_BYTES) as file:
+    with pq.ParquetFile(fragment.path, filesystem=fragment.filesystem, metadata=fragment.metadata,
+                        pre_buffer=False, buffer_size=READ_BUFFER_BYTES) as file:
         rows = list(row_groups) if row_groups is not None else None
         for batch in file.iter_batches(batch_size=batch_rows, row_groups=rows, columns=in_file, use_threads=True):
             columns = []
