@@ -274,7 +274,7 @@ class _Job:
         t = time.perf_counter()
         for unit in units:
             partial = self.partials.get(unit.key) or Partial.load(self.output.partial(unit.key))
-            self.part_sha256[f"part-{unit.key}.parquet"] = partial.stages_sha256
+            self.part_sha256[self.output.stages_part(unit.key).name] = partial.stages_sha256
             n_local = partial.stage.shape[0]
             codes = self.groups.codes(partial.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
             self.totals.add(partial.stage, partial.curve, codes)
