@@ -14,7 +14,6 @@ tracks, blocks of BLOCK_FRAMES frames):
 """
 
 import argparse
-import time
 from pathlib import Path
 
 import numba
@@ -22,7 +21,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from numba import njit, prange
 
-from tf2eng.engine.benchmark import K, LAM, STEP, dataset_for
+from tf2eng.engine.benchmark import K, LAM, STEP, _best, dataset_for
 from tf2eng.engine.ragged import key_frames_of, scores_of
 from tf2eng.kernels.align import BLOCK_FRAMES, Params, align_tracks, block_end
 from tf2eng.kernels.config import PARALLEL
@@ -59,16 +58,6 @@ def _curves(Y, pos_key, step, chunks, acc):
             accumulate_curve(Y[r], pos_key[r], step, acc[c], curve)
 
 
-def _best(fn, repeat):
-    fn()
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracks", type=int, default=1_000_000)
@@ -98,7 +87,8 @@ def main() -> None:
     ]
     print(f"{n:,} tracks, {frames:,} frames, {numba.get_num_threads()} threads, best of {args.repeat}")
     for name, fn in parts:
-        t = _best(fn, args.repeat)
+        fn()  # warm-up: compiled code loaded, scratch touched
+        t, _ = _best(fn, args.repeat)
         print(f"{name:30} {t:7.3f} s  {frames / t / 1e9:6.2f} G frames/s  {t / n * 1e9:6.0f} ns/track")
 
 
