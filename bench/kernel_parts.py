@@ -23,10 +23,11 @@ from numba import njit, prange
 
 from tf2eng.engine.benchmark import K, LAM, STEP, _best, dataset_for
 from tf2eng.engine.ragged import key_frames_of, scores_of
-from tf2eng.kernels.align import BLOCK_FRAMES, Params, align_tracks, block_end
 from tf2eng.kernels.config import PARALLEL
+from tf2eng.kernels.cpu import BLOCK_FRAMES, align_tracks, block_end
 from tf2eng.kernels.grid import grid_size
 from tf2eng.kernels.lanes import LANES
+from tf2eng.kernels.layout import Params
 from tf2eng.kernels.moments import CELL
 from tf2eng.kernels.track import accumulate_curve, power_frames, stage_scores
 

@@ -9,7 +9,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..kernels import reasons
-from ..kernels.align import Params, align_tracks
+from ..kernels.cpu import align_tracks
+from ..kernels.layout import Params
 from .groups import GroupIndex
 from .options import Options
 from .ragged import key_frames_of, scores_of, track_lengths

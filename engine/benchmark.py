@@ -33,8 +33,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..kernels.align import Params, align_tracks
+from ..kernels.cpu import align_tracks
 from ..kernels.grid import grid_size
+from ..kernels.layout import Params
 from .ragged import key_frames_of, scores_of
 from .synth import write_synthetic
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..kernels.align import KeyFrames, Scores
+from ..kernels.layout import KeyFrames, Scores
 
 def _readonly(a: np.ndarray) -> np.ndarray:
     """A read-only view: every input array reaches the kernels with the same

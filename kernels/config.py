@@ -24,12 +24,11 @@ ARITHMETIC_FLAGS = frozenset({"reassoc", "contract"})
 # raising, which removes a branch per division and lets loops vectorize.
 ERROR_MODEL = "numpy"
 
-# Small helpers with IEEE-exact rounding (the double-double moments rely on
-# it, so they get no fast-math flag at all).  LLVM inlines them; numba's own
-# IR inlining is not used: it mis-compiled writes through a tuple of arrays
-# inside a parallel loop, and it would impose the caller's flags.
-INLINE = dict(cache=CACHE, nogil=True, error_model=ERROR_MODEL)
-SERIAL = INLINE
+# Helpers and serial kernels with IEEE-exact rounding: no fast-math flag at
+# all (the double-double moments rely on it).  LLVM inlines the small ones;
+# numba's own IR inlining is not used: it mis-compiled writes through a tuple
+# of arrays inside a parallel loop, and it would impose the caller's flags.
+EXACT = dict(cache=CACHE, nogil=True, error_model=ERROR_MODEL)
 
 # Helpers and kernels that do the per-frame arithmetic.
 ARITHMETIC = dict(cache=CACHE, nogil=True, error_model=ERROR_MODEL, fastmath=set(ARITHMETIC_FLAGS))

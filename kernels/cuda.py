@@ -135,8 +135,8 @@ def _blocks(items: int) -> int:
 
 
 def align_tracks_cuda(scores, keys, params, group, n_groups, stages, grid_size, reason):
-    """The CUDA counterpart of kernels.align.align_tracks: same inputs, same outputs."""
-    from .align import Tracks
+    """The CUDA counterpart of kernels.cpu.align_tracks: same inputs, same outputs."""
+    from .layout import Tracks
 
     n = scores.offsets.size - 1
     stream = cuda.stream()

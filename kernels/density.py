@@ -3,11 +3,11 @@
 import numpy as np
 from numba import njit
 
-from .config import SERIAL
+from .config import EXACT
 from .track import interpolate_track
 
 
-@njit(**SERIAL)
+@njit(**EXACT)
 def curves_on_grid(stage_scores, pos_key, step, out):
     """out[t, m] = track t's aligned curve at grid point m, NaN where not covered."""
     out[:] = np.nan
@@ -15,7 +15,7 @@ def curves_on_grid(stage_scores, pos_key, step, out):
         interpolate_track(stage_scores[t], pos_key[t], step, out[t])
 
 
-@njit(**SERIAL)
+@njit(**EXACT)
 def curve_density(stage_scores, pos_key, group, step, y_max, hist):
     """hist[g, m, b] += tracks of group g whose curve at grid point m falls in bin b of [0, y_max)."""
     bins = hist.shape[2]

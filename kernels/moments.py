@@ -26,12 +26,12 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .config import INLINE, SERIAL
+from .config import EXACT
 
 CELL = 5
 COUNT, SUM_HI, SUM_LO, SQ_HI, SQ_LO = range(CELL)
 
-_EXACT = dict(INLINE, inline="always")
+_EXACT_INLINED = dict(EXACT, inline="always")
 
 
 @intrinsic
@@ -45,7 +45,7 @@ def fma(typingctx, a, b, c):
     return sig, codegen
 
 
-@njit(**_EXACT)
+@njit(**_EXACT_INLINED)
 def two_sum(a, b):
     """s + e == a + b exactly, with s = fl(a + b)."""
     s = a + b
@@ -54,20 +54,20 @@ def two_sum(a, b):
     return s, e
 
 
-@njit(**_EXACT)
+@njit(**_EXACT_INLINED)
 def two_prod(a, b):
     """p + e == a * b exactly, with p = fl(a * b)."""
     p = a * b
     return p, fma(a, b, -p)
 
 
-@njit(**_EXACT)
+@njit(**_EXACT_INLINED)
 def add_moment(acc, w, y):
     """Add y to cell w of acc (5, W)."""
     _add(acc, w, y, True)
 
 
-@njit(**_EXACT)
+@njit(**_EXACT_INLINED)
 def _sums_plus(sum_hi, sum_lo, sq_hi, sq_lo, y):
     """The double-double sum and sum of squares of one cell after adding y."""
     s, e = two_sum(sum_hi, y)
@@ -76,14 +76,14 @@ def _sums_plus(sum_hi, sum_lo, sq_hi, sq_lo, y):
     return s, sum_lo + e, q, sq_lo + (f + pe)
 
 
-@njit(**_EXACT)
+@njit(**_EXACT_INLINED)
 def _add(acc, w, y, present):
     acc[COUNT, w] += 1.0 if present else 0.0
     acc[SUM_HI, w], acc[SUM_LO, w], acc[SQ_HI, w], acc[SQ_LO, w] = _sums_plus(
         acc[SUM_HI, w], acc[SUM_LO, w], acc[SQ_HI, w], acc[SQ_LO, w], y if present else 0.0)
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def add_run(acc, first, values):
     """Add values[i] to cell first + i of acc (5, W) for every i.
 
@@ -102,7 +102,7 @@ def add_run(acc, first, values):
         sum_hi[i], sum_lo[i], sq_hi[i], sq_lo[i] = _sums_plus(sum_hi[i], sum_lo[i], sq_hi[i], sq_lo[i], values[i])
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def add_present(acc, values):
     """Add values[w] to cell w of acc (5, W) wherever it is not NaN."""
     for w in range(values.size):
@@ -110,7 +110,7 @@ def add_present(acc, values):
         _add(acc, w, v, not np.isnan(v))
 
 
-@njit(**SERIAL)
+@njit(**EXACT)
 def merge_into(dst, src):
     """dst += src; both shaped (..., 5, W) alike."""
     d = dst.reshape(-1, CELL, dst.shape[-1])
@@ -124,14 +124,14 @@ def merge_into(dst, src):
                 d[i, j + 1, w] += e + s[i, j + 1, w]
 
 
-@njit(**SERIAL)
+@njit(**EXACT)
 def sum_slabs(slabs, out):
     """out += the sum over axis 0 of slabs (per-chunk partials), in order."""
     for k in range(slabs.shape[0]):
         merge_into(out, slabs[k])
 
 
-@njit(**SERIAL)
+@njit(**EXACT)
 def finalize(acc, count, mean, std):
     """Count, mean and sample std (ddof = 1) of every cell; NaN where undefined.
 

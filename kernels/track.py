@@ -11,14 +11,14 @@ import numpy as np
 from numba import njit
 
 from . import reasons
-from .config import ARITHMETIC, INLINE
+from .config import ARITHMETIC, EXACT
 from .grid import COVER_TOLERANCE
 from .lanes import LANES, lane_sum
 from .moments import add_run
 from .power import bits_float, float_bits, power
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def bit_is_set(bitmap, bit_offset, i):
     """Arrow validity: bit (bit_offset + i), LSB first; an empty bitmap means all valid."""
     if bitmap.size == 0:
@@ -27,7 +27,7 @@ def bit_is_set(bitmap, bit_offset, i):
     return (bitmap[j >> 3] >> (j & 7)) & 1 == 1
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def next_stage(first, carry, q, rem, K):
     """The 0-based frames [first, last) of a stage, and the carry for the next.
 
@@ -46,7 +46,7 @@ def next_stage(first, carry, q, rem, K):
     return last, carry
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def first_bad_frame(values, value_bits, value_bit_offset, start, T, check_range):
     """Reason code of the first bad score (null, non-finite, outside [0, 1]), or OK,
     with the min, max and first arg-max of the scores."""
@@ -94,7 +94,7 @@ def power_frames_scaled(values, start, F, lam, shift, scale, P):
         P[i] = power(u, lam)  # eq. (1)
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def stage_sum(P, F):
     """P[0] + ... + P[F-1], LANES values at a time (P is padded, see lanes.py)."""
     total = 0.0
@@ -103,7 +103,7 @@ def stage_sum(P, F):
     return total
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def stage_score(total, count, reduce_mean):
     """Y_k of eq. (2) from the sum of the stage's powers: the sum itself, or with
     reduce_mean the mean, NaN for an empty stage (it has no mean)."""
@@ -165,7 +165,7 @@ def first_argmax(values, start, T):
     return i
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def minmax_scaling(minmax, lo, hi):
     """(reason, shift, scale) mapping scores to [0, 1] by min-max, or the identity."""
     if not minmax:
@@ -175,7 +175,7 @@ def minmax_scaling(minmax, lo, hi):
     return reasons.OK, lo, 1.0 / (hi - lo)
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def given_key_frame(frame, valid, T):
     """Reason code for a given 0-based key frame of a track of T frames."""
     if not valid:
@@ -185,7 +185,7 @@ def given_key_frame(frame, valid, T):
     return reasons.OK
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean, minmax, P, Y, n):
     """Power transform (eq. 1) and stage scores (eq. 2) of one track, checking every score.
 
@@ -208,13 +208,13 @@ def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean
     return reasons.OK, arg
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def aligned_x(k, K, pos_key):
     """X_k = k/K - pos_key (eq. 4)."""
     return k / K - pos_key
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def _next_present(Y, k):
     """The first stage after k whose score is present (not NaN), or -1."""
     for j in range(k + 1, Y.size):
@@ -223,7 +223,7 @@ def _next_present(Y, k):
     return -1
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def first_grid_at_or_after(x, step, inv_step, M):
     """The first m in [0, M] with -1 + m*step >= x, checked exactly as the grid is computed.
 
@@ -237,13 +237,13 @@ def first_grid_at_or_after(x, step, inv_step, M):
     return m
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def curve_value(g, x_left, slope, y_left):
     """Linear interpolation from the segment's left point; left of it, its value."""
     return slope * (max(g, x_left) - x_left) + y_left
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def accumulate_curve(Y, pos_key, step, acc, curve):
     """Add the track's aligned curve to the moment accumulator acc (5, M).
 
@@ -255,7 +255,7 @@ def accumulate_curve(Y, pos_key, step, acc, curve):
     add_run(acc, m_first, curve[m_first:m_stop])
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def interpolate_track(Y, pos_key, step, curve):
     """Linear interpolation of the points (X_k, Y_k) onto the grid (SPEC 1.6).
 

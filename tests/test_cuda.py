@@ -14,7 +14,8 @@ from conftest import wide_table
 from tf2eng.engine.errors import InputError
 from tf2eng.engine.ragged import key_frames_of, scores_of
 from tf2eng.kernels import cuda as cuda_kernels
-from tf2eng.kernels.align import Params, align_tracks
+from tf2eng.kernels.cpu import align_tracks
+from tf2eng.kernels.layout import Params
 from tf2eng.kernels.moments import finalize
 
 pytestmark = pytest.mark.skipif(not cuda_kernels.usable(), reason="neither a GPU nor the CUDA simulator")

@@ -1,18 +1,16 @@
 """The CPU batch kernel: every track of a record batch, in parallel chunks.
 
-Inputs arrive in Arrow's ragged layout (offsets + flat values, validity
-bitmaps as bytes); outputs are per-track arrays plus per-chunk moment
-accumulators that the caller merges (see moments.py).
+Inputs and outputs are laid out as layout.py describes; each chunk of
+tracks accumulates into its own moment slab, merged at the end.
 """
-
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from . import reasons
-from .config import INLINE, PARALLEL
+from .config import EXACT, PARALLEL
 from .lanes import LANES
+from .layout import KeyFrames, MomentSlabs, Params, Scores, Tracks
 from .moments import CELL, add_present, sum_slabs
 from .track import (
     accumulate_curve,
@@ -25,48 +23,6 @@ from .track import (
 )
 
 
-class Scores(NamedTuple):
-    """A list<float> column as Arrow stores it; bit offsets are Arrow's slice offsets."""
-
-    offsets: np.ndarray  # int32 (list) or int64 (large_list), n + 1
-    values: np.ndarray  # float32 or float64, the child array
-    list_bits: np.ndarray  # uint8 validity bitmap of the lists, or empty
-    list_bit_offset: int
-    value_bits: np.ndarray  # uint8 validity bitmap of the values, or empty
-    value_bit_offset: int
-
-
-class KeyFrames(NamedTuple):
-    """Given key frames (0-based); an empty ``frame`` means: use the arg-max."""
-
-    frame: np.ndarray  # int64, n, or empty
-    valid: np.ndarray  # bool, n, or empty
-
-
-class Params(NamedTuple):
-    lam: float  # lambda of eq. (1)
-    reduce_mean: bool  # eq. (2) as a mean instead of a sum
-    minmax: bool  # min-max normalise each track before eq. (1)
-    step: float  # grid step h
-
-
-class Tracks(NamedTuple):
-    """Per-track outputs.  ``reason`` is also an input: non-zero rows are skipped."""
-
-    reason: np.ndarray  # uint8, n
-    key_frame: np.ndarray  # int64, n
-    pos_key: np.ndarray  # float64, n
-    stage_scores: np.ndarray  # float64, (n, K)
-    stage_counts: np.ndarray  # int32, (n, K)
-
-
-class Partials(NamedTuple):
-    """Moment accumulators, one slab per chunk of tracks."""
-
-    stage: np.ndarray  # float64, (chunks, groups, 5, K)
-    curve: np.ndarray  # float64, (chunks, groups, 5, M)
-
-
 # Frames per block on the fast path: the powers of a block of whole tracks
 # are computed in one long vectorized loop and stay in cache for the
 # per-track stage sums.
@@ -76,7 +32,7 @@ BLOCK_FRAMES = 4096
 SLAB_BUDGET_BYTES = 256 * 2**20
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def block_end(offsets, t, end):
     """The track after a block that starts at track t: whole tracks before
     ``end``, up to BLOCK_FRAMES frames, and at least one track."""
@@ -86,7 +42,7 @@ def block_end(offsets, t, end):
     return stop
 
 
-@njit(**INLINE)
+@njit(**EXACT)
 def _track(scores, keys, params, t, tracks, P, clean, base):
     """Score track t into ``tracks``; False (with a reason) if it is rejected.
 
@@ -123,12 +79,12 @@ def _track(scores, keys, params, t, tracks, P, clean, base):
 
 
 @njit(**PARALLEL)
-def align_batch(scores, keys, params, group, chunks, tracks, partials):
+def align_batch(scores, keys, params, group, chunks, tracks, slabs):
     """Steps 1-6 of SPEC section 1 for every track, accumulating step 7's partials.
 
     ``group`` (int32, n) is each track's --by group; ``chunks`` (int64,
     c + 1) splits the tracks into contiguous runs, chunk c accumulating
-    into slab c of ``partials``.
+    into slab c of ``slabs``.
     """
     offsets = scores.offsets
     fast = not params.minmax and scores.value_bits.size == 0
@@ -137,7 +93,7 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
         for t in range(chunks[c], chunks[c + 1]):
             longest = max(longest, offsets[t + 1] - offsets[t])
         P = np.empty(max(BLOCK_FRAMES, longest) + LANES)
-        curve = np.empty(partials.curve.shape[-1])
+        curve = np.empty(slabs.curve.shape[-1])
         t = chunks[c]
         while t < chunks[c + 1]:
             stop = block_end(offsets, t, chunks[c + 1])
@@ -151,8 +107,8 @@ def align_batch(scores, keys, params, group, chunks, tracks, partials):
                 if not _track(scores, keys, params, r, tracks, P, clean, base):
                     continue
                 Y = tracks.stage_scores[r]
-                add_present(partials.stage[c, group[r]], Y)
-                accumulate_curve(Y, tracks.pos_key[r], params.step, partials.curve[c, group[r]], curve)
+                add_present(slabs.stage[c, group[r]], Y)
+                accumulate_curve(Y, tracks.pos_key[r], params.step, slabs.curve[c, group[r]], curve)
             t = stop
 
 
@@ -196,7 +152,7 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
     slab_bytes = n_groups * CELL * (stages + grid_size) * 8
     n_chunks = max(1, min(n_chunks, SLAB_BUDGET_BYTES // max(slab_bytes, 1)))
     chunks = frame_balanced_chunks(scores.offsets, n_chunks)
-    slabs = Partials(
+    slabs = MomentSlabs(
         stage=np.zeros((chunks.size - 1, n_groups, CELL, stages)),
         curve=np.zeros((chunks.size - 1, n_groups, CELL, grid_size)),
     )
