@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-# numba's on-disk cache checks only the timestamp of the file that defines a
-# function, so a kernel that calls into an edited module would load stale
-# code: after any kernel source changes, drop the compiled caches.
+# Compiled kernels are cached in folders named by a hash of every kernel
+# source (kernels/cache.py), so an edit never loads stale code; after an edit
+# this only frees the disk space of caches compiled from earlier sources.
 KERNEL_CACHE := kernels/__pycache__/.sources-stamp
 
 .PHONY: demo test bench clean
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(KERNEL_CACHE): kernels/*.py
-	rm -f kernels/__pycache__/*.nbi kernels/__pycache__/*.nbc tests/__pycache__/*.nbi tests/__pycache__/*.nbc
+	rm -rf */__pycache__/kernels-*
 	mkdir -p kernels/__pycache__
 	touch $@
 
