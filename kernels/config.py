@@ -1,16 +1,8 @@
 """Compilation settings shared by every CPU kernel, each with its reason."""
 
-import os
-
-# Threads of numba's OpenMP layer sleep between parallel kernels instead of
-# spinning: a spinning worker takes a core from the threads that decode and
-# write batches (end to end about 10% slower on two cores).  Read when the
-# layer starts, so set before the first parallel kernel runs; a value the
-# user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 # Compiled code is cached on disk, so the next process (a scheduled run, a
-# test worker, the CLI started again) loads it instead of recompiling.
+# test worker, the CLI started again) loads it instead of recompiling; the
+# cache is keyed by every kernel source (cache.py).
 CACHE = True
 
 # Floating-point flags for the arithmetic kernels:

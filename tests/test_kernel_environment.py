@@ -1,0 +1,42 @@
+"""Importing the kernels leaves the caller's process as it found it; the CLI sets its own defaults."""
+
+import os
+import subprocess
+import sys
+
+IMPORT_KERNELS = """\
+import os
+before = dict(os.environ)
+import tf2eng
+import tf2eng.kernels.cpu
+import tf2eng.kernels.density
+assert dict(os.environ) == before, {k: v for k, v in os.environ.items() if before.get(k) != v}
+"""
+
+RUN_CLI = """\
+import os
+import sys
+from tf2eng.cli.app import main
+sys.argv = ["tf2eng", "--version"]
+try:
+    main()
+except SystemExit:
+    pass
+print(os.environ.get("OMP_WAIT_POLICY"))
+"""
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_importing_the_kernels_leaves_the_environment_alone():
+    done = _python(IMPORT_KERNELS)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_cli_lets_openmp_threads_sleep_unless_the_user_says_otherwise():
+    assert _python(RUN_CLI).stdout.split()[-1] == "PASSIVE"
+    assert _python(RUN_CLI, OMP_WAIT_POLICY="ACTIVE").stdout.split()[-1] == "ACTIVE"
