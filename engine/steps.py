@@ -4,16 +4,27 @@ Methods differ in how many frames one processing step consumes.  For a
 fair comparison every method processes the same number of frames: the
 least common multiple (over the rationals) of the frames per step.  A
 method then needs LCM / frames_per_step steps, or LCM steps if it
-processes frames one at a time (sequential).
+processes frames one at a time (sequential).  A sequential method's step
+is one frame, so where there is one the LCM is also a whole number of
+frames: OnlineRefer:2.5:sequential alone needs 5 frames, 5 steps.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 from .errors import InputError
+
+# Frames per step: a decimal (exponent of at most three digits) or a
+# fraction of integers.  Fraction() alone would accept "1e-99999999" and
+# spend minutes building its denominator.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?|\d+/\d+")
+MAX_FRAMES_PER_STEP = 10**9
+# Beyond this the common number of frames is of no use, and no float holds it.
+MAX_COMMON_FRAMES = 10**15
 
 
 @dataclass(frozen=True)
@@ -38,11 +49,13 @@ def parse_method(spec: str) -> Method:
         raise InputError(f"method {spec!r}: expected NAME:FRAMES_PER_STEP[:sequential]")
     name, value = parts[0].strip(), parts[1].strip()
     try:
+        if not _NUMBER.fullmatch(value):
+            raise ValueError(value)
         frames = Fraction(value)
     except (ValueError, ZeroDivisionError):
         raise InputError(f"method {spec!r}: frames per step {value!r} is not a number") from None
-    if frames <= 0:
-        raise InputError(f"method {spec!r}: frames per step must be positive")
+    if not 0 < frames <= MAX_FRAMES_PER_STEP:
+        raise InputError(f"method {spec!r}: frames per step must be positive and at most {MAX_FRAMES_PER_STEP:,}")
     sequential = False
     if len(parts) == 3:
         if parts[2].strip().lower() != "sequential":
@@ -79,12 +92,25 @@ def steps_table(methods: list[Method], times: dict[str, float] | None = None) ->
     unknown = sorted(set(times) - set(names))
     if unknown:
         raise InputError(f"--time names an unknown method: {', '.join(unknown)}")
-    lcm = rational_lcm([m.frames_per_step for m in methods])
+    lcm = rational_lcm(_common_multiples(methods))
+    if lcm > MAX_COMMON_FRAMES:
+        digits = len(str(math.floor(lcm)))
+        raise InputError(f"the common number of frames of these methods has {digits} digits, more than "
+                         f"{MAX_COMMON_FRAMES:.0e} frames: round the frames per step")
     fastest = min(times.values()) if times else None
     rows = []
     for m in methods:
+        # lcm is a multiple of every value _common_multiples gives, so both are whole numbers.
         steps = lcm if m.sequential else lcm / m.frames_per_step
-        assert steps.denominator == 1
         seconds = times.get(m.name)
-        rows.append(StepRow(m, int(steps), seconds, seconds / fastest if seconds is not None else None))
+        rows.append(StepRow(m, steps.numerator, seconds, seconds / fastest if seconds is not None else None))
     return lcm, rows
+
+
+def _common_multiples(methods: list[Method]) -> list[Fraction]:
+    """What the common number of frames must be a multiple of: every method's frames
+    per step, and one frame (a sequential method's step) where any method is sequential."""
+    values = [m.frames_per_step for m in methods]
+    if any(m.sequential for m in methods):
+        values.append(Fraction(1))
+    return values

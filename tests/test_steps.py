@@ -81,3 +81,45 @@ def test_no_methods_is_a_usage_error():
     assert runner.invoke(app, ["steps"]).exit_code == 2
     with pytest.raises(InputError):
         steps_table([])
+
+
+@pytest.mark.parametrize("specs, lcm, steps", [
+    (["A:2.5:sequential"], 5, [5]),  # a whole number of frames: a sequential step is one frame
+    (["A:2.5:sequential", "B:2"], 10, [10, 5]),
+    (["A:1/3:sequential"], 1, [1]),
+    (["A:3:sequential", "B:1/2"], 3, [3, 6]),
+])
+def test_sequential_counts_whole_frames(specs, lcm, steps):
+    got_lcm, rows = steps_table([parse_method(m) for m in specs])
+    assert got_lcm == lcm
+    assert [r.steps for r in rows] == steps
+    result = runner.invoke(app, ["steps", *specs])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == f"LCM of frames per step: {lcm} frames"
+
+
+@pytest.mark.parametrize("value", [
+    "1e9999999",  # Fraction would spend seconds building 10**9999999
+    "1e-99999999",
+    "1" + "0" * 400 + ".5",  # exact, but no float can print it
+    "1e10",
+    "0x10",
+    "1_000",
+])
+def test_unusable_numbers_are_one_line(value):
+    result = runner.invoke(app, ["steps", f"A:{value}"])
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_common_length_beyond_float_is_one_line():
+    # Coprime numerators: the common length grows as their product.
+    primes = ["999999937", "999999929", "999999893", "999999883", "999999797", "999999761", "999999757",
+              "999999751", "999999739", "999999733", "999999677", "999999667", "999999613", "999999607",
+              "999999599", "999999587", "999999541", "999999527", "999999503", "999999491", "999999487",
+              "999999433", "999999391", "999999353", "999999337", "999999323", "999999229", "999999223",
+              "999999197", "999999193", "999999191", "999999181", "999999163", "999999151", "999999137"]
+    specs = [f"M{i}:{p}/2" for i, p in enumerate(primes)]
+    result = runner.invoke(app, ["steps", *specs, "--json"])
+    assert result.exit_code == 2, result.output
+    assert "frames" in result.stderr and len(result.stderr.strip().splitlines()) == 1
