@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -37,8 +39,7 @@ class GroupIndex:
         n = table.num_rows
         if not self.by:
             return np.zeros(n, np.int32)
-        keys = pl.from_arrow(pa.table({c: table.column(c) for c in self.by}))
-        assert isinstance(keys, pl.DataFrame)
+        keys = cast(pl.DataFrame, pl.from_arrow(pa.table({c: table.column(c) for c in self.by})))
         if self._keys is None:
             self._keys = keys.head(0).with_columns(pl.lit(0, pl.Int32).alias(_CODE))
         new = keys.unique(maintain_order=True).join(self._keys, on=list(self.by), how="anti", nulls_equal=True)
