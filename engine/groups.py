@@ -58,8 +58,8 @@ class GroupIndex:
         """One row per code, in code order: the --by values (empty frame without --by)."""
         if not self.by:
             return pl.DataFrame({_CODE: [0]}, schema={_CODE: pl.Int32}).drop(_CODE)
-        if self._keys is None:
-            return pl.DataFrame()
+        if self._keys is None:  # no row seen yet: the --by columns, without rows (and types)
+            return pl.DataFrame({c: [] for c in self.by})
         return self._keys.drop(_CODE)
 
     def sorted_codes(self) -> np.ndarray:
