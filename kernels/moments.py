@@ -23,7 +23,9 @@ the operations below would break the error-free transformations.
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .config import EXACT
@@ -45,6 +47,27 @@ def fma(typingctx, a, b, c):
     return sig, codegen
 
 
+@intrinsic
+def mul_rounded(typingctx, a, b):
+    """a * b, rounded by itself: never fused with a later addition into an fma.
+
+    On the CPU a plain multiplication (these functions carry no contract
+    flag).  In PTX an unrounded ``mul.f64`` may be fused with an addition by
+    the assembler, so for a GPU it is the explicitly rounded ``mul.rn.f64``.
+    """
+    sig = types.float64(types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        if builder.module.triple.startswith("nvptx"):
+            double = ir.DoubleType()
+            mul_rn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(double, [double, double]), "llvm.nvvm.mul.rn.d")
+            return builder.call(mul_rn, args)
+        return builder.fmul(*args)
+
+    return sig, codegen
+
+
 @njit(**_EXACT_INLINED)
 def two_sum(a, b):
     """s + e == a + b exactly, with s = fl(a + b)."""
@@ -57,7 +80,7 @@ def two_sum(a, b):
 @njit(**_EXACT_INLINED)
 def two_prod(a, b):
     """p + e == a * b exactly, with p = fl(a * b)."""
-    p = a * b
+    p = mul_rounded(a, b)
     return p, fma(a, b, -p)
 
 
@@ -110,6 +133,16 @@ def add_present(acc, values):
         _add(acc, w, v, not np.isnan(v))
 
 
+@njit(**_EXACT_INLINED)
+def merge_cell(dst, src, w):
+    """Cell w of dst (5, W) += cell w of src (5, W)."""
+    dst[COUNT, w] += src[COUNT, w]
+    for j in (SUM_HI, SQ_HI):
+        hi, e = two_sum(dst[j, w], src[j, w])
+        dst[j, w] = hi
+        dst[j + 1, w] += e + src[j + 1, w]
+
+
 @njit(**EXACT)
 def merge_into(dst, src):
     """dst += src; both shaped (..., 5, W) alike."""
@@ -117,11 +150,7 @@ def merge_into(dst, src):
     s = src.reshape(-1, CELL, src.shape[-1])
     for i in range(d.shape[0]):
         for w in range(d.shape[2]):
-            d[i, COUNT, w] += s[i, COUNT, w]
-            for j in (SUM_HI, SQ_HI):
-                hi, e = two_sum(d[i, j, w], s[i, j, w])
-                d[i, j, w] = hi
-                d[i, j + 1, w] += e + s[i, j + 1, w]
+            merge_cell(d[i], s[i], w)
 
 
 @njit(**EXACT)
