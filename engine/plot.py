@@ -9,6 +9,7 @@ group, or one panel with a colour per group where there are many.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,98 @@ PANELS_MAX = 12  # groups drawn as panels; more share one panel
 MEANS_MAX = 40  # on that shared panel, the mean curves of the largest groups
 DENSITY_BINS = 160
 DRAWN_POINTS_MAX = 2_000  # grid points drawn per curve; a finer grid is drawn every n-th point
+X_LABEL = "position relative to the key frame, $k/K - pos_{key}$"
+
+
+@dataclass
+class _Plot:
+    """What the figure shows, in group-code order: the drawn grid, each group's
+    accepted tracks and mean curve, and its tracks as lines or a shading."""
+
+    grid: np.ndarray  # drawn grid positions: the run's grid, or every stride-th point of a fine one
+    step: float  # the drawn grid's step
+    order: np.ndarray  # group codes in output order
+    tracks: np.ndarray  # (G,) accepted tracks per group
+    mean: np.ndarray  # (G, M) mean curve on the drawn grid; NaN where no track covers a point
+    y_max: float
+    shared: bool  # one panel for every group
+    as_lines: np.ndarray  # (G,) bool: the group's curves are drawn as lines, not a shading
+    slot: np.ndarray  # (G,) the group's slot in ``shading`` (all share slot 0 on the shared panel)
+    y_label: str
+    lines: dict[int, list[np.ndarray]] = field(default_factory=dict)  # code -> (tracks, M) curves
+    shading: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, DENSITY_BINS), np.int64))
+
+    @property
+    def size(self) -> int:
+        return self.order.size
+
+
+def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
+           group_tracks: np.ndarray, options: Options) -> None:
+    """Draw alignment.png from the run's curve table and its stages/ rows."""
+    # The object API without pyplot: no GUI backend, no global figure state,
+    # and a quicker import.
+    from matplotlib.figure import Figure
+
+    plot = _plan(curve, groups, group_tracks, options)
+    if plot.tracks.sum():
+        _read_track_curves(plot, stages_dir, groups, options.stages)
+    fig = Figure(figsize=_figure_size(plot))
+    axes = _draw_shared_panel(fig, plot, groups) if plot.shared else _draw_panels(fig, plot, groups)
+    _label_axes(fig, axes, plot, options)
+    fig.savefig(png, dpi=110)
+
+
+def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, options: Options) -> _Plot:
+    """The drawn grid, the mean curves and the y range from the curve table; how each group is drawn."""
+    full_grid = grid_points(options.stages, options.grid_step)
+    # A finer grid than the figure can show is drawn every stride-th point:
+    # the track curves and their shading are computed on that coarser grid.
+    stride = max(1, math.ceil(full_grid.size / DRAWN_POINTS_MAX))
+    grid = full_grid[::stride]
+    order = groups.sorted_codes()
+    G = order.size
+    tracks = np.zeros(G, np.int64)
+    tracks[: group_tracks.size] = group_tracks
+    mean, std = _group_curves(curve, groups, G, full_grid.size)
+    shared = G > PANELS_MAX  # one panel: every track in one shading
+    as_lines = (tracks <= LINES_MAX) & (not shared)
+    slot = np.zeros(G, np.int64) if shared else np.maximum(np.cumsum(~as_lines) - 1, 0)
+    return _Plot(grid, options.grid_step * stride, order, tracks, mean[:, ::stride], _y_limit(mean, std),
+                 shared, as_lines, slot, _y_label(options), lines={int(c): [] for c in np.flatnonzero(as_lines)},
+                 shading=np.zeros((1 if shared else int((~as_lines).sum()), grid.size, DENSITY_BINS), np.int64))
+
+
+def _y_label(options: Options) -> str:
+    return f"stage score $Y_k$ ({options.reduce} of $S^{{\\lambda}}$, $\\lambda$={options.lam:g})"
+
+
+def _y_limit(mean: np.ndarray, std: np.ndarray) -> float:
+    """Room for the mean curves and 2.5 standard deviations above them (1.0 where nothing is drawn)."""
+    with np.errstate(invalid="ignore"):
+        top = np.nanmax(np.concatenate([(mean + 2.5 * np.nan_to_num(std)).ravel(), [0.0]]))
+    return float(top) * 1.1 if np.isfinite(top) and top > 0 else 1.0
+
+
+def _read_track_curves(plot: _Plot, stages_dir: Path, groups: GroupIndex, stages: int) -> None:
+    """Every accepted track's aligned curve from stages/: kept as a line for the groups drawn
+    with lines, binned into the shading for the others."""
+    dataset = ds.dataset(str(stages_dir), format="parquet")
+    for batch in dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"]):
+        if not batch.num_rows:
+            continue
+        Y = _stage_matrix(batch, stages)
+        pos_key = batch.column("pos_key").to_numpy()
+        codes = groups.codes(batch)
+        small = plot.as_lines[codes]
+        if small.any():
+            out = np.empty((int(small.sum()), plot.grid.size))
+            curves_on_grid(Y[small], pos_key[small], plot.step, out)
+            for code in np.unique(codes[small]):
+                plot.lines[int(code)].append(out[codes[small] == code])
+        if (~small).any():
+            curve_density(Y[~small], pos_key[~small], plot.slot[codes[~small]], plot.step, plot.y_max,
+                          plot.shading)
 
 
 def _stage_matrix(batch, stages: int) -> np.ndarray:
@@ -32,126 +125,97 @@ def _stage_matrix(batch, stages: int) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=np.float64).reshape(-1, stages)
 
 
-def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
-           group_tracks: np.ndarray, options: Options) -> None:
-    # The object API without pyplot: no GUI backend, no global figure state,
-    # and a quicker import.
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
+def _figure_size(plot: _Plot) -> tuple[float, float]:
+    if plot.shared:
+        return (9, 5.5)
+    if plot.size <= 1:
+        return (8.0, 5.0)
+    cols, rows = _grid_shape(plot.size)
+    return (5.2 * cols, 3.8 * rows)
 
-    K = options.stages
-    full_grid = grid_points(K, options.grid_step)
-    # A finer grid than the figure can show is drawn every stride-th point:
-    # the track curves and their shading are computed on that coarser grid.
-    stride = max(1, math.ceil(full_grid.size / DRAWN_POINTS_MAX))
-    grid, step = full_grid[::stride], options.grid_step * stride
-    M = grid.size
-    order = groups.sorted_codes()
-    G = order.size
-    tracks = np.zeros(G, np.int64)
-    tracks[: group_tracks.size] = group_tracks
-    full_mean, full_std = _group_curves(curve, groups, G, full_grid.size)
-    mean = full_mean[:, ::stride]
-    with np.errstate(invalid="ignore"):
-        top = np.nanmax(np.concatenate([(full_mean + 2.5 * np.nan_to_num(full_std)).ravel(), [0.0]]))
-    y_max = float(top) * 1.1 if np.isfinite(top) and top > 0 else 1.0
 
-    shared = G > PANELS_MAX  # one panel: every track in one shading
-    as_lines = (tracks <= LINES_MAX) & (not shared)
-    # The shading's slot of each group drawn as a density (all share slot 0 on the shared panel).
-    slot = np.zeros(G, np.int64) if shared else np.maximum(np.cumsum(~as_lines) - 1, 0)
-    lines: dict[int, list[np.ndarray]] = {int(c): [] for c in np.flatnonzero(as_lines)}
-    hist = np.zeros((1 if shared else int((~as_lines).sum()), M, DENSITY_BINS), np.int64)
-    dataset = ds.dataset(str(stages_dir), format="parquet") if tracks.sum() else None
-    for batch in dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"]) if dataset else ():
-        if not batch.num_rows:
-            continue
-        Y = _stage_matrix(batch, K)
-        pos_key = batch.column("pos_key").to_numpy()
-        codes = groups.codes(batch)
-        small = as_lines[codes]
-        if small.any():
-            out = np.empty((int(small.sum()), M))
-            curves_on_grid(Y[small], pos_key[small], step, out)
-            for code in np.unique(codes[small]):
-                lines[int(code)].append(out[codes[small] == code])
-        if (~small).any():
-            curve_density(Y[~small], pos_key[~small], slot[codes[~small]], step, y_max, hist)
+def _grid_shape(panels: int) -> tuple[int, int]:
+    """(columns, rows) of the panels: up to three a row."""
+    cols = min(3, max(panels, 1))
+    return cols, math.ceil(max(panels, 1) / cols)
 
-    def draw(ax, code: int, colour: str, label: str | None) -> None:
-        if as_lines[code]:
-            if lines[code]:
-                ax.plot(grid, np.concatenate(lines[code]).T, color="0.35", alpha=0.25, lw=0.6)
-        elif tracks[code]:
-            ax.imshow(
-                _shade(hist[slot[code]]).T,
-                origin="lower",
-                aspect="auto",
-                extent=(grid[0] - step / 2, grid[-1] + step / 2, 0.0, y_max),
-                cmap="Greys",
-                vmin=0.0,
-                vmax=1.0,
-                alpha=0.85,
-                interpolation="nearest",
-            )
-        if tracks[code]:
-            ax.plot(grid, mean[code], color=colour, lw=2.0, label=label)
-        else:
-            ax.text(0.5, 0.5, "no accepted track", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=9, color="0.4")
 
+def _draw_panels(fig, plot: _Plot, groups: GroupIndex) -> list:
+    """One panel per group (one empty panel where there is no group): its tracks and its mean in red."""
+    cols, rows = _grid_shape(plot.size)
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     labels = _group_labels(groups)
-    reduce_label = f"stage score $Y_k$ ({options.reduce} of $S^{{\\lambda}}$, $\\lambda$={options.lam:g})"
-    x_label = "position relative to the key frame, $k/K - pos_{key}$"
-    if not shared:
-        cols = min(3, max(G, 1))
-        rows = math.ceil(max(G, 1) / cols)
-        size = (8.0, 5.0) if G <= 1 else (5.2 * cols, 3.8 * rows)
-        fig = Figure(figsize=size)
-        axes = fig.subplots(rows, cols, squeeze=False,
-                                 sharex=True, sharey=True)
-        for ax, code in zip(axes.ravel(), order):
-            draw(ax, int(code), "red", "mean")
-            title = f"{labels[int(code)]}, " if groups.by else ""
-            ax.set_title(f"{title}{tracks[code]:,} tracks", fontsize=10)
-        if G == 0:  # --by on an input without rows: no group at all
-            axes[0, 0].text(0.5, 0.5, "no tracks", transform=axes[0, 0].transAxes, ha="center", va="center",
-                            fontsize=9, color="0.4")
-        for ax in axes.ravel()[max(G, 1):]:
-            ax.set_visible(False)
-        for ax in axes[-1]:
-            ax.set_xlabel(x_label)
-        for ax in axes[:, 0]:
-            ax.set_ylabel(reduce_label)
-        axes_list = list(axes.ravel()[:max(G, 1)])
+    for ax, code in zip(axes.ravel(), plot.order):
+        _draw_group(ax, plot, int(code))
+        title = f"{labels[int(code)]}, " if groups.by else ""
+        ax.set_title(f"{title}{plot.tracks[code]:,} tracks", fontsize=10)
+    if plot.size == 0:  # --by on an input without rows: no group at all
+        _note(axes[0, 0], "no tracks")
+    shown = max(plot.size, 1)
+    for ax in axes.ravel()[shown:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(X_LABEL)
+    for ax in axes[:, 0]:
+        ax.set_ylabel(plot.y_label)
+    return list(axes.ravel()[:shown])
+
+
+def _draw_group(ax, plot: _Plot, code: int) -> None:
+    """One group's track curves, as faint lines or a density shading, and its mean curve."""
+    if plot.as_lines[code]:
+        if plot.lines[code]:
+            ax.plot(plot.grid, np.concatenate(plot.lines[code]).T, color="0.35", alpha=0.25, lw=0.6)
+    elif plot.tracks[code]:
+        _draw_shading(ax, plot, plot.shading[plot.slot[code]], alpha=0.85, interpolation="nearest")
+    if plot.tracks[code]:
+        ax.plot(plot.grid, plot.mean[code], color="red", lw=2.0, label="mean")
     else:
-        fig = Figure(figsize=(9, 5.5))
-        ax = fig.subplots()
-        colours = colormaps["tab20"]
-        with_tracks = order[tracks[order] > 0]
-        largest = with_tracks[np.argsort(-tracks[with_tracks], kind="stable")][:MEANS_MAX]
-        ax.imshow(_shade(hist[0]).T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1,
-                  extent=(grid[0] - step / 2, grid[-1] + step / 2, 0.0, y_max), alpha=0.6)
-        for i, code in enumerate(largest):
-            ax.plot(grid, mean[code], color=colours(i % 20), lw=1.0)
-        shown = "each" if largest.size == with_tracks.size else f"the {largest.size} largest"
-        ax.set_title(f"{G} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10)
-        ax.set_xlabel(x_label)
-        ax.set_ylabel(reduce_label)
-        axes_list = [ax]
-    for ax in axes_list:
+        _note(ax, "no accepted track")
+
+
+def _draw_shading(ax, plot: _Plot, hist: np.ndarray, **style) -> None:
+    step = plot.step
+    ax.imshow(_shade(hist).T, origin="lower", aspect="auto", cmap="Greys", vmin=0.0, vmax=1.0,
+              extent=(plot.grid[0] - step / 2, plot.grid[-1] + step / 2, 0.0, plot.y_max), **style)
+
+
+def _draw_shared_panel(fig, plot: _Plot, groups: GroupIndex) -> list:
+    """Many groups in one panel: every track in one shading, and the mean curves of the largest groups."""
+    from matplotlib import colormaps
+
+    ax = fig.subplots()
+    colours = colormaps["tab20"]
+    with_tracks = plot.order[plot.tracks[plot.order] > 0]
+    largest = with_tracks[np.argsort(-plot.tracks[with_tracks], kind="stable")][:MEANS_MAX]
+    _draw_shading(ax, plot, plot.shading[0], alpha=0.6)
+    for i, code in enumerate(largest):
+        ax.plot(plot.grid, plot.mean[code], color=colours(i % 20), lw=1.0)
+    shown = "each" if largest.size == with_tracks.size else f"the {largest.size} largest"
+    ax.set_title(f"{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10)
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(plot.y_label)
+    return [ax]
+
+
+def _label_axes(fig, axes: list, plot: _Plot, options: Options) -> None:
+    """The key frame at x = 0, the common limits, the legend, the title and the margins."""
+    for ax in axes:
         ax.axvline(0.0, color="black", lw=0.8, ls="--")
-        ax.set_xlim(grid[0], grid[-1])
-        ax.set_ylim(0.0, y_max)
-    axes_list[0].text(0.0, 0.98, " key frame", transform=axes_list[0].get_xaxis_transform(), va="top", fontsize=8)
-    if not shared and tracks.sum():
-        first = next(ax for ax, code in zip(axes_list, order) if tracks[code])
+        ax.set_xlim(plot.grid[0], plot.grid[-1])
+        ax.set_ylim(0.0, plot.y_max)
+    axes[0].text(0.0, 0.98, " key frame", transform=axes[0].get_xaxis_transform(), va="top", fontsize=8)
+    if not plot.shared and plot.tracks.sum():
+        first = next(ax for ax, code in zip(axes, plot.order) if plot.tracks[code])
         first.legend(loc="upper left", fontsize=8, frameon=False)
-    fig.suptitle(f"Key-frame alignment of {int(tracks.sum()):,} tracks (K={K})", fontsize=12)
+    fig.suptitle(f"Key-frame alignment of {int(plot.tracks.sum()):,} tracks (K={options.stages})", fontsize=12)
     # Fixed margins: tight_layout measures every text and costs a third of the plot.
-    fig.subplots_adjust(left=0.08 if G <= 1 or shared else 0.06, right=0.98, bottom=0.1, top=0.88,
+    fig.subplots_adjust(left=0.08 if plot.size <= 1 or plot.shared else 0.06, right=0.98, bottom=0.1, top=0.88,
                         wspace=0.08, hspace=0.25)
-    fig.savefig(png, dpi=110)
+
+
+def _note(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="0.4")
 
 
 def _group_curves(curve: pl.DataFrame, groups: GroupIndex, n_groups: int, M: int) -> tuple[np.ndarray, np.ndarray]:
