@@ -154,8 +154,11 @@ def _draw_panels(fig, plot: _Plot, groups: GroupIndex) -> list:
     shown = max(plot.size, 1)
     for ax in axes.ravel()[shown:]:
         ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel(X_LABEL)
+    for col in range(cols):  # the lowest panel of each column carries the x axis
+        ax = axes[(shown - 1 - col) // cols, col] if col < shown else None
+        if ax is not None:
+            ax.xaxis.set_tick_params(labelbottom=True)
+            ax.set_xlabel(X_LABEL)
     for ax in axes[:, 0]:
         ax.set_ylabel(plot.y_label)
     return list(axes.ravel()[:shown])

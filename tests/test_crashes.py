@@ -121,3 +121,24 @@ def test_plot_memory_is_bounded_on_a_fine_grid(tmp_path):
         tracemalloc.stop()
     _png_ok(tmp_path / "out")
     assert peak < 400 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+
+
+def test_every_panel_column_has_its_x_axis_labelled(tmp_path, monkeypatch):
+    """Four groups in rows of three: the two top-row panels with nothing below them keep their x axis."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (figures.append(self), save(self, *a, **k)))
+    tracks = [GOOD] * 4
+    pq.write_table(_table(tracks, ["a", "b", "c", "d"]), tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", by=["model"])
+    visible = [ax for ax in figures[0].axes if ax.get_visible()]
+    assert len(visible) == 4
+    for ax in visible:
+        box = ax.get_position()
+        below = [o for o in visible if o is not ax and abs(o.get_position().x0 - box.x0) < 1e-6
+                 and o.get_position().y0 < box.y0]
+        if not below:
+            assert ax.get_xlabel(), ax.get_title()
+            assert any(label.get_visible() for label in ax.get_xticklabels()), ax.get_title()
