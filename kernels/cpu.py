@@ -12,15 +12,7 @@ from .config import EXACT, PARALLEL
 from .lanes import LANES
 from .layout import KeyFrames, MomentSlabs, Params, Scores, Tracks
 from .moments import CELL, add_present, sum_slabs
-from .track import (
-    accumulate_curve,
-    bit_is_set,
-    first_argmax,
-    given_key_frame,
-    power_frames,
-    score_track,
-    stage_scores,
-)
+from .track import accumulate_curve, power_frames, score_track, stage_scores, validate_track
 
 
 # Frames per block on the fast path: the powers of a block of whole tracks
@@ -49,32 +41,22 @@ def _track(scores, keys, params, t, tracks, P, clean, base):
     ``clean``: P[offsets[t] - base:] already holds the track's powers and
     every score of its block is finite and in [0, 1].
     """
-    if not bit_is_set(scores.list_bits, scores.list_bit_offset, t):
-        tracks.reason[t] = reasons.NULL_SCORES
-        return False
-    start = scores.offsets[t]
-    T = scores.offsets[t + 1] - start
-    if T == 0:
-        tracks.reason[t] = reasons.EMPTY_SCORES
-        return False
-    Y = tracks.stage_scores[t]
-    if clean:
-        stage_scores(P[start - base :], T, params.reduce_mean, Y, tracks.stage_counts[t])
-        reason = reasons.OK
-        arg = first_argmax(scores.values, start, T) if keys.frame.size == 0 else 0
-    else:
-        reason, arg = score_track(
-            scores.values, scores.value_bits, scores.value_bit_offset, start, T,
-            params.lam, params.reduce_mean, params.minmax, P, Y, tracks.stage_counts[t],
-        )
-    if reason == reasons.OK and keys.frame.size > 0:
-        reason = given_key_frame(keys.frame[t], keys.valid[t], T)
-        arg = keys.frame[t]
+    reason, key, shift, scale = validate_track(
+        scores.offsets, scores.values, scores.list_bits, scores.list_bit_offset, scores.value_bits,
+        scores.value_bit_offset, keys.frame, keys.valid, t, params.minmax, clean,
+    )
     if reason != reasons.OK:
         tracks.reason[t] = reason
         return False
-    tracks.key_frame[t] = arg
-    tracks.pos_key[t] = (arg + 1) / T  # eq. (3): pos_key = sigma / T, sigma = key_frame + 1
+    start = scores.offsets[t]
+    T = scores.offsets[t + 1] - start
+    if clean:
+        stage_scores(P[start - base :], T, params.reduce_mean, tracks.stage_scores[t], tracks.stage_counts[t])
+    else:
+        score_track(scores.values, start, T, params.lam, params.reduce_mean, params.minmax, shift, scale,
+                    P, tracks.stage_scores[t], tracks.stage_counts[t])
+    tracks.key_frame[t] = key
+    tracks.pos_key[t] = (key + 1) / T  # eq. (3): pos_key = sigma / T, sigma = key_frame + 1
     return True
 
 

@@ -31,14 +31,7 @@ from numba import config, cuda
 from . import reasons
 from .layout import Tracks
 from .moments import CELL, add_moment, merge_cell
-from .track import (
-    bit_is_set,
-    first_bad_frame,
-    given_key_frame,
-    interpolate_track,
-    minmax_scaling,
-    stage_scores_direct,
-)
+from .track import interpolate_track, stage_scores_direct, validate_track
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 THREADS_PER_BLOCK = 128
@@ -66,10 +59,7 @@ def _shared(fn):
     return call
 
 
-_bit_is_set = _shared(bit_is_set)
-_first_bad_frame = _shared(first_bad_frame)
-_minmax_scaling = _shared(minmax_scaling)
-_given_key_frame = _shared(given_key_frame)
+_validate_track = _shared(validate_track)
 _stage_scores = _shared(stage_scores_direct)
 _interpolate = _shared(interpolate_track)
 _add_moment = _shared(add_moment)
@@ -88,31 +78,16 @@ def track_kernel(offsets, values, list_bits, list_bit_offset, value_bits, value_
             curves[t, m] = np.nan
         if reason[t] != reasons.OK:
             continue
-        if not _bit_is_set(list_bits, list_bit_offset, t):
-            reason[t] = reasons.NULL_SCORES
+        bad, key, shift, scale = _validate_track(offsets, values, list_bits, list_bit_offset, value_bits,
+                                                 value_bit_offset, key_frame, key_valid, t, minmax, False)
+        if bad != reasons.OK:
+            reason[t] = bad
             continue
         start = offsets[t]
         T = offsets[t + 1] - start
-        if T == 0:
-            reason[t] = reasons.EMPTY_SCORES
-            continue
-        bad, lo, hi, arg = _first_bad_frame(values, value_bits, value_bit_offset, start, T, not minmax)
-        if bad != reasons.OK:
-            reason[t] = bad
-            continue
-        bad, shift, scale = _minmax_scaling(minmax, lo, hi)
-        if bad != reasons.OK:
-            reason[t] = bad
-            continue
         _stage_scores(values, start, T, lam, shift, scale, reduce_mean, Y[t], n[t])
-        if key_frame.shape[0] > 0:
-            bad = _given_key_frame(key_frame[t], key_valid[t], T)
-            if bad != reasons.OK:
-                reason[t] = bad
-                continue
-            arg = key_frame[t]
-        out_key[t] = arg
-        pos_key[t] = (arg + 1) / T  # eq. (3)
+        out_key[t] = key
+        pos_key[t] = (key + 1) / T  # eq. (3)
         _interpolate(Y[t], pos_key[t], step, curves[t])
 
 

@@ -186,26 +186,56 @@ def given_key_frame(frame, valid, T):
 
 
 @njit(**EXACT)
-def score_track(values, value_bits, value_bit_offset, start, T, lam, reduce_mean, minmax, P, Y, n):
-    """Power transform (eq. 1) and stage scores (eq. 2) of one track, checking every score.
+def validate_track(offsets, values, list_bits, list_bit_offset, value_bits, value_bit_offset,
+                   key_frame, key_valid, t, minmax, clean):
+    """The checks of track t in the README's order, for every backend: a null
+    list, an empty list, the first bad score, constant scores under min-max
+    scaling, then the given key frame.
 
-    Writes Y and n (see :func:`stage_scores`), using P (at least
-    T + LANES - 1 long) as scratch, and returns (reason, first arg-max of the scores).  The
-    numbers come from the same functions as on the batch kernel's fast
-    path, so a track gets the same bits whichever path it takes.
+    Returns (reason, key frame, shift, scale): the 0-based key frame (the given
+    one, else the first arg-max of the scores) and the min-max mapping
+    (s - shift) * scale (the identity without ``minmax``).  ``clean``: every
+    score of the track is already known to be finite and in [0, 1] (without
+    ``minmax``), so the scores are read only for the arg-max, in one
+    vectorized pass.
     """
-    reason, lo, hi, arg = first_bad_frame(values, value_bits, value_bit_offset, start, T, not minmax)
-    if reason != reasons.OK:
-        return reason, 0
+    if not bit_is_set(list_bits, list_bit_offset, t):
+        return reasons.NULL_SCORES, 0, 0.0, 1.0
+    start = offsets[t]
+    T = offsets[t + 1] - start
+    if T == 0:
+        return reasons.EMPTY_SCORES, 0, 0.0, 1.0
+    if clean:
+        reason, lo, hi, arg = reasons.OK, 0.0, 1.0, 0
+    else:
+        reason, lo, hi, arg = first_bad_frame(values, value_bits, value_bit_offset, start, T, not minmax)
+        if reason != reasons.OK:
+            return reason, 0, 0.0, 1.0
     reason, shift, scale = minmax_scaling(minmax, lo, hi)
     if reason != reasons.OK:
-        return reason, 0
+        return reason, 0, 0.0, 1.0
+    if key_frame.shape[0] > 0:
+        return given_key_frame(key_frame[t], key_valid[t], T), key_frame[t], shift, scale
+    if clean:
+        arg = first_argmax(values, start, T)
+    return reasons.OK, arg, shift, scale
+
+
+@njit(**EXACT)
+def score_track(values, start, T, lam, reduce_mean, minmax, shift, scale, P, Y, n):
+    """Power transform (eq. 1) and stage scores (eq. 2) of a track that passed
+    :func:`validate_track`, with its min-max mapping.
+
+    Writes Y and n (see :func:`stage_scores`), using P (at least
+    T + LANES - 1 long) as scratch.  The numbers come from the same functions
+    as on the batch kernel's fast path, so a track gets the same bits
+    whichever path it takes.
+    """
     if minmax:
         power_frames_scaled(values, start, T, lam, shift, scale, P)
     else:
         power_frames(values, start, T, lam, P)
     stage_scores(P, T, reduce_mean, Y, n)
-    return reasons.OK, arg
 
 
 @njit(**EXACT)
