@@ -13,7 +13,7 @@ from ..kernels.cpu import align_tracks
 from ..kernels.layout import Params
 from .groups import GroupIndex
 from .options import Options
-from .ragged import key_frames_of, scores_of, track_lengths
+from .ragged import int64_or_null, key_frames_of, scores_of, track_lengths
 from .source import Columns
 
 # Chunks per thread in the batch kernel: a few, so that threads that finish
@@ -110,5 +110,8 @@ def process_batch(
     stages = stages.append_column("pos_key", pa.array(tracks.pos_key[take]))
     stages = stages.append_column("stage_scores", stage_scores)
     stages = stages.append_column("stage_counts", pa.ListArray.from_arrays(list_offsets, pa.array(tracks.stage_counts[take].ravel())))
+    if columns.key is not None:  # echoed as int64, as written out; null for a key beyond int64
+        index = rejected.schema.get_field_index(columns.key)
+        rejected = rejected.set_column(index, columns.key, int64_or_null(rejected.column(index)))
     rejected = rejected.append_column("reason", REASON_NAMES.take(pa.array(tracks.reason[~ok])))
     return BatchResult(stages, rejected, stage_partial, curve_partial, tracks.reason, group)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..kernels.layout import KeyFrames, Scores
 
@@ -16,6 +17,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 
 _NO_BITS = _readonly(np.empty(0, np.uint8))
+_INT64_MAX = np.iinfo(np.int64).max
 _FLOATS = {pa.float32(): np.float32, pa.float64(): np.float64}
 
 
@@ -58,13 +60,30 @@ def scores_of(arr: pa.Array) -> Scores:
     return Scores(_readonly(offsets), _readonly(values), list_bits, arr.offset, value_bits, child.offset)
 
 
-def key_frames_of(arr: pa.Array | None) -> KeyFrames:
-    """Given key frames as int64 with a validity mask; None: use the arg-max."""
+def key_frames_of(arr: pa.Array | pa.ChunkedArray | None) -> KeyFrames:
+    """Given key frames as int64 with a validity mask; None: use the arg-max.
+
+    Any integer type is taken.  A value beyond the int64 maximum (uint64)
+    becomes -1: outside 0 ... T-1, so its row is rejected as
+    key_frame_out_of_range, as any other key frame outside the track.
+    """
     if arr is None:
         return KeyFrames(_readonly(np.empty(0, np.int64)), _readonly(np.empty(0, np.bool_)))
     valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    frames = arr.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    values = arr.fill_null(0).to_numpy(zero_copy_only=False)
+    frames = values.astype(np.int64)
+    if values.dtype == np.uint64:
+        frames[values > _INT64_MAX] = -1
     return KeyFrames(_readonly(np.ascontiguousarray(frames, dtype=np.int64)), _readonly(valid))
+
+
+def int64_or_null(arr: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """An integer column as int64, null where a value does not fit (uint64 beyond the int64
+    maximum): how key frames and frame numbers are written out and grouped."""
+    if arr.type == pa.uint64():
+        fits = pc.less_equal(arr, pa.scalar(_INT64_MAX, pa.uint64()))
+        arr = pc.if_else(fits, arr, pa.scalar(None, pa.uint64()))
+    return arr.cast(pa.int64())
 
 
 def track_lengths(scores: Scores) -> np.ndarray:

@@ -224,6 +224,11 @@ class Source:
                 raise InputError(f"{path}: column '{name}' has type {t}, expected string or integer ids")
             if pa.types.is_nested(t):
                 raise InputError(f"{path}: column '{name}' has nested type {t}; --by needs plain values")
+            if name in (cols.key, cols.frame):
+                # Read as the file has it: a key frame or frame number that fits no common
+                # type is a bad row (engine/ragged.py), not an unreadable file.
+                scan_fields.append(pa.field(name, t))
+                continue
             want = self.schema.field(name).type
             if not _same_kind(t, want):
                 raise InputError(f"{path}: column '{name}' has type {t}, but {want} in other files")

@@ -142,3 +142,60 @@ def test_every_panel_column_has_its_x_axis_labelled(tmp_path, monkeypatch):
         if not below:
             assert ax.get_xlabel(), ax.get_title()
             assert any(label.get_visible() for label in ax.get_xticklabels()), ax.get_title()
+
+
+# --- key frames and frame numbers of any integer type, in any file ---------------------------
+
+INT64_MAX = 2**63 - 1
+
+
+@pytest.mark.parametrize("key_type", [pa.int8(), pa.int16(), pa.int32(), pa.int64(),
+                                      pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()], ids=str)
+def test_key_frames_of_every_integer_type(key_type):
+    """The kernels' int64 key frames: every value as given, or a negative one (out of range)
+    where the value does not fit int64; nulls stay invalid."""
+    from tf2eng.engine.ragged import key_frames_of
+
+    info = np.iinfo(key_type.to_pandas_dtype())
+    values = sorted({0, 1, int(info.max), int(info.min)} | ({2**63, 2**64 - 1} if key_type == pa.uint64() else set()))
+    keys = key_frames_of(pa.array(values + [None], key_type))
+    assert keys.frame.dtype == np.int64 and keys.valid.tolist() == [True] * len(values) + [False]
+    for value, got in zip(values, keys.frame.tolist()):
+        assert got == value if value <= INT64_MAX else got < 0, (value, got)
+
+
+def test_key_frame_types_differ_between_files(tmp_path):
+    """An int32 key column in one file and int64 / uint64 in the next: a key beyond the first
+    file's type is an out-of-range row, not an unreadable file."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    scores = pa.array([[0.1, 0.9, 0.3]] * 2, pa.list_(pa.float64()))
+    for name, key_type, keys in (("a", pa.int32(), [1, 2]), ("b", pa.int64(), [2**40, 0]),
+                                 ("c", pa.uint64(), [2**64 - 1, 1])):
+        pq.write_table(pa.table({"video_id": [f"{name}0", f"{name}1"], "scores": scores,
+                                 "key_frame": pa.array(keys, key_type)}), folder / f"{name}.parquet")
+    result = _cli("run", folder, "-o", tmp_path / "out", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rows"]["rejected_by_reason"] == {"key_frame_out_of_range": 2}
+    rejected = pl.read_parquet(tmp_path / "out" / "rejected.parquet").sort("video_id")
+    assert rejected["video_id"].to_list() == ["b0", "c0"]
+    assert rejected["key_frame"].to_list() == [2**40, None]  # beyond int64: no int64 to echo
+    stages = pl.read_parquet(tmp_path / "out" / "stages").sort("video_id")
+    assert stages["key_frame"].to_list() == [1, 2, 0, 1]
+
+
+def test_long_layout_keys_and_frames_beyond_int64(tmp_path):
+    rows = {
+        "video_id": ["a"] * 3 + ["b"] * 3 + ["c"] * 2,
+        "frame": pa.array([0, 1, 2, 0, 1, 2, 0, 2**64 - 1], pa.uint64()),
+        "score": [0.1, 0.9, 0.3] * 2 + [0.2, 0.4],
+        "key_frame": pa.array([1, 1, 1, 2**64 - 1, 2**64 - 1, 2**64 - 1, 0, 0], pa.uint64()),
+    }
+    pq.write_table(pa.table(rows), tmp_path / "long.parquet")
+    result = _cli("run", tmp_path / "long.parquet", "-o", tmp_path / "out", "--json", "-q")
+    assert result.exit_code == 0, result.output
+    rejected = pl.read_parquet(tmp_path / "out" / "rejected.parquet").sort("video_id")
+    assert rejected["video_id"].to_list() == ["b", "c"]
+    assert rejected["reason"].to_list() == ["key_frame_out_of_range", "bad_frame_index"]
+    assert pl.read_parquet(tmp_path / "out" / "stages")["key_frame"].to_list() == [1]
