@@ -28,7 +28,24 @@ def scores_array(tracks, dtype=pa.float64(), large=False) -> pa.Array:
     return pa.array(tracks, type=list_type)
 
 
-def wide_table(tracks, keys=None, dtype=pa.float64(), large=False, extra=None) -> pa.Table:
+# Every integer type a key_frame column may have.
+INTEGER_TYPES = (pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64())
+
+
+def key_in_type(key, key_type: pa.DataType):
+    """``key`` made to fit ``key_type``: below the type's range, the type's minimum, or for an
+    unsigned type a large value (``2**64 + key`` for uint64, beyond the int64 maximum, and at
+    least half the type's maximum); above it,
+    the type's maximum.  Give the reference the key as converted."""
+    if key is None:
+        return None
+    info = np.iinfo(key_type.to_pandas_dtype())
+    if key < info.min:
+        return max(int(info.max) + key + 1, int(info.max) // 2 + 1) if info.min == 0 else int(info.min)
+    return min(key, int(info.max))
+
+
+def wide_table(tracks, keys=None, dtype=pa.float64(), large=False, extra=None, key_type=pa.int64()) -> pa.Table:
     n = len(tracks)
     columns = {
         "video_id": pa.array([f"v{i:04d}" for i in range(n)], pa.string()),
@@ -36,7 +53,7 @@ def wide_table(tracks, keys=None, dtype=pa.float64(), large=False, extra=None) -
         "scores": scores_array(tracks, dtype, large),
     }
     if keys is not None:
-        columns["key_frame"] = pa.array(keys, pa.int64())
+        columns["key_frame"] = pa.array(keys, key_type)
     for name, values in (extra or {}).items():
         columns[name] = pa.array(values)
     return pa.table(columns)

@@ -1,14 +1,21 @@
 """The tf2eng command end to end: options, messages, exit codes."""
 
+import inspect
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import numba
+import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import typer.main
 from typer.testing import CliRunner
 
 import tf2eng
@@ -37,13 +44,385 @@ def test_version():
     assert result.output.strip() == f"tf2eng {tf2eng.__version__}"
 
 
-def test_help_lists_every_run_option():
-    result = invoke("run", "--help")
-    assert result.exit_code == 0
-    for option in ("--lam", "--stages", "--reduce", "--grid-step", "--key", "--key-col", "--scores-col",
-                   "--id-cols", "--by", "--layout", "--normalize", "--on-invalid", "--no-plot", "--json",
-                   "--quiet", "--out", "--threads"):
-        assert option in result.output
+# --- every option of `tf2eng run`, each with an effect one can see -------------------------
+
+
+def _run_options() -> set[str]:
+    """Every option string of `tf2eng run` (both spellings of a flag pair, short forms too)."""
+    command = typer.main.get_command(app).commands["run"]
+    names = set()
+    for param in command.params:
+        if param.param_type_name == "option":
+            names |= set(param.opts) | set(param.secondary_opts)
+    return names - {"--help"}
+
+
+def _ok(*args):
+    result = invoke(*args)
+    assert result.exit_code == 0, (args, result.output)
+    return result
+
+
+def _summary(out: Path) -> dict:
+    return json.loads((out / "summary.json").read_text())
+
+
+def _stages(out: Path) -> pl.DataFrame:
+    return pl.read_parquet(out / "stages").sort("video_id")
+
+
+@pytest.fixture
+def small(tmp_path):
+    """Two tracks of two frames, key frames given."""
+    path = tmp_path / "small.parquet"
+    pq.write_table(wide_table([[0.25, 0.64], [0.04, 0.81]], [1, 0]), path)
+    return path
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A dataset directory of three files, one bad row among them."""
+    d = tmp_path / "files"
+    d.mkdir()
+    for i in range(3):
+        scores = [[0.1, 0.8, 0.3], [0.5, 0.2]] if i else [[0.1, 0.8, 0.3], [0.5, 1.5]]
+        pq.write_table(wide_table(scores, [1, 0]), d / f"part-{i}.parquet")
+    return d
+
+
+def _check_out(small, tmp_path, flag):
+    _ok("run", small, flag, tmp_path / "here", "--no-plot", "-q")
+    assert _summary(tmp_path / "here")["status"] == "complete"
+    assert not (tmp_path / "small.tf2eng").exists()
+    _ok("run", small, "--no-plot", "-q")  # without it: beside the input
+    assert _summary(tmp_path / "small.tf2eng")["status"] == "complete"
+
+
+def check_out(small, tmp_path, **_):
+    _check_out(small, tmp_path, "--out")
+
+
+def check_o(small, tmp_path, **_):
+    _check_out(small, tmp_path, "-o")
+
+
+def check_lam(small, tmp_path, **_):
+    _ok("run", small, "-o", tmp_path / "o", "--lam", "0.5", "--stages", "2", "--no-plot", "-q")
+    stages = _stages(tmp_path / "o")
+    np.testing.assert_allclose(stages["stage_scores"].to_list(), [[0.5, 0.8], [0.2, 0.9]], rtol=1e-14)
+    assert _summary(tmp_path / "o")["parameters"]["lam"] == 0.5
+
+
+def check_stages(small, tmp_path, **_):
+    _ok("run", small, "-o", tmp_path / "o", "--stages", "4", "--no-plot", "-q")
+    assert _stages(tmp_path / "o")["stage_counts"].to_list() == [[0, 1, 0, 1]] * 2
+    assert pl.read_parquet(tmp_path / "o" / "stage_means.parquet")["stage"].to_list() == [0, 1, 2, 3]
+    assert pl.read_parquet(tmp_path / "o" / "curve.parquet").height == round(7 / (4 * 0.01)) + 1
+
+
+def check_reduce(small, tmp_path, **_):
+    for reduce, want in (("sum", [1.3, 0.2 + 0.9]), ("mean", [0.65, 0.55])):
+        _ok("run", small, "-o", tmp_path / reduce, "--reduce", reduce, "--lam", "0.5", "--stages", "1",
+            "--no-plot", "-q")
+        np.testing.assert_allclose(_stages(tmp_path / reduce)["stage_scores"].list.first().to_list(), want,
+                                   rtol=1e-14)
+
+
+def check_grid_step(small, tmp_path, **_):
+    _ok("run", small, "-o", tmp_path / "o", "--grid-step", "0.1", "--no-plot", "-q")
+    x = pl.read_parquet(tmp_path / "o" / "curve.parquet")["x"].to_numpy()
+    np.testing.assert_allclose(x, -1.0 + np.arange(20) * 0.1, rtol=0, atol=1e-15)
+
+
+def _named_columns(tmp_path):
+    table = pa.table({"vid": ["a", "b"], "s": pa.array([[0.1, 0.9, 0.2], [0.8, 0.1, 0.1]]), "kf": [2, 2]})
+    pq.write_table(table, tmp_path / "named.parquet")
+    return tmp_path / "named.parquet", ("--scores-col", "s", "--id-cols", "vid", "--no-plot", "-q")
+
+
+def check_key(tmp_path, **_):
+    path, names = _named_columns(tmp_path)
+    _ok("run", path, "-o", tmp_path / "col", *names, "--key-col", "kf", "--key", "column")
+    assert pl.read_parquet(tmp_path / "col" / "stages")["key_frame"].to_list() == [2, 2]
+    _ok("run", path, "-o", tmp_path / "auto", *names, "--key-col", "kf", "--key", "auto")
+    assert pl.read_parquet(tmp_path / "auto" / "stages")["key_frame"].to_list() == [1, 0]
+
+
+def check_key_col(tmp_path, **_):
+    path, names = _named_columns(tmp_path)
+    _ok("run", path, "-o", tmp_path / "kf", *names, "--key-col", "kf")
+    assert pl.read_parquet(tmp_path / "kf" / "stages")["key_frame"].to_list() == [2, 2]
+    _ok("run", path, "-o", tmp_path / "none", *names)  # no key_frame column: the arg-max
+    assert pl.read_parquet(tmp_path / "none" / "stages")["key_frame"].to_list() == [1, 0]
+
+
+def check_scores_col(tmp_path, **_):
+    path, _ = _named_columns(tmp_path)
+    result = invoke("run", path, "-o", tmp_path / "missing", "--id-cols", "vid")
+    assert result.exit_code == 2 and "missing column 'scores'" in result.stderr
+    _ok("run", path, "-o", tmp_path / "s", "--scores-col", "s", "--id-cols", "vid", "--no-plot", "-q")
+    assert pl.read_parquet(tmp_path / "s" / "stages")["T"].to_list() == [3, 3]
+
+
+def _long_table(tmp_path, frame="frame"):
+    table = pa.table({"video_id": ["a", "a", "a", "b", "b"], frame: [2, 0, 1, 1, 0],
+                      "score": [0.3, 0.1, 0.9, 0.2, 0.6]})
+    pq.write_table(table, tmp_path / "long.parquet")
+    return tmp_path / "long.parquet"
+
+
+def check_frame_col(tmp_path, **_):
+    path = _long_table(tmp_path, frame="f")
+    result = invoke("run", path, "-o", tmp_path / "missing", "--layout", "long")
+    assert result.exit_code == 2 and "missing column 'frame'" in result.stderr
+    _ok("run", path, "-o", tmp_path / "o", "--layout", "long", "--frame-col", "f", "--no-plot", "-q")
+    stages = _stages(tmp_path / "o")
+    assert stages["T"].to_list() == [3, 2] and stages["key_frame"].to_list() == [1, 0]
+
+
+def check_layout(tmp_path, **_):
+    path = _long_table(tmp_path)
+    result = invoke("run", path, "-o", tmp_path / "wide", "--layout", "wide")
+    assert result.exit_code == 2 and "missing column 'scores'" in result.stderr
+    _ok("run", path, "-o", tmp_path / "long", "--layout", "long", "--no-plot", "-q")
+    assert _summary(tmp_path / "long")["input"]["layout"] == "long"
+    assert _stages(tmp_path / "long")["T"].to_list() == [3, 2]
+
+
+def check_id_cols(tmp_path, **_):
+    table = pa.table({"video_id": ["a", "a"], "take": [1, None], "scores": pa.array([[0.5, 0.1]] * 2)})
+    pq.write_table(table, tmp_path / "ids.parquet")
+    _ok("run", tmp_path / "ids.parquet", "-o", tmp_path / "o", "--id-cols", "video_id,take", "--no-plot", "-q")
+    assert pl.read_parquet(tmp_path / "o" / "stages")["take"].to_list() == [1]
+    assert pl.read_parquet(tmp_path / "o" / "rejected.parquet")["reason"].to_list() == ["null_id"]
+    assert _summary(tmp_path / "o")["columns"]["ids"] == ["video_id", "take"]
+
+
+def check_by(dataset, tmp_path, **_):
+    _ok("run", dataset, "-o", tmp_path / "o", "--by", "category", "--no-plot", "-q")
+    means = pl.read_parquet(tmp_path / "o" / "stage_means.parquet")
+    categories = pl.read_parquet(dataset)["category"].unique().sort().to_list()
+    assert means["category"].unique(maintain_order=True).to_list() == categories and len(categories) > 1
+    assert means.height == 10 * len(categories)
+
+
+def check_normalize(tmp_path, **_):
+    pq.write_table(wide_table([[2.0, 4.0, 3.0]], [1]), tmp_path / "wide.parquet")
+    _ok("run", tmp_path / "wide.parquet", "-o", tmp_path / "none", "--no-plot", "-q")
+    assert pl.read_parquet(tmp_path / "none" / "rejected.parquet")["reason"].to_list() == ["score_out_of_range"]
+    _ok("run", tmp_path / "wide.parquet", "-o", tmp_path / "mm", "--normalize", "minmax", "--stages", "3",
+        "--lam", "1", "--no-plot", "-q")
+    assert _stages(tmp_path / "mm")["stage_scores"].to_list() == [[0.0, 1.0, 0.5]]
+
+
+def check_on_invalid(files, tmp_path, **_):
+    _ok("run", files, "-o", tmp_path / "q", "--on-invalid", "quarantine", "--no-plot", "-q")
+    assert _summary(tmp_path / "q")["rows"]["rejected"] == 1
+    result = invoke("run", files, "-o", tmp_path / "e", "--on-invalid", "error", "--no-plot")
+    assert result.exit_code == 2 and "part-0.parquet: row 1: score_out_of_range" in result.stderr
+    assert not (tmp_path / "e").exists()
+
+
+def check_threads(small, tmp_path, **_):
+    before = numba.get_num_threads()
+    try:
+        _ok("run", small, "-o", tmp_path / "o", "--threads", "1", "--no-plot", "-q")
+        assert _summary(tmp_path / "o")["threads"] == 1
+    finally:
+        numba.set_num_threads(before)
+    result = invoke("run", small, "-o", tmp_path / "bad", "--threads", "0")
+    assert result.exit_code == 2 and "--threads must be between 1 and" in result.stderr
+
+
+def check_plot(small, tmp_path, **_):
+    _ok("run", small, "-o", tmp_path / "o", "--plot", "-q")
+    assert (tmp_path / "o" / "alignment.png").read_bytes()[:4] == b"\x89PNG"
+    assert "alignment.png" in _summary(tmp_path / "o")["outputs"]
+
+
+def check_no_plot(small, tmp_path, **_):
+    _ok("run", small, "-o", tmp_path / "o", "--no-plot", "-q")
+    assert not (tmp_path / "o" / "alignment.png").exists()
+    assert "alignment.png" not in _summary(tmp_path / "o")["outputs"]
+
+
+def check_device(small, tmp_path, **_):
+    from tf2eng.kernels import cuda as cuda_kernels
+
+    _ok("run", small, "-o", tmp_path / "cpu", "--device", "cpu", "--no-plot", "-q")
+    assert _summary(tmp_path / "cpu")["device"] == "cpu"
+    # auto takes a real GPU only: under the simulator of the tests it is the CPU.
+    _ok("run", small, "-o", tmp_path / "auto", "--device", "auto", "--no-plot", "-q")
+    assert _summary(tmp_path / "auto")["device"] == ("cuda" if cuda_kernels.usable() and not cuda_kernels.SIMULATOR
+                                                      else "cpu")
+    result = invoke("run", small, "-o", tmp_path / "cuda", "--device", "cuda", "--no-plot", "-q")
+    if cuda_kernels.usable():
+        assert result.exit_code == 0, result.output
+        assert _summary(tmp_path / "cuda")["device"] == "cuda"
+        np.testing.assert_allclose(_stages(tmp_path / "cuda")["stage_scores"].to_list(),
+                                   _stages(tmp_path / "cpu")["stage_scores"].to_list(), rtol=1e-12)
+    else:
+        assert result.exit_code == 2 and "--device cuda" in result.stderr
+
+
+@pytest.fixture
+def in_process_cluster(monkeypatch):
+    """Local Dask clusters of threads in this process (quick to start), recording how they were asked for."""
+    distributed = pytest.importorskip("dask.distributed")
+    started = []
+
+    class ThreadCluster(distributed.LocalCluster):
+        def __init__(self, n_workers=None, **kwargs):
+            started.append(n_workers)
+            kwargs["processes"] = False
+            super().__init__(n_workers=n_workers, **kwargs)
+
+    monkeypatch.setattr(distributed, "LocalCluster", ThreadCluster)
+    return distributed, started
+
+
+def _digests(out: Path) -> dict:
+    return _summary(out)["digests"]
+
+
+def check_engine(files, tmp_path, in_process_cluster, **_):
+    _, started = in_process_cluster
+    _ok("run", files, "-o", tmp_path / "local", "--engine", "local", "--no-plot", "-q")
+    assert _summary(tmp_path / "local")["engine"] == "local" and started == []
+    _ok("run", files, "-o", tmp_path / "dask", "--engine", "dask", "--no-plot", "-q")
+    assert _summary(tmp_path / "dask")["engine"] == "dask" and len(started) == 1
+    assert _digests(tmp_path / "dask") == _digests(tmp_path / "local")
+
+
+def check_workers(files, tmp_path, in_process_cluster, **_):
+    _, started = in_process_cluster
+    _ok("run", files, "-o", tmp_path / "o", "--engine", "dask", "--workers", "3", "--no-plot", "-q")
+    assert started == [3]
+    assert _summary(tmp_path / "o")["rows"]["read"] == 6
+
+
+def check_scheduler(files, tmp_path, in_process_cluster, **_):
+    distributed, started = in_process_cluster
+    with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster:
+        started.clear()
+        _ok("run", files, "-o", tmp_path / "o", "--engine", "dask", "--scheduler", cluster.scheduler_address,
+            "--no-plot", "-q")
+        assert started == []  # no cluster of its own: the tasks ran on this scheduler
+        assert any(prefix.startswith("tf2eng-unit") for prefix in cluster.scheduler.task_prefixes)
+    assert _summary(tmp_path / "o")["engine"] == "dask"
+
+
+class _Killed(BaseException):
+    pass
+
+
+def _killed_run(files, out):
+    """What a run killed after its last unit commit leaves: its staging directory, units committed."""
+    staging = out.parent / f".{out.name}.staging"
+    snapshot = out.parent / "snapshot"
+    units = len(list(files.glob("*.parquet")))
+    seen = []
+
+    def log(event):
+        if event["event"] == "unit":
+            seen.append(event)
+            if len(seen) == units:
+                shutil.copytree(staging, snapshot)
+                raise _Killed
+
+    with pytest.raises(_Killed):
+        tf2eng.run(files, out, plot=False, log=log)
+    shutil.rmtree(staging, ignore_errors=True)
+    snapshot.rename(staging)
+
+
+def check_resume(files, tmp_path, **_):
+    out = tmp_path / "o"
+    _killed_run(files, out)
+    _ok("run", files, "-o", out, "--resume", "--no-plot", "-q")
+    assert _summary(out)["units"] == {"total": 3, "processed": 0, "resumed": 3, "reused": 0}
+    _killed_run(files, tmp_path / "again")
+    _ok("run", files, "-o", tmp_path / "again", "--no-plot", "-q")  # without it: a fresh start
+    assert _summary(tmp_path / "again")["units"]["processed"] == 3
+    assert _digests(tmp_path / "again") == _digests(out)
+
+
+def check_full(files, tmp_path, **_):
+    out = tmp_path / "o"
+    _ok("run", files, "-o", out, "--no-plot", "-q")
+    _ok("run", files, "-o", out, "--no-plot", "-q")
+    assert _summary(out)["units"] == {"total": 3, "processed": 0, "resumed": 0, "reused": 3}
+    _ok("run", files, "-o", out, "--full", "--no-plot", "-q")
+    assert _summary(out)["units"] == {"total": 3, "processed": 3, "resumed": 0, "reused": 0}
+
+
+def check_strict(small, files, tmp_path, **_):
+    result = invoke("run", files, "-o", tmp_path / "bad", "--strict", "--no-plot")
+    assert result.exit_code == 3 and "1 rows rejected (--strict)" in result.stderr
+    assert _summary(tmp_path / "bad")["status"] == "complete"  # the results are still committed
+    assert invoke("run", files, "-o", tmp_path / "lax", "--no-plot", "-q").exit_code == 0
+    assert invoke("run", small, "-o", tmp_path / "good", "--strict", "--no-plot", "-q").exit_code == 0
+
+
+def check_log_format(files, tmp_path, **_):
+    result = _ok("run", files, "-o", tmp_path / "o", "--log-format", "json", "--no-plot")
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [e["event"] for e in events] == ["start", "unit", "unit", "unit", "complete"]
+    assert events[-1]["rows"]["rejected"] == 1
+    result = invoke("run", files, "-o", tmp_path / "e", "--log-format", "json", "--on-invalid", "error")
+    assert result.exit_code == 2
+    error = json.loads(result.stderr.splitlines()[-1])
+    assert error["event"] == "error" and error["exit_code"] == 2 and "score_out_of_range" in error["message"]
+    plain = _ok("run", files, "-o", tmp_path / "t", "--log-format", "text", "--no-plot")
+    assert plain.stderr == "" and "6 tracks read" in plain.stdout
+
+
+def check_json(small, tmp_path, **_):
+    result = _ok("run", small, "-o", tmp_path / "o", "--json", "--no-plot")
+    assert json.loads(result.stdout) == _summary(tmp_path / "o")
+
+
+def _check_quiet(small, tmp_path, flag):
+    result = _ok("run", small, "-o", tmp_path / "o", "--no-plot", flag)
+    assert result.stdout == "" and result.stderr == ""
+    loud = _ok("run", small, "-o", tmp_path / "o", "--no-plot")
+    assert "2 tracks read, 2 written, 0 rejected" in loud.stdout
+
+
+def check_quiet(small, tmp_path, **_):
+    _check_quiet(small, tmp_path, "--quiet")
+
+
+def check_q(small, tmp_path, **_):
+    _check_quiet(small, tmp_path, "-q")
+
+
+OPTION_CHECKS = {
+    "--out": check_out, "-o": check_o, "--lam": check_lam, "--stages": check_stages, "--reduce": check_reduce,
+    "--grid-step": check_grid_step, "--key": check_key, "--key-col": check_key_col,
+    "--scores-col": check_scores_col, "--frame-col": check_frame_col, "--id-cols": check_id_cols,
+    "--by": check_by, "--layout": check_layout, "--normalize": check_normalize, "--on-invalid": check_on_invalid,
+    "--threads": check_threads, "--plot": check_plot, "--no-plot": check_no_plot, "--device": check_device,
+    "--engine": check_engine, "--scheduler": check_scheduler, "--workers": check_workers,
+    "--resume": check_resume, "--full": check_full, "--strict": check_strict, "--log-format": check_log_format,
+    "--json": check_json, "--quiet": check_quiet, "-q": check_q,
+}
+
+
+def test_every_run_option_has_a_check():
+    """A new option of `tf2eng run` needs an entry in OPTION_CHECKS; each is listed in --help."""
+    assert _run_options() == set(OPTION_CHECKS)
+    help_text = invoke("run", "--help").output
+    for option in OPTION_CHECKS:
+        assert re.search(rf"(^|[\s,/]){re.escape(option)}\b", help_text), option
+
+
+@pytest.mark.parametrize("option", list(OPTION_CHECKS))
+def test_run_option(option, request, tmp_path):
+    check = OPTION_CHECKS[option]
+    wanted = inspect.signature(check).parameters
+    fixtures = {name: request.getfixturevalue(name) for name in wanted if name not in ("_",)}
+    check(**fixtures)
 
 
 def test_run_json(dataset, tmp_path):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tf2eng
-from conftest import wide_table
+from conftest import INTEGER_TYPES, key_in_type, wide_table
 from tf2eng.engine.errors import InputError
 from tf2eng.kernels.reasons import NAMES
 
@@ -40,10 +40,17 @@ def tables(draw):
         value = pa.float32() if scores_kind == "float32" else pa.float64()
         list_type = pa.large_list(value) if scores_kind == "large" else pa.list_(value)
         columns["scores"] = pa.array(tracks, list_type)
-    key_kind = draw(st.sampled_from(["none", "int", "int", "float", "string"]))
+    key_kind = draw(st.sampled_from(["none", "int", "int", "int", "float", "string"]))
     if key_kind == "int":
-        columns["key_frame"] = pa.array(draw(st.lists(st.one_of(st.none(), st.integers(-3, 30)), min_size=n,
-                                                      max_size=n)), pa.int64())
+        key_type = draw(st.sampled_from(INTEGER_TYPES))
+        info = np.iinfo(key_type.to_pandas_dtype())
+        key = st.one_of(st.none(), st.integers(-3, 30), st.sampled_from([int(info.min), int(info.max)]),
+                        st.integers(int(info.min), int(info.max)))
+        columns["key_frame"] = pa.array([key_in_type(k, key_type) for k in draw(st.lists(key, min_size=n, max_size=n))],
+                                        key_type)
+    if draw(st.booleans()):  # a --by column: with few rows, some groups have no good track
+        columns["grp"] = pa.array(draw(st.lists(st.sampled_from(["x", "y", None]), min_size=n, max_size=n)),
+                                  pa.string())
     elif key_kind == "float":
         columns["key_frame"] = pa.array([0.0] * n)
     elif key_kind == "string":
@@ -51,16 +58,20 @@ def tables(draw):
     return pa.table(columns)
 
 
-def _check_outcome(path, out, **options):
+def _check_outcome(path, out, plot=False, **options):
+    staging = out.parent / f".{out.name}.staging"
     try:
-        result = tf2eng.run(path, out, plot=False, **options)
+        result = tf2eng.run(path, out, plot=plot, **options)
     except InputError as exc:
         message = str(exc)
         assert "\n" not in message
         assert str(path.name) in message
         if "column" in message:
             assert re.search(r"column '[^']+'", message)
+        assert not out.exists() and not staging.exists()
         return None
+    assert not staging.exists()
+    assert (result.out / "alignment.png").exists() == plot
     rows = result.summary["rows"]
     assert rows["read"] == rows["written"] + rows["rejected"]
     assert set(rows["rejected_by_reason"]) <= KNOWN_REASONS
@@ -71,15 +82,17 @@ def _check_outcome(path, out, **options):
     return result
 
 
-@given(table=tables(), fmt=st.sampled_from(["parquet", "feather"]))
-def test_malformed_tables(tmp_path_factory, table, fmt):
+@given(table=tables(), fmt=st.sampled_from(["parquet", "feather"]), plot=st.sampled_from([False, False, True]))
+def test_malformed_tables(tmp_path_factory, table, fmt, plot):
+    """With the plot on in a third of the runs, grouped by grp where there is one."""
     d = tmp_path_factory.mktemp("fuzz")
     path = d / f"input.{fmt}"
     if fmt == "parquet":
         pq.write_table(table, path)
     else:
         feather.write_feather(table, path)
-    result = _check_outcome(path, d / "out")
+    by = ["grp"] if "grp" in table.column_names else []
+    result = _check_outcome(path, d / "out", plot=plot, by=by)
     if result is not None:
         assert result.summary["rows"]["read"] == table.num_rows
 
