@@ -1,6 +1,6 @@
 """Slow, obvious numpy versions of what tf2eng computes: the yardstick for every test.
 
-Written straight from SPEC section 1, sharing no code with the package.
+Written straight from README "The method" and its conventions, sharing no code with the package.
 A track is a list of floats (None for a null score) or None.
 """
 
