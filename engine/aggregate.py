@@ -3,7 +3,7 @@
 Partials are (count, sum, sum of squares) per group and stage or grid
 point; combining them is addition (kernels/moments.py), so batches, files
 and workers merge in any grouping.  Means and stds appear only in
-:meth:`Totals.finalize`, which also lays the results out as polars tables.
+:meth:`GroupMoments.finalize`, which also lays the results out as polars tables.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from ..kernels.moments import CELL, COUNT, finalize, merge_into
 from .groups import GroupIndex
 
 
-class Totals:
-    """Running partial moments for stage scores and aligned curves, per group."""
+class GroupMoments:
+    """Running moments of the stage scores and of the aligned curves, per group."""
 
     def __init__(self, stages: int, grid_size: int):
         self.stage = np.zeros((0, CELL, stages))

@@ -22,17 +22,16 @@ from pathlib import Path
 import numba
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from .. import __version__
-from .aggregate import Totals
+from .aggregate import GroupMoments
 from .errors import InputError
 from .groups import GroupIndex
 from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, OutputDir, default_output
-from .source import Columns, Source
+from .source import Source
 from .stream import UnitContext, rejected_schema, run_unit
-from .units import Partial, Unit, options_digest, row_group_runs, unit_key
+from .units import UnitAggregates, Unit, options_digest, row_group_runs, unit_key
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -194,12 +193,12 @@ class _Job:
         self.columns = source.columns
         self.rejected_schema = rejected_schema(source.output_schema, self.columns)
         self.groups = GroupIndex(self.columns.by)
-        self.totals = Totals(options.stages, options.grid_size)
+        self.totals = GroupMoments(options.stages, options.grid_size)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0}
         self.reasons: Counter[str] = Counter()
         self.unit_counts = {"total": 0, "processed": 0, "resumed": 0, "reused": 0}
-        self.partials: dict[str, Partial] = {}  # of the units processed by this run
+        self.partials: dict[str, UnitAggregates] = {}  # of the units processed by this run
         self.part_sha256: dict[str, str] = {}  # stages/ part name -> its SHA-256, from the partials
         self.engine = engine
         self.rows_done = 0
@@ -245,7 +244,7 @@ class _Job:
         self.rows_todo = sum(u.rows for u in todo)
         ctx = UnitContext(self.source, self.options, self.output.units)
 
-        def done(unit: Unit, partial: Partial, timings: dict) -> None:
+        def done(unit: Unit, partial: UnitAggregates, timings: dict) -> None:
             self.partials[unit.key] = partial
             for name, seconds in timings.items():
                 self.timings[name] += seconds
@@ -253,7 +252,7 @@ class _Job:
                        "rejected": sum(partial.counts["rejected_by_reason"].values())})
 
         if cluster is not None:
-            def done_remote(unit: Unit, partial: Partial, timings: dict) -> None:
+            def done_remote(unit: Unit, partial: UnitAggregates, timings: dict) -> None:
                 done(unit, partial, timings)
                 self._tick(unit.rows)
 
@@ -273,7 +272,7 @@ class _Job:
         """Merge every unit's partials, in unit order, into the dataset aggregates."""
         t = time.perf_counter()
         for unit in units:
-            partial = self.partials.get(unit.key) or Partial.load(self.output.partial(unit.key))
+            partial = self.partials.get(unit.key) or UnitAggregates.load(self.output.partial(unit.key))
             self.part_sha256[self.output.stages_part(unit.key).name] = partial.stages_sha256
             n_local = partial.stage.shape[0]
             codes = self.groups.codes(partial.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
@@ -344,10 +343,6 @@ class _Job:
             h.update(f"{part.name}\0{sha}\n".encode())
         digests[STAGES_DIR + "/"] = h.hexdigest()
         return digests
-
-
-def _describe(table: pa.Table, columns: Columns) -> str:
-    return ", ".join(f"{c}={table.column(c)[0].as_py()!r}" for c in columns.ids)
 
 
 def _versions() -> dict:

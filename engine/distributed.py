@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from .errors import InputError
 from .stream import UnitContext, run_unit
-from .units import Partial, Unit
+from .units import UnitAggregates, Unit
 
 
 class Cluster:
@@ -45,7 +45,7 @@ class Cluster:
             self._cluster.close()
 
     def run_units(self, ctx: UnitContext, units: list[Unit],
-                  done: Callable[[Unit, Partial, dict], None]) -> dict[str, Partial]:
+                  done: Callable[[Unit, UnitAggregates, dict], None]) -> dict[str, UnitAggregates]:
         """Run every unit as a task; ``done`` is called as each finishes."""
         from dask.distributed import as_completed
 

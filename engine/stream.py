@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..kernels import reasons
-from .aggregate import Totals
+from .aggregate import GroupMoments
 from .batch import process_batch
 from .errors import RejectedRowError
 from .groups import GroupIndex
@@ -29,7 +29,7 @@ from .options import Options
 from .output import HashingFile, Staging
 from .pipeline import BackgroundWriter, prefetched
 from .source import BATCH_ROWS, Columns, Source
-from .units import Partial, Unit
+from .units import UnitAggregates, Unit
 
 
 def stage_schema(carried: pa.Schema) -> pa.Schema:
@@ -88,27 +88,27 @@ class _UnitState:
     """What one unit accumulates while it streams."""
 
     groups: GroupIndex
-    totals: Totals
+    totals: GroupMoments
     group_tracks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     reasons: Counter = field(default_factory=Counter)
     read: int = 0
     written: int = 0
     frame_rows: int = 0
 
-    def partial(self, by_schema: pa.Schema) -> Partial:
+    def partial(self, by_schema: pa.Schema) -> UnitAggregates:
         self.totals.grow(self.groups.size)
         keys = self.groups.labels().to_arrow().cast(by_schema) if self.groups.by else pa.table({})
         tracks = np.zeros(self.groups.size, np.int64)
         tracks[: self.group_tracks.size] = self.group_tracks
         counts = {"read": self.read, "written": self.written, "rejected_by_reason": dict(self.reasons),
                   "frame_rows": self.frame_rows}
-        return Partial(self.totals.stage, self.totals.curve, keys, tracks, counts)
+        return UnitAggregates(self.totals.stage, self.totals.curve, keys, tracks, counts)
 
 
-def run_unit(ctx: UnitContext, unit: Unit, tick: Callable[[int], None] | None = None) -> tuple[Partial, dict]:
+def run_unit(ctx: UnitContext, unit: Unit, tick: Callable[[int], None] | None = None) -> tuple[UnitAggregates, dict]:
     """Stream one unit and commit its results; returns (partial aggregates, timings in s)."""
     options, columns = ctx.options, ctx.columns
-    state = _UnitState(GroupIndex(columns.by), Totals(options.stages, options.grid_size))
+    state = _UnitState(GroupIndex(columns.by), GroupMoments(options.stages, options.grid_size))
     timings = {"read": 0.0, "compute": 0.0, "write": 0.0}
     paths = ctx.staging
     stages_tmp = paths.stages_part(unit.key).with_suffix(".parquet.tmp")

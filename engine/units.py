@@ -72,8 +72,9 @@ def unit_key(file_entries: list[dict], digest: str) -> str:
 
 
 @dataclass
-class Partial:
-    """A unit's partial aggregates and counts, with its --by groups in local code order."""
+class UnitAggregates:
+    """A unit's aggregates (the mergeable moments of each of its groups) and counts, with its --by groups
+    in local code order; what a unit hands to the merge, and what it keeps in ``_tf2eng/KEY.npz``."""
 
     stage: np.ndarray  # (groups, 5, K)
     curve: np.ndarray  # (groups, 5, M)
@@ -103,7 +104,7 @@ class Partial:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: Path) -> Partial:
+    def load(cls, path: Path) -> UnitAggregates:
         with np.load(path) as data:
             keys = pa.ipc.open_stream(pa.py_buffer(data["group_keys"].tobytes())).read_all()
             return cls(
