@@ -125,14 +125,20 @@ class Staging:
 
 
 class OutputDir:
-    """The staging directory of a run, which becomes ``final`` on :meth:`commit`."""
+    """The staging directory of a run, which becomes ``final`` on :meth:`commit`.
+
+    The run holds an exclusive lock on ``.NAME.lock`` beside ``NAME`` from
+    here until :meth:`commit` or :meth:`abort`.  The lock file is never
+    removed: a lock file unlinked while held lets two later runs lock two
+    different files.
+    """
 
     def __init__(self, final: str | os.PathLike, resume: bool = False):
         self.final = Path(final).absolute()
         if self.final.exists() and not _is_previous_result(self.final):
             raise InputError(f"{self.final}: exists and is not a tf2eng output directory; choose another -o")
         self.final.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.final.parent / f".{self.final.name}.lock", "w")
+        self._lock = open(self.final.parent / f".{self.final.name}.lock", "a")  # noqa: SIM115
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -236,8 +242,8 @@ class OutputDir:
         self.release()
 
     def release(self) -> None:
+        """Unlock (the lock file stays: see the class docstring)."""
         if not self._lock.closed:
-            Path(self._lock.name).unlink(missing_ok=True)
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
 

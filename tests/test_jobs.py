@@ -178,6 +178,37 @@ def test_concurrent_runs_are_refused(synthetic, tmp_path):
         holder.abort()
 
 
+def test_the_lock_file_outlives_its_holders(tmp_path):
+    """A run that finishes never removes the lock file: a run that opened it just before, and locks
+    it just after, must still exclude every later run."""
+    import fcntl
+
+    from tf2eng.engine.errors import InputError
+    from tf2eng.engine.output import OutputDir
+
+    out = tmp_path / "out"
+    first = OutputDir(out)
+    lock_file = tmp_path / ".out.lock"
+    second = open(lock_file, "a")  # a second run, between its open and its flock
+    first.abort()
+    fcntl.flock(second, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with pytest.raises(InputError, match="another tf2eng run"):
+        OutputDir(out)
+    fcntl.flock(second, fcntl.LOCK_UN)
+    second.close()
+    # Holders one after another: each excludes the others while it holds the lock.
+    a = OutputDir(out)
+    a.abort()
+    b = OutputDir(out)
+    try:
+        with pytest.raises(InputError, match="another tf2eng run"):
+            OutputDir(out)
+    finally:
+        b.abort()
+    assert lock_file.exists()
+    OutputDir(out).abort()
+
+
 def test_large_file_is_cut_into_row_group_units(tmp_path, monkeypatch):
     import numpy as np
 

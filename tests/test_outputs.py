@@ -147,7 +147,7 @@ def test_previous_result_survives_a_failed_run(synthetic, tmp_path):
     assert (out / "summary.json").read_text() == before
     second = tf2eng.run(synthetic, out, plot=False, lam=0.5)
     assert second.summary["parameters"]["lam"] == 0.5 and first.out == second.out
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".out.lock"]
 
 
 def test_default_output_beside_input(synthetic, tmp_path):
