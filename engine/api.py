@@ -85,7 +85,8 @@ def run(
     up the units a killed run committed; ``full`` recomputes units the
     previous output already has.  Raises :class:`InputError` for bad
     options or unreadable input; results appear in ``out`` only when the
-    run completes.
+    run completes.  The process is left as it was found: numba's thread
+    count is restored when the run returns or raises.
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -107,47 +108,50 @@ def run(
     )
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    _set_threads(threads)
-    path = str(path)
-    source = Source(path, options)
-    output = OutputDir(out if out is not None else default_output(path), resume=resume)
-    emit = log or (lambda event: None)
-    cluster = None
+    previous_threads = _set_threads(threads)
     try:
-        if engine == "dask":
-            from .distributed import Cluster
+        path = str(path)
+        source = Source(path, options)
+        output = OutputDir(out if out is not None else default_output(path), resume=resume)
+        emit = log or (lambda event: None)
+        cluster = None
+        try:
+            if engine == "dask":
+                from .distributed import Cluster
 
-            cluster = Cluster(scheduler, workers)
-        job = _Job(source, options, output, progress, emit, engine)
-        emit({"event": "start", "input": path, "output": str(output.final), "files": len(source.fragments),
-              "engine": engine})
-        units = job.units()
-        output.drop_stale({u.key for u in units})
-        job.run_units(units, reuse_previous=not full, cluster=cluster)
-        stage_means, curve = job.aggregate(units)
-        t = time.perf_counter()
-        output.write_table(STAGE_MEANS, stage_means.to_arrow())
-        output.write_table(CURVE, curve.to_arrow())
-        output.concatenate_rejected([u.key for u in units], job.rejected_schema)
-        job.timings["write"] += time.perf_counter() - t
-        if plot:
-            from .plot import render
-
+                cluster = Cluster(scheduler, workers)
+            job = _Job(source, options, output, progress, emit, engine)
+            emit({"event": "start", "input": path, "output": str(output.final), "files": len(source.fragments),
+                  "engine": engine})
+            units = job.units()
+            output.drop_stale({u.key for u in units})
+            job.run_units(units, reuse_previous=not full, cluster=cluster)
+            stage_means, curve = job.aggregate(units)
             t = time.perf_counter()
-            render(output.path(STAGES_DIR), output.path(PLOT), curve, job.groups, job.group_tracks, options)
-            job.timings["plot"] = time.perf_counter() - t
-        job.timings["total"] = time.perf_counter() - started
-        summary = job.summary(started_at, plot)
-        final = output.commit(summary)
-    except BaseException as exc:
-        output.abort()
-        emit({"event": "failed", "error": str(exc) or type(exc).__name__})
-        raise
+            output.write_table(STAGE_MEANS, stage_means.to_arrow())
+            output.write_table(CURVE, curve.to_arrow())
+            output.concatenate_rejected([u.key for u in units], job.rejected_schema)
+            job.timings["write"] += time.perf_counter() - t
+            if plot:
+                from .plot import render
+
+                t = time.perf_counter()
+                render(output.path(STAGES_DIR), output.path(PLOT), curve, job.groups, job.group_tracks, options)
+                job.timings["plot"] = time.perf_counter() - t
+            job.timings["total"] = time.perf_counter() - started
+            summary = job.summary(started_at, plot)
+            final = output.commit(summary)
+        except BaseException as exc:
+            output.abort()
+            emit({"event": "failed", "error": str(exc) or type(exc).__name__})
+            raise
+        finally:
+            if cluster is not None:
+                cluster.close()
+        emit({"event": "complete", "output": str(final), "rows": summary["rows"], "units": summary["units"]})
+        return RunResult(final, summary, stage_means, curve)
     finally:
-        if cluster is not None:
-            cluster.close()
-    emit({"event": "complete", "output": str(final), "rows": summary["rows"], "units": summary["units"]})
-    return RunResult(final, summary, stage_means, curve)
+        numba.set_num_threads(previous_threads)
 
 
 def resolve_device(device: str) -> str:
@@ -171,13 +175,16 @@ def resolve_device(device: str) -> str:
     return "cuda"
 
 
-def _set_threads(threads: int | None) -> None:
+def _set_threads(threads: int | None) -> int:
+    """Check ``threads`` and give numba that many (None: leave it); returns the count it had before."""
+    previous = numba.get_num_threads()
     if threads is None:
-        return
+        return previous
     limit = numba.config.NUMBA_NUM_THREADS
     if not 1 <= threads <= limit:
         raise InputError(f"--threads must be between 1 and {limit} (NUMBA_NUM_THREADS), got {threads}")
     numba.set_num_threads(threads)
+    return previous
 
 
 class _Job:

@@ -209,6 +209,25 @@ def test_the_lock_file_outlives_its_holders(tmp_path):
     OutputDir(out).abort()
 
 
+def test_a_run_leaves_numbas_thread_count_as_it_found_it(synthetic, tmp_path):
+    import numba
+
+    from tf2eng.engine.errors import InputError
+
+    limit, before = numba.config.NUMBA_NUM_THREADS, numba.get_num_threads()
+    if limit < 2:
+        pytest.skip("numba has one thread only (NUMBA_NUM_THREADS=1): no count to change")
+    numba.set_num_threads(limit)
+    try:
+        tf2eng.run(synthetic, tmp_path / "out", plot=False, threads=1)
+        assert numba.get_num_threads() == limit
+        with pytest.raises(InputError):
+            tf2eng.run(tmp_path / "missing.parquet", tmp_path / "out2", threads=1)
+        assert numba.get_num_threads() == limit
+    finally:
+        numba.set_num_threads(before)
+
+
 def test_large_file_is_cut_into_row_group_units(tmp_path, monkeypatch):
     import numpy as np
 
