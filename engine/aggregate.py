@@ -1,9 +1,10 @@
-"""Dataset aggregates (SPEC 1.7): partial moments merged across batches, then finalized.
+"""Dataset aggregates (README, The method and Accuracy): moments merged across batches, then finalized.
 
-Partials are (count, sum, sum of squares) per group and stage or grid
-point; combining them is addition (kernels/moments.py), so batches, files
+The moments are (count, sum, sum of squares) per group and stage or grid
+point; combining them is addition (kernels/moments.py), so batches, units
 and workers merge in any grouping.  Means and stds appear only in
-:meth:`GroupMoments.finalize`, which also lays the results out as polars tables.
+:meth:`GroupMoments.finalize`, which also lays the results out as polars
+tables.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class GroupMoments:
             self.curve = np.concatenate([self.curve, np.zeros((extra,) + self.curve.shape[1:])])
 
     def add(self, stage: np.ndarray, curve: np.ndarray, codes: np.ndarray | None = None) -> None:
-        """Merge partials shaped (groups, 5, K) and (groups, 5, M); local group g is
+        """Merge moments shaped (groups, 5, K) and (groups, 5, M); local group g is
         group codes[g] here (the identity without ``codes``)."""
         if codes is None:
             self.grow(stage.shape[0])

@@ -1,17 +1,19 @@
-"""The Python API: ``run`` reads, validates, scores, aggregates and writes (SPEC 1-4).
+"""The Python API: ``run`` reads, validates, scores, aggregates and writes (README, The method,
+Input and Output).
 
-A run is a list of units, one per input file (one for the whole dataset in
-the long layout).  Each unit streams through validation and the kernels
-and commits its own results; the dataset aggregates are then merged from
-the units' partials in a fixed order.  Units already done, by a killed run
-(``resume``) or by the previous run on the same files (incremental), are
-reused instead of recomputed.
+A run is a list of units: an input file, or a run of whole row groups of a
+large one, or (long layout) the whole dataset.  Each unit streams through
+validation and the kernels and commits its own results; the dataset
+aggregates are then merged from the units' aggregates in a fixed order.
+Units already done, by a killed run (``resume``) or by the previous run on
+the same files (incremental), are reused instead of recomputed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import platform
 import time
 from collections import Counter
@@ -25,13 +27,13 @@ import polars as pl
 
 from .. import __version__
 from .aggregate import GroupMoments
-from .errors import InputError
+from .errors import InputError, OutputError
 from .groups import GroupIndex
 from .options import ENGINES, Options
-from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, OutputDir, default_output
+from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source
-from .stream import UnitContext, rejected_schema, run_unit
-from .units import UnitAggregates, Unit, options_digest, row_group_runs, unit_key
+from .stream import UnitContext, UnitResult, rejected_schema, run_unit
+from .units import Unit, UnitAggregates, options_digest, row_group_runs, unit_key
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -84,7 +86,8 @@ def run(
     Parameters mirror the CLI options of ``tf2eng run``.  ``resume`` picks
     up the units a killed run committed; ``full`` recomputes units the
     previous output already has.  Raises :class:`InputError` for bad
-    options or unreadable input; results appear in ``out`` only when the
+    options or unreadable input, and its subclass :class:`OutputError` when
+    the output cannot be written; results appear in ``out`` only when the
     run completes.  The process is left as it was found: numba's thread
     count is restored when the run returns or raises.
     """
@@ -114,44 +117,31 @@ def run(
         source = Source(path, options)
         output = OutputDir(out if out is not None else default_output(path), resume=resume)
         emit = log or (lambda event: None)
-        cluster = None
+        job = _Job(source, options, output, progress, emit, engine, threads)
         try:
-            if engine == "dask":
-                from .distributed import Cluster
-
-                cluster = Cluster(scheduler, workers)
-            job = _Job(source, options, output, progress, emit, engine)
-            emit({"event": "start", "input": path, "output": str(output.final), "files": len(source.fragments),
-                  "engine": engine})
-            units = job.units()
-            output.drop_stale({u.key for u in units})
-            job.run_units(units, reuse_previous=not full, cluster=cluster)
-            stage_means, curve = job.aggregate(units)
-            t = time.perf_counter()
-            output.write_table(STAGE_MEANS, stage_means.to_arrow())
-            output.write_table(CURVE, curve.to_arrow())
-            output.concatenate_rejected([u.key for u in units], job.rejected_schema)
-            job.timings["write"] += time.perf_counter() - t
-            if plot:
-                from .plot import render
-
-                t = time.perf_counter()
-                render(output.path(STAGES_DIR), output.path(PLOT), curve, job.groups, job.group_tracks, options)
-                job.timings["plot"] = time.perf_counter() - t
-            job.timings["total"] = time.perf_counter() - started
-            summary = job.summary(started_at, plot)
-            final = output.commit(summary)
+            result = job.run(plot, reuse_previous=not full, scheduler=scheduler, workers=workers,
+                             started=started, started_at=started_at)
         except BaseException as exc:
-            output.abort()
-            emit({"event": "failed", "error": str(exc) or type(exc).__name__})
-            raise
-        finally:
-            if cluster is not None:
-                cluster.close()
-        emit({"event": "complete", "output": str(final), "rows": summary["rows"], "units": summary["units"]})
-        return RunResult(final, summary, stage_means, curve)
+            # Any cluster is closed by now: no task of this run writes into the staging directory.
+            error = _output_error(exc, output)
+            output.abort(keep_committed=not isinstance(error, OutputError))
+            emit({"event": "failed", "error": str(error) or type(error).__name__})
+            if error is exc:
+                raise
+            raise error from exc
     finally:
         numba.set_num_threads(previous_threads)
+    emit({"event": "complete", "output": str(result.out), "rows": result.summary["rows"],
+          "units": result.summary["units"]})
+    return result
+
+
+def _output_error(exc: BaseException, output: OutputDir) -> BaseException:
+    """An OSError that only writing can cause (a full disk, a read-only file system), wherever it
+    was raised (the plot, a copied file), as an OutputError naming the output; others unchanged."""
+    if isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.errno in WRITE_ERRNOS:
+        return OutputError(f"{output.final}: cannot write: {os.strerror(exc.errno)}")
+    return exc
 
 
 def resolve_device(device: str) -> str:
@@ -188,10 +178,10 @@ def _set_threads(threads: int | None) -> int:
 
 
 class _Job:
-    """The units of a run, their streaming, and the merge of their partials."""
+    """The units of a run, their streaming, the merge of their aggregates, and the commit."""
 
     def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None, emit: Log,
-                 engine: str):
+                 engine: str, threads: int | None):
         self.source = source
         self.options = options
         self.output = output
@@ -200,20 +190,52 @@ class _Job:
         self.columns = source.columns
         self.rejected_schema = rejected_schema(source.output_schema, self.columns)
         self.groups = GroupIndex(self.columns.by)
-        self.totals = GroupMoments(options.stages, options.grid_size)
+        self.moments = GroupMoments(options.stages, options.grid_size)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0}
         self.reasons: Counter[str] = Counter()
         self.unit_counts = {"total": 0, "processed": 0, "resumed": 0, "reused": 0}
-        self.partials: dict[str, UnitAggregates] = {}  # of the units processed by this run
-        self.part_sha256: dict[str, str] = {}  # stages/ part name -> its SHA-256, from the partials
+        self.unit_aggregates: dict[str, UnitAggregates] = {}  # of the units processed by this run
+        self.part_sha256: dict[str, str] = {}  # stages/ part name -> its SHA-256, from the unit aggregates
         self.engine = engine
+        self.threads = threads  # as asked: the tasks of a Dask run set it on their worker
+        self.threads_used: set[int] = set()  # as the units report it
         self.rows_done = 0
         self.rows_todo = 0
         # read: waiting for input; compute: validation, kernels, tables;
         # write: busy time of the writer thread, which overlaps both.  Summed
         # over units (and over workers, on Dask).
         self.timings = {"read": 0.0, "compute": 0.0, "write": 0.0, "aggregate": 0.0}
+
+    def run(self, plot: bool, reuse_previous: bool, scheduler: str | None, workers: int | None, started: float,
+            started_at: dt.datetime) -> RunResult:
+        """Process the units (on a Dask cluster for engine "dask", closed once they are done or the run
+        failed), then merge, write and commit."""
+        cluster = None
+        if self.engine == "dask":
+            from .distributed import Cluster
+
+            cluster = Cluster(scheduler, workers)
+        try:
+            self.emit({"event": "start", "input": self.source.path, "output": str(self.output.final),
+                       "files": len(self.source.fragments), "engine": self.engine})
+            units = self.units()
+            self.output.drop_stale({u.key for u in units})
+            self.run_units(units, reuse_previous, cluster)
+        except BaseException as exc:
+            if cluster is not None:
+                try:
+                    cluster.close()
+                except Exception as secondary:  # noqa: BLE001 - the first error is the one to report
+                    exc.add_note(f"also, while closing the Dask client: {secondary!r}")
+            raise
+        if cluster is not None:
+            cluster.close()
+        stage_means, curve = self.aggregate(units)
+        self.write(stage_means, curve, units, plot)
+        self.timings["total"] = time.perf_counter() - started
+        summary = self.summary(started_at, plot)
+        return RunResult(self.output.commit(summary), summary, stage_means, curve)
 
     # --- planning -----------------------------------------------------------------------
 
@@ -237,8 +259,9 @@ class _Job:
 
     def run_units(self, units: list[Unit], reuse_previous: bool, cluster=None) -> None:
         todo = []
+        staging = self.output.units
         for unit in units:
-            if self.output.is_committed(unit.key):
+            if staging.is_committed(unit.key):
                 self.unit_counts["resumed"] += 1
                 self.emit({"event": "unit", "file": unit.label, "status": "resumed"})
             elif reuse_previous and self.output.reuse_from_final(unit.key):
@@ -249,52 +272,71 @@ class _Job:
         self.unit_counts["total"] = len(units)
         self.unit_counts["processed"] = len(todo)
         self.rows_todo = sum(u.rows for u in todo)
-        ctx = UnitContext(self.source, self.options, self.output.units)
-
-        def done(unit: Unit, partial: UnitAggregates, timings: dict) -> None:
-            self.partials[unit.key] = partial
-            for name, seconds in timings.items():
-                self.timings[name] += seconds
-            self.emit({"event": "unit", "file": unit.label, "status": "processed", "rows": partial.counts["read"],
-                       "rejected": sum(partial.counts["rejected_by_reason"].values())})
-
         if cluster is not None:
-            def done_remote(unit: Unit, partial: UnitAggregates, timings: dict) -> None:
-                done(unit, partial, timings)
+            ctx = UnitContext(self.source, self.options, staging, threads=self.threads)
+
+            def done_remote(unit: Unit, result: UnitResult) -> None:
+                self._done(unit, result)
                 self._tick(unit.rows)
 
             cluster.run_units(ctx, todo, done_remote)
         else:
+            ctx = UnitContext(self.source, self.options, staging)  # this thread's count, set by run()
             for unit in todo:
-                done(unit, *run_unit(ctx, unit, self._tick))
+                self._done(unit, run_unit(ctx, unit, self._tick))
+
+    def _done(self, unit: Unit, result: UnitResult) -> None:
+        aggregates = result.aggregates
+        self.unit_aggregates[unit.key] = aggregates
+        self.threads_used.add(result.threads)
+        for name, seconds in result.timings.items():
+            self.timings[name] += seconds
+        self.emit({"event": "unit", "file": unit.label, "status": "processed", "rows": aggregates.counts["read"],
+                   "rejected": sum(aggregates.counts["rejected_by_reason"].values())})
 
     def _tick(self, rows: int) -> None:
         self.rows_done += rows
         if self.progress is not None:
             self.progress(self.rows_done, self.rows_todo)
 
-    # --- merging ------------------------------------------------------------------------
+    # --- merging and writing ------------------------------------------------------------
 
     def aggregate(self, units: list[Unit]) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Merge every unit's partials, in unit order, into the dataset aggregates."""
+        """Merge every unit's aggregates, in unit order, into the dataset aggregates."""
         t = time.perf_counter()
+        staging = self.output.units
         for unit in units:
-            partial = self.partials.get(unit.key) or UnitAggregates.load(self.output.partial(unit.key))
-            self.part_sha256[self.output.stages_part(unit.key).name] = partial.stages_sha256
-            n_local = partial.stage.shape[0]
-            codes = self.groups.codes(partial.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
-            self.totals.add(partial.stage, partial.curve, codes)
+            aggregates = self.unit_aggregates.get(unit.key) or UnitAggregates.load(staging.aggregates(unit.key))
+            self.part_sha256[staging.stages_part(unit.key).name] = aggregates.stages_sha256
+            n_local = aggregates.stage.shape[0]
+            codes = self.groups.codes(aggregates.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
+            self.moments.add(aggregates.stage, aggregates.curve, codes)
             tracks = np.zeros(self.groups.size, np.int64)
-            np.add.at(tracks, codes, partial.group_tracks)
+            np.add.at(tracks, codes, aggregates.group_tracks)
             self.group_tracks = np.pad(self.group_tracks, (0, tracks.size - self.group_tracks.size)) + tracks
-            c = partial.counts
+            c = aggregates.counts
             self.counts["read"] += c["read"]
             self.counts["written"] += c["written"]
             self.counts["frame_rows"] += c["frame_rows"]
             self.reasons.update(c["rejected_by_reason"])
-        result = self.totals.finalize(self.groups, self.options.stages, self.options.grid_step)
+        result = self.moments.finalize(self.groups, self.options.stages, self.options.grid_step)
         self.timings["aggregate"] += time.perf_counter() - t
         return result
+
+    def write(self, stage_means: pl.DataFrame, curve: pl.DataFrame, units: list[Unit], plot: bool) -> None:
+        """The whole-run files: the aggregate tables, rejected.parquet and the plot."""
+        t = time.perf_counter()
+        self.output.write_table(STAGE_MEANS, stage_means.to_arrow())
+        self.output.write_table(CURVE, curve.to_arrow())
+        self.output.concatenate_rejected([u.key for u in units], self.rejected_schema)
+        self.timings["write"] += time.perf_counter() - t
+        if plot:
+            from .plot import render
+
+            t = time.perf_counter()
+            render(self.output.path(STAGES_DIR), self.output.path(PLOT), curve, self.groups, self.group_tracks,
+                   self.options)
+            self.timings["plot"] = time.perf_counter() - t
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:
         rejected = sum(self.reasons.values())
@@ -331,7 +373,8 @@ class _Job:
             "groups": self.groups.size,
             "outputs": outputs,
             "digests": self._digests(),
-            "threads": numba.get_num_threads(),
+            # What the units' kernels ran with (on Dask, the largest count a task used).
+            "threads": max(self.threads_used) if self.threads_used else numba.get_num_threads(),
             "device": self.options.device,
             "engine": self.engine,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},

@@ -10,3 +10,8 @@ class InputError(Exception):
 
 class RejectedRowError(InputError):
     """A row was rejected while ``on_invalid="error"`` asked to stop on the first one."""
+
+
+class OutputError(InputError):
+    """The output cannot be written: a directory that cannot be created, a full disk, a read-only
+    file system.  The message names the path; nothing is committed and the previous result stays."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 
 _DONE = object()
@@ -65,25 +66,27 @@ class BackgroundWriter:
     """Runs submitted calls one after another on a single thread, in order.
 
     An error in a call is raised by the next :meth:`submit` or by
-    :meth:`close`; later calls are skipped.
+    :meth:`close`; later calls are skipped.  As a context manager it waits
+    for every call on a normal exit; leaving on an exception skips the calls
+    not yet started, and an error of the writer's own is then noted on the
+    exception in flight instead of replacing it.
     """
 
     def __init__(self, depth: int = 2):
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
+        self._discard = False
         self.busy_s = 0.0
         self._thread = threading.Thread(target=self._work, name="tf2eng-writer", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
-        import time
-
         while True:
             item = self._queue.get()
             if item is None:
                 return
             fn, args = item
-            if self._error is not None:
+            if self._error is not None or self._discard:
                 continue
             t = time.perf_counter()
             try:
@@ -97,10 +100,24 @@ class BackgroundWriter:
             raise self._error
         self._queue.put((fn, args))
 
-    def close(self) -> None:
-        """Wait for every submitted call; raise the first error."""
+    def close(self, discard: bool = False) -> None:
+        """Wait for every submitted call (``discard``: only for the one running); raise the first error."""
+        self._discard = self._discard or discard
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
         if self._error is not None:
             raise self._error
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:
+            self.close(discard=True)
+        except BaseException as secondary:  # noqa: BLE001 - the first error is the one to report
+            if secondary is not exc:
+                exc.add_note(f"also, while writing: {type(secondary).__name__}: {secondary}")

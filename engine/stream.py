@@ -1,35 +1,41 @@
-"""One unit (an input file, or the whole long-layout dataset) from input to committed results.
+"""One unit (an input file, a run of row groups of one, or the whole long-layout dataset) from input
+to committed results.
 
 The same function runs in a local run and in a Dask task: read the unit's
 record batches, validate and score them, write its part of ``stages/`` and
-its rejected rows, and commit its partial aggregates last.  It returns the
-partial aggregates, so the caller can merge them.
+its rejected rows, and commit its aggregates last (README, Scheduled runs).
+It returns the aggregates, so the caller can merge them.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..kernels import reasons
 from .aggregate import GroupMoments
-from .batch import process_batch
+from .batch import BatchResult, process_batch
 from .errors import RejectedRowError
 from .groups import GroupIndex
 from .long import FRAMES, ROWS, tracks_from_long
 from .options import Options
-from .output import HashingFile, Staging
+from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
 from .source import BATCH_ROWS, Columns, Source
-from .units import UnitAggregates, Unit
+from .units import Unit, UnitAggregates
+
+Tick = Callable[[int], None]  # rows done since the last call
 
 
 def stage_schema(carried: pa.Schema) -> pa.Schema:
@@ -64,6 +70,7 @@ class UnitContext:
     source: Source
     options: Options
     staging: Staging
+    threads: int | None = None  # numba threads for the unit's kernels; None: as the process has them
 
     @property
     def columns(self) -> Columns:
@@ -84,104 +91,240 @@ class UnitContext:
 
 
 @dataclass
+class UnitResult:
+    """What a unit hands back: its aggregates, where its time went (s) and the kernel threads it used."""
+
+    aggregates: UnitAggregates
+    timings: dict
+    threads: int
+
+
+def run_unit(ctx: UnitContext, unit: Unit, tick: Tick | None = None) -> UnitResult:
+    """Stream one unit and commit its results."""
+    timings = {"read": 0.0, "compute": 0.0, "write": 0.0}
+    with numba_threads(ctx.threads) as threads:
+        with ExitStack() as stack:  # on an error: the writer stops first, then the files go
+            files = stack.enter_context(_UnitFiles(ctx, unit.key))
+            writer = stack.enter_context(BackgroundWriter())
+            scorer = _UnitScorer(ctx, files, writer, timings)
+            with closing(_batches(ctx, unit, scorer.state, tick, timings)) as batches:
+                for batch, source_path, first_row, pre_reason in batches:
+                    scorer.add(batch, source_path, first_row, pre_reason)
+            aggregates = scorer.state.aggregates(ctx.by_schema)
+            writer.submit(files.commit, aggregates)
+            writer.submit(aggregates.save, ctx.staging.aggregates(unit.key))  # last: marks the unit committed
+        timings["write"] += writer.busy_s
+    _pause_after_commit()
+    return UnitResult(aggregates, timings, threads)
+
+
+@contextmanager
+def numba_threads(threads: int | None) -> Iterator[int]:
+    """Run the block with ``threads`` numba threads (at most the process's NUMBA_NUM_THREADS; None: as
+    they are) and restore the previous count after it; yields the count in use."""
+    previous = numba.get_num_threads()
+    if threads is None:
+        yield previous
+        return
+    used = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(used)
+    try:
+        yield used
+    finally:
+        numba.set_num_threads(previous)
+
+
+# --- where a unit's batches come from ----------------------------------------------------
+
+
+def _batches(ctx: UnitContext, unit: Unit, state: _UnitState, tick: Tick | None, timings: dict) -> Iterator[tuple]:
+    """(record batch, source path, row of its first row in that file or None, pre-kernel reasons or None)."""
+    if ctx.columns.layout == "long":
+        return _long_batches(ctx, state, tick, timings)
+    return _wide_batches(ctx, unit, tick, timings)
+
+
+def _long_batches(ctx: UnitContext, state: _UnitState, tick: Tick | None, timings: dict) -> Iterator[tuple]:
+    """The whole dataset gathered into tracks first (a track's rows may be anywhere), then sliced;
+    the input rows read go to ``state.frame_rows``."""
+    t = time.perf_counter()
+    tracks, pre_reason, state.frame_rows = tracks_from_long(ctx.source, tick)
+    timings["read"] += time.perf_counter() - t
+    for start in range(0, tracks.num_rows, BATCH_ROWS):
+        batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
+        yield batch, ctx.source.path, None, pre_reason[start : start + BATCH_ROWS]
+
+
+def _wide_batches(ctx: UnitContext, unit: Unit, tick: Tick | None, timings: dict) -> Iterator[tuple]:
+    """The unit's row groups of its one file, read a batch ahead on the reader thread."""
+    (index,) = unit.fragments
+    path = ctx.source.fragments[index].path
+    with closing(prefetched(ctx.source.batches(index, unit.row_groups))) as batches:
+        row = unit.first_row
+        t = time.perf_counter()
+        for batch in batches:
+            timings["read"] += time.perf_counter() - t
+            yield batch, path, row, None
+            row += batch.num_rows
+            if tick is not None:
+                tick(batch.num_rows)
+            t = time.perf_counter()
+
+
+# --- one unit's files ----------------------------------------------------------------------
+
+
+class _UnitFiles:
+    """A unit's part of ``stages/`` and its rejected rows while it streams, under temporary
+    names of this attempt's own.  :meth:`commit` closes them and renames them into place;
+    leaving the context any other way closes and removes them."""
+
+    def __init__(self, ctx: UnitContext, key: str):
+        self._targets = (ctx.staging.stages_part(key), ctx.staging.rejected_part(key))
+        self._tmps = tuple(temporary(path) for path in self._targets)
+        self._closers: list[Callable[[], None]] = []
+        self._committed = False
+        try:
+            self._stages_file = self._open(self._tmps[0])
+            self.stages = self._writer(self._stages_file, ctx.stage_schema, use_dictionary=list(ctx.columns.carried),
+                                       compression="snappy")
+            self.rejected = self._writer(self._open(self._tmps[1]), ctx.rejected_schema)
+        except BaseException:
+            self._discard()
+            raise
+
+    def _open(self, path) -> OutputFile:
+        file = OutputFile(path)
+        self._closers.append(file.close)
+        return file
+
+    def _writer(self, file: OutputFile, schema: pa.Schema, **kwargs) -> pq.ParquetWriter:
+        writer = pq.ParquetWriter(file, schema, **kwargs)
+        self._closers.insert(len(self._closers) - 1, writer.close)  # before its file
+        return writer
+
+    def commit(self, aggregates: UnitAggregates) -> None:
+        """Close the files (noting the SHA-256 of the stages part in ``aggregates``) and rename them."""
+        for close in self._closers:
+            close()
+        aggregates.stages_sha256 = self._stages_file.hexdigest()
+        for tmp, target in zip(self._tmps, self._targets):
+            rename_into_place(tmp, target)
+        self._committed = True
+
+    def _discard(self) -> None:
+        for close in self._closers:
+            with suppress(Exception):  # the first error is already on its way
+                close()
+        for tmp in self._tmps:
+            tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> _UnitFiles:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._committed:
+            self._discard()
+
+
+# --- scoring one unit's batches ------------------------------------------------------------
+
+
+@dataclass
 class _UnitState:
     """What one unit accumulates while it streams."""
 
     groups: GroupIndex
-    totals: GroupMoments
+    moments: GroupMoments
     group_tracks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     reasons: Counter = field(default_factory=Counter)
     read: int = 0
     written: int = 0
     frame_rows: int = 0
 
-    def partial(self, by_schema: pa.Schema) -> UnitAggregates:
-        self.totals.grow(self.groups.size)
+    def add(self, batch: pa.RecordBatch, result: BatchResult) -> None:
+        self.moments.add(result.stage_partial, result.curve_partial)
+        accepted = result.reason_codes == reasons.OK
+        counts = np.bincount(result.group[accepted], minlength=self.groups.size)
+        self.group_tracks = np.pad(self.group_tracks, (0, counts.size - self.group_tracks.size)) + counts
+        self.read += batch.num_rows
+        self.written += result.stages.num_rows
+
+    def aggregates(self, by_schema: pa.Schema) -> UnitAggregates:
+        self.moments.grow(self.groups.size)
         keys = self.groups.labels().to_arrow().cast(by_schema) if self.groups.by else pa.table({})
         tracks = np.zeros(self.groups.size, np.int64)
         tracks[: self.group_tracks.size] = self.group_tracks
         counts = {"read": self.read, "written": self.written, "rejected_by_reason": dict(self.reasons),
                   "frame_rows": self.frame_rows}
-        return UnitAggregates(self.totals.stage, self.totals.curve, keys, tracks, counts)
+        return UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
 
 
-def run_unit(ctx: UnitContext, unit: Unit, tick: Callable[[int], None] | None = None) -> tuple[UnitAggregates, dict]:
-    """Stream one unit and commit its results; returns (partial aggregates, timings in s)."""
-    options, columns = ctx.options, ctx.columns
-    state = _UnitState(GroupIndex(columns.by), GroupMoments(options.stages, options.grid_size))
-    timings = {"read": 0.0, "compute": 0.0, "write": 0.0}
-    paths = ctx.staging
-    stages_tmp = paths.stages_part(unit.key).with_suffix(".parquet.tmp")
-    rejected_tmp = paths.rejected_part(unit.key).with_suffix(".parquet.tmp")
-    stage_schema_, rejected_schema_ = ctx.stage_schema, ctx.rejected_schema
-    stages_file = HashingFile(stages_tmp)
-    part = pq.ParquetWriter(stages_file, stage_schema_, use_dictionary=list(columns.carried), compression="snappy")
-    rejected_writer = pq.ParquetWriter(rejected_tmp, rejected_schema_)
-    writer = BackgroundWriter()
+class _UnitScorer:
+    """Validates and scores a unit's batches, accumulating its aggregates and handing its rows to the writer."""
 
-    def one_batch(batch: pa.RecordBatch, source_path: str, first_row: int | None, pre_reason) -> None:
+    def __init__(self, ctx: UnitContext, files: _UnitFiles, writer: BackgroundWriter, timings: dict):
+        self.ctx = ctx
+        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.options.stages, ctx.options.grid_size))
+        self.files = files
+        self.writer = writer
+        self.timings = timings
+        self.stage_schema = ctx.stage_schema
+        self.rejected_schema = ctx.rejected_schema
+
+    def add(self, batch: pa.RecordBatch, source_path: str, first_row: int | None, pre_reason) -> None:
         t = time.perf_counter()
-        result = process_batch(batch, columns, options, state.groups, pre_reason)
-        state.totals.add(result.stage_partial, result.curve_partial)
-        accepted = result.reason_codes == reasons.OK
-        counts = np.bincount(result.group[accepted], minlength=state.groups.size)
-        state.group_tracks = np.pad(state.group_tracks, (0, counts.size - state.group_tracks.size)) + counts
-        state.read += batch.num_rows
-        state.written += result.stages.num_rows
-        writer.submit(part.write_table, result.stages.cast(stage_schema_))
+        ctx = self.ctx
+        result = process_batch(batch, ctx.columns, ctx.options, self.state.groups, pre_reason)
+        self.state.add(batch, result)
+        self.writer.submit(self.files.stages.write_table, result.stages.cast(self.stage_schema))
+        if result.rejected.num_rows:
+            rejected = self._rejected_rows(result, source_path, first_row)
+            self.writer.submit(self.files.rejected.write_table, rejected)
+        self.timings["compute"] += time.perf_counter() - t
+
+    def _rejected_rows(self, result: BatchResult, source_path: str, first_row: int | None) -> pa.Table:
+        """The batch's rejected rows with where they came from; the first stops the run under
+        ``on_invalid="error"``."""
         rejected = result.rejected
-        if rejected.num_rows:
-            state.reasons.update(rejected.column("reason").to_pylist())
-            rows = np.flatnonzero(~accepted) + first_row if first_row is not None else None
-            rejected = rejected.append_column("source", pa.array([source_path] * rejected.num_rows, pa.string()))
-            rejected = rejected.append_column(
-                "row", pa.array(rows, pa.int64()) if rows is not None else pa.nulls(rejected.num_rows, pa.int64()))
-            if options.on_invalid == "error":
-                where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, columns)
-                raise RejectedRowError(f"{source_path}: {where}: {rejected.column('reason')[0].as_py()}")
-            writer.submit(rejected_writer.write_table,
-                          rejected.select(rejected_schema_.names).cast(rejected_schema_))
-        timings["compute"] += time.perf_counter() - t
-
-    try:
-        if columns.layout == "long":
-            t = time.perf_counter()
-            tracks, pre_reason, state.frame_rows = tracks_from_long(ctx.source, tick)
-            timings["read"] += time.perf_counter() - t
-            for start in range(0, tracks.num_rows, BATCH_ROWS):
-                batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
-                one_batch(batch, ctx.source.path, None, pre_reason[start : start + BATCH_ROWS])
-        else:
-            (index,) = unit.fragments
-            path = ctx.source.fragments[index].path
-            with closing(prefetched(ctx.source.batches(index, unit.row_groups))) as batches:
-                rows = unit.first_row
-                t = time.perf_counter()
-                for batch in batches:
-                    timings["read"] += time.perf_counter() - t
-                    one_batch(batch, path, rows, None)
-                    rows += batch.num_rows
-                    if tick is not None:
-                        tick(batch.num_rows)
-                    t = time.perf_counter()
-
-        partial = state.partial(ctx.by_schema)
-
-        def commit() -> None:
-            part.close()
-            stages_file.close()
-            partial.stages_sha256 = stages_file.hexdigest()
-            rejected_writer.close()
-            os.replace(stages_tmp, paths.stages_part(unit.key))
-            os.replace(rejected_tmp, paths.rejected_part(unit.key))
-
-        writer.submit(commit)
-        writer.submit(partial.save, paths.partial(unit.key))  # last: marks the unit committed
-    finally:
-        writer.close()
-        timings["write"] += writer.busy_s
-    return partial, timings
+        self.state.reasons.update(rejected.column("reason").to_pylist())
+        accepted = result.reason_codes == reasons.OK
+        rows = np.flatnonzero(~accepted) + first_row if first_row is not None else None
+        rejected = rejected.append_column("source", pa.array([source_path] * rejected.num_rows, pa.string()))
+        rejected = rejected.append_column(
+            "row", pa.array(rows, pa.int64()) if rows is not None else pa.nulls(rejected.num_rows, pa.int64()))
+        if self.ctx.options.on_invalid == "error":
+            where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, self.ctx.columns)
+            raise RejectedRowError(f"{source_path}: {where}: {rejected.column('reason')[0].as_py()}")
+        return rejected.select(self.rejected_schema.names).cast(self.rejected_schema)
 
 
 def _describe(table: pa.Table, columns: Columns) -> str:
     return ", ".join(f"{c}={table.column(c)[0].as_py()!r}" for c in columns.ids)
+
+
+# --- a test hook ---------------------------------------------------------------------------
+
+PAUSE_HOOK = "TF2ENG_PAUSE_AFTER_UNITS"
+_hook = {"value": None, "commits": 0}
+_hook_lock = threading.Lock()
+
+
+def _pause_after_commit() -> None:
+    """Test hook, read here only: with TF2ENG_PAUSE_AFTER_UNITS=N[:SECONDS] in its environment, a
+    process pauses once it has committed N units since the variable took that value, while the
+    variable keeps it (at most SECONDS), so that a test can kill or fail a run at a known point."""
+    value = os.environ.get(PAUSE_HOOK)
+    if not value:
+        return
+    with _hook_lock:
+        if value != _hook["value"]:
+            _hook.update(value=value, commits=0)
+        _hook["commits"] += 1
+        commits = _hook["commits"]
+    n, _, seconds = value.partition(":")
+    if commits != int(n):
+        return
+    deadline = time.monotonic() + (float(seconds) if seconds else math.inf)
+    while os.environ.get(PAUSE_HOOK) == value and time.monotonic() < deadline:
+        time.sleep(0.02)

@@ -1,9 +1,11 @@
-"""Units of work: one input fragment (file) each, with a key and persisted partial results.
+"""Units of work, each with a key and its aggregates persisted (README, Scheduled runs).
 
-A unit's key digests what its results depend on: the file (path, size,
-mtime and a hash of its footer) and every option that changes numbers.
-Results stored under that key are reused by ``--resume`` and by
-incremental runs; a changed file or option gives a new key.
+A unit is an input file, or a run of whole row groups of a large Parquet
+file, or (long layout) the whole dataset.  Its key digests what its
+results depend on: the file (path, size, mtime and a hash of its footer),
+the row groups, and every option that changes numbers.  Results stored
+under that key are reused by ``--resume`` and by incremental runs; a
+changed file or option gives a new key.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import pyarrow as pa
 
 from .. import __version__
 from .options import Options
+from .output import write_file
 
 # Options that change results (output layout and error handling do not; the
 # device changes them in the last bits).
@@ -84,24 +86,21 @@ class UnitAggregates:
     stages_sha256: str = ""  # SHA-256 of the unit's stages/ part, taken as it was written
 
     def save(self, path: Path) -> None:
-        """Write atomically: the file's presence marks the unit as committed."""
-        sink = io.BytesIO()
-        with pa.ipc.new_stream(sink, self.group_keys.schema) as writer:
+        """Write atomically, synced to the disk: the file's presence marks the unit as committed."""
+        keys = io.BytesIO()
+        with pa.ipc.new_stream(keys, self.group_keys.schema) as writer:
             writer.write_table(self.group_keys)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(
-                f,
-                stage=self.stage,
-                curve=self.curve,
-                group_tracks=self.group_tracks,
-                group_keys=np.frombuffer(sink.getvalue(), np.uint8),
-                counts=np.frombuffer(json.dumps(self.counts).encode(), np.uint8),
-                stages_sha256=np.frombuffer(self.stages_sha256.encode(), np.uint8),
-            )
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        npz = io.BytesIO()  # a zip file is written with seeks, which an OutputFile does not offer
+        np.savez(
+            npz,
+            stage=self.stage,
+            curve=self.curve,
+            group_tracks=self.group_tracks,
+            group_keys=np.frombuffer(keys.getvalue(), np.uint8),
+            counts=np.frombuffer(json.dumps(self.counts).encode(), np.uint8),
+            stages_sha256=np.frombuffer(self.stages_sha256.encode(), np.uint8),
+        )
+        write_file(path, lambda file: file.write(npz.getbuffer()), sync=True)
 
     @classmethod
     def load(cls, path: Path) -> UnitAggregates:

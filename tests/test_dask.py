@@ -65,6 +65,9 @@ def test_dask_equals_local(cluster, dataset, tmp_path):
 
 
 def test_worker_killed_mid_task(cluster, dataset, tmp_path):
+    """Both workers pause in their first task, just after committing its unit (the engine's test hook);
+    one is released, the other killed there.  Dask runs the lost task again, and that second attempt
+    writes the unit over the first's committed files: every track still appears exactly once."""
     local_cluster, client = cluster
     big = tmp_path / "big"
     big.mkdir()
@@ -72,6 +75,7 @@ def test_worker_killed_mid_task(cluster, dataset, tmp_path):
     table = pq.read_table(tmp_path / "src.parquet")
     for i in range(8):
         pq.write_table(table.slice(i * 3000, 3000), big / f"part-{i}.parquet")
+    client.run(lambda: os.environ.update(TF2ENG_PAUSE_AFTER_UNITS="1"))
     result = {}
 
     def go():
@@ -80,23 +84,97 @@ def test_worker_killed_mid_task(cluster, dataset, tmp_path):
 
     runner = threading.Thread(target=go)
     runner.start()
-    killed = None
-    deadline = time.monotonic() + 60
-    while runner.is_alive() and time.monotonic() < deadline and killed is None:
-        busy = {w: keys for w, keys in client.processing().items() if any("tf2eng-unit" in str(k) for k in keys)}
-        if busy:
-            worker = next(iter(busy))
-            pid = client.run(os.getpid, workers=[worker])[worker]
-            os.kill(pid, signal.SIGKILL)
-            killed = worker
-        time.sleep(0.01)
+    try:
+        committed = tmp_path / ".out.staging" / "_tf2eng"
+        deadline = time.monotonic() + 120
+        while len(list(committed.glob("*.npz"))) < 2:  # each worker has paused
+            assert runner.is_alive() and time.monotonic() < deadline, "the workers never paused"
+            time.sleep(0.01)
+        kept, killed = sorted(client.scheduler_info()["workers"])
+        os.kill(client.run(os.getpid, workers=[killed])[killed], signal.SIGKILL)
+    finally:  # release the pause wherever it still holds (a restarted worker starts without it)
+        client.run(lambda: os.environ.pop("TF2ENG_PAUSE_AFTER_UNITS", None), on_error="ignore")
     runner.join(120)
     assert not runner.is_alive()
-    if killed is None:
-        pytest.skip("the run finished before a worker could be killed")
     stages = result["run"].stages().collect()
     assert stages.height == 24_000
     assert stages.select(["video_id", "exp_id"]).unique().height == 24_000
+    assert [p.name for p in result["run"].out.rglob("*.tmp")] == []
     local = tf2eng.run(big, tmp_path / "local", plot=False)
     assert _digests(result["run"].out) == _digests(local.out)
     client.wait_for_workers(2, timeout=60)
+
+
+def test_a_failed_run_closes_the_cluster_before_it_gives_up_the_output(dataset, tmp_path, monkeypatch):
+    """The staging directory and the lock stay the run's until its cluster is closed."""
+    import fcntl
+
+    import tf2eng.engine.distributed as engine_distributed
+
+    seen = {}
+
+    class FailingCluster:
+        def __init__(self, scheduler, workers):
+            pass
+
+        def run_units(self, ctx, units, done):
+            raise RuntimeError("a task failed")
+
+        def close(self):
+            seen["staging"] = (tmp_path / ".out.staging").exists()
+            with open(tmp_path / ".out.lock", "a") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    seen["locked"] = False
+                except BlockingIOError:
+                    seen["locked"] = True
+
+    monkeypatch.setattr(engine_distributed, "Cluster", FailingCluster)
+    with pytest.raises(RuntimeError, match="a task failed"):
+        tf2eng.run(dataset, tmp_path / "out", plot=False, engine="dask")
+    assert seen == {"staging": True, "locked": True}
+    assert not (tmp_path / ".out.staging").exists()  # then aborted: nothing was committed
+
+
+def _one_worker(threads: int, **env):
+    """A local cluster of one worker process with ``threads`` task threads and ``env`` set in it."""
+    return distributed.LocalCluster(n_workers=1, threads_per_worker=threads, processes=True,
+                                    dashboard_address=":0", env=env)
+
+
+def _executing(client) -> list[str]:
+    def keys(dask_worker):
+        return [str(task.key) for task in dask_worker.state.executing]
+
+    return [key for found in client.run(keys).values() for key in found]
+
+
+def test_a_failed_run_waits_for_its_tasks_still_running(dataset, tmp_path):
+    """Two units on one worker with two threads: the first to commit pauses there for 3 s (the test
+    hook), the other finishes, and the client fails on its result.  When run() raises, no task of the
+    run is still executing: none can write into the staging directory after the lock is released."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("part-0.parquet", "part-1.parquet"):
+        (data / name).write_bytes((dataset / name).read_bytes())
+
+    def progress(done, total):
+        raise RuntimeError("the client fails")
+
+    with _one_worker(2, TF2ENG_PAUSE_AFTER_UNITS="1:3") as local, distributed.Client(local) as client:
+        with pytest.raises(RuntimeError, match="the client fails"):
+            tf2eng.run(data, tmp_path / "out", plot=False, engine="dask", scheduler=local.scheduler_address,
+                       progress=progress)
+        assert _executing(client) == []
+    # Both units were committed (the paused one before its pause): --resume picks them up.
+    resumed = tf2eng.run(data, tmp_path / "out", plot=False, resume=True)
+    assert resumed.summary["units"]["resumed"] == 2
+
+
+def test_threads_are_the_workers(dataset, tmp_path):
+    """--threads is sent to the tasks, which cannot use more than their worker's NUMBA_NUM_THREADS;
+    summary.json reports what the tasks used, not the client's count."""
+    with _one_worker(1, NUMBA_NUM_THREADS="1") as local:
+        result = tf2eng.run(dataset, tmp_path / "out", plot=False, engine="dask", threads=2,
+                            scheduler=local.scheduler_address)
+    assert result.summary["threads"] == 1
