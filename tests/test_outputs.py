@@ -1,4 +1,4 @@
-"""SPEC sections 2 and 3: every input form, both layouts, and the output directory's schemas."""
+"""README, Input and Output: every input form, both layouts, and the output directory's schemas."""
 
 import hashlib
 import json
@@ -138,16 +138,76 @@ def test_long_layout_bad_frames(tmp_path):
     assert result.summary["rows"]["input_frame_rows"] == 9
 
 
-def test_previous_result_survives_a_failed_run(synthetic, tmp_path):
+def _tree(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _fail_in(phase: str, monkeypatch) -> None:
+    """Make the next run fail in ``phase``, after its units were committed."""
+    import tf2eng.engine.aggregate as aggregate
+    import tf2eng.engine.output as output
+    import tf2eng.engine.plot as plot
+
+    def fail(*args, **kwargs):
+        raise RuntimeError(f"injected failure: {phase}")
+
+    target = {
+        "aggregate": (aggregate.GroupMoments, "finalize"),
+        "write": (output.OutputDir, "concatenate_rejected"),
+        "plot": (plot, "render"),
+        "commit": (output, "_exchange"),  # summary.json is in the staging directory by then
+    }[phase]
+    monkeypatch.setattr(*target, fail)
+
+
+@pytest.mark.parametrize("phase", ["aggregate", "write", "plot", "commit"])
+def test_previous_result_survives_a_failed_run(synthetic, tmp_path, monkeypatch, phase):
     out = tmp_path / "out"
-    first = tf2eng.run(synthetic, out, plot=False)
-    before = (out / "summary.json").read_text()
-    with pytest.raises(tf2eng.engine.errors.InputError):
-        tf2eng.run(synthetic, out, plot=False, on_invalid="error", normalize="none", lam=-1)
-    assert (out / "summary.json").read_text() == before
-    second = tf2eng.run(synthetic, out, plot=False, lam=0.5)
-    assert second.summary["parameters"]["lam"] == 0.5 and first.out == second.out
+    tf2eng.run(synthetic, out, lam=0.5)
+    before = _tree(out)
+    _fail_in(phase, monkeypatch)
+    with pytest.raises(RuntimeError, match=f"injected failure: {phase}"):
+        tf2eng.run(synthetic, out)
+    monkeypatch.undo()
+    assert _tree(out) == before
+    # The unit was committed before the failure: the staging directory stays for --resume, and the
+    # resumed run gives an uninterrupted run's bytes.
+    staging = tmp_path / ".out.staging"
+    assert len(list((staging / "_tf2eng").glob("*.npz"))) == 1
+    assert [p.name for p in staging.rglob("*") if ".tmp" in p.name] == []
+    resumed = tf2eng.run(synthetic, out, resume=True)
+    assert resumed.summary["units"]["resumed"] == 1 and resumed.summary["parameters"]["lam"] == 0.7
+    clean = tf2eng.run(synthetic, tmp_path / "clean")
+    assert resumed.summary["digests"] == clean.summary["digests"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [".clean.lock", ".out.lock"]
+
+
+def test_previous_result_survives_a_failed_rename(synthetic, tmp_path, monkeypatch):
+    """Where the two directories cannot be exchanged atomically: the previous result is moved aside,
+    and put back if the new one cannot take its place."""
+    import os
+
+    import tf2eng.engine.output as output
+
+    out = tmp_path / "out"
+    tf2eng.run(synthetic, out, plot=False, lam=0.5)
+    before = _tree(out)
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(src).name == ".out.staging":
+            raise OSError(5, "Input/output error")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(output, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(tf2eng.engine.errors.OutputError, match="out: cannot write: Input/output error"):
+        tf2eng.run(synthetic, out, plot=False)
+    monkeypatch.undo()
+    assert _tree(out) == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [".out.lock"]
+    again = tf2eng.run(synthetic, out, plot=False)
+    assert again.summary["parameters"]["lam"] == 0.7
 
 
 def test_default_output_beside_input(synthetic, tmp_path):
