@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass, field
 
 from ..kernels.grid import grid_size
@@ -14,11 +16,27 @@ NORMALIZATIONS = ("none", "minmax")
 ON_INVALID = ("quarantine", "error")
 DEVICES = ("cpu", "cuda")
 ENGINES = ("local", "dask")
+MAX_STAGES = 10_000
+MAX_GRID_STEPS = 10**6  # intervals of the common grid: at most 10**6 + 1 points
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_grid_step(step: float, stages: int) -> None:
+    """The grid step h must give 2 to 10**6 + 1 grid points, the first two within the range
+    of aligned positions [-1, 1 - 1/K] (README, The method): (2K - 1) / (K * 10**6) <= h <= 2 - 1/K."""
+    span = (2 * stages - 1) / stages
+    steps = span / step if step > 0 else math.inf  # inf, not an overflow, for a subnormal step
+    if not (math.isfinite(step) and 0 < step <= span and steps < MAX_GRID_STEPS + 0.5):
+        raise InputError(f"--grid-step must be a number from {span / MAX_GRID_STEPS:.3g} to {span:g} for "
+                         f"--stages {stages} (2 to 10**6 + 1 grid points in [-1, {1 - 1 / stages:g}]), got {step}")
 
 
 @dataclass(frozen=True)
 class Options:
-    """Everything that shapes the results of a run (SPEC section 1 and 2)."""
+    """Everything that shapes the results of a run (README, The method and Input)."""
 
     lam: float = 0.7
     stages: int = 10
@@ -36,12 +54,16 @@ class Options:
     device: str = "cpu"  # resolved: "auto" is decided before Options are made
 
     def __post_init__(self):
-        if not (self.lam > 0.0 and self.lam < float("inf")):
+        for name, value in (("--lam", self.lam), ("--grid-step", self.grid_step)):
+            if not _is_real(value):
+                raise InputError(f"{name} must be a number, got {value!r}")
+        if not (isinstance(self.stages, numbers.Integral) and not isinstance(self.stages, bool)):
+            raise InputError(f"--stages must be a whole number, got {self.stages!r}")
+        if not (self.lam > 0.0 and math.isfinite(self.lam)):
             raise InputError(f"--lam must be a positive number, got {self.lam}")
-        if not (1 <= self.stages <= 10_000):
-            raise InputError(f"--stages must be between 1 and 10000, got {self.stages}")
-        if not (self.grid_step > 0.0 and grid_size(self.stages, self.grid_step) <= 1_000_001):
-            raise InputError(f"--grid-step must be positive and give at most 10**6 grid points, got {self.grid_step}")
+        if not (1 <= self.stages <= MAX_STAGES):
+            raise InputError(f"--stages must be between 1 and {MAX_STAGES}, got {self.stages}")
+        _check_grid_step(float(self.grid_step), int(self.stages))
         for name, value, allowed in (
             ("--reduce", self.reduce, REDUCTIONS),
             ("--key", self.key, KEY_MODES),

@@ -61,6 +61,14 @@ def _cli(*args) -> "Result":  # noqa: F821
     return result
 
 
+def _one_error(result) -> None:
+    """Exit 2 with one error line: ours, or click's usage message ending in its one error line."""
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines and (len(lines) == 1 or lines[-1].startswith("Error: ")), result.stderr
+    assert "internal error" not in result.stderr
+
+
 def _png_ok(out: Path) -> None:
     png = out / "alignment.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -199,3 +207,76 @@ def test_long_layout_keys_and_frames_beyond_int64(tmp_path):
     assert rejected["video_id"].to_list() == ["b", "c"]
     assert rejected["reason"].to_list() == ["key_frame_out_of_range", "bad_frame_index"]
     assert pl.read_parquet(tmp_path / "out" / "stages")["key_frame"].to_list() == [1]
+
+
+# --- numeric options: one line and exit 2, never a crash -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    path = tmp_path_factory.mktemp("small") / "small.parquet"
+    pq.write_table(_table([[0.1, 0.9, 0.3], [0.5, 0.2]]), path)
+    return path
+
+
+@pytest.mark.parametrize("args", [
+    ["--grid-step", "1e-320"],  # grid size overflows
+    ["--grid-step", "inf"], ["--grid-step", "nan"], ["--grid-step", "-inf"], ["--grid-step", "-0.0"],
+    ["--grid-step", "5"],  # one grid point
+    ["--grid-step", "1.95"],  # two points, the second beyond 1 - 1/K = 0.9
+    ["--grid-step", "1e-6"],  # 1.9 million points
+    ["--grid-step", "1.2", "--stages", "1"],  # two points, the second beyond 1 - 1/K = 0
+    ["--lam", "nan"], ["--lam", "inf"], ["--lam", "-1e-320"],
+    ["--stages", "0"], ["--stages", "10001"], ["--stages", str(10**30)],
+    ["--threads", "0"], ["--threads", str(10**30)],
+    ["--workers", "0", "--engine", "dask"],
+])
+def test_bad_numbers_for_run_are_one_line(small, tmp_path, args):
+    result = _cli("run", small, "-o", tmp_path / "out", "-q", *args)
+    _one_error(result)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["--grid-step", "1.9"],  # the widest step: points at -1 and 0.9
+    ["--grid-step", "1", "--stages", "1"],
+    ["--grid-step", str((2 * 10 - 1) / (10 * 10**6))],  # the finest: 10**6 steps
+    ["--lam", "1e-320"], ["--lam", "1e300"],
+    ["--stages", "10000"],
+])
+def test_extreme_numbers_for_run_work(small, tmp_path, args):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. matplotlib's warning for a one-point axis
+        result = _cli("run", small, "-o", tmp_path / "out", "-q", *args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    _png_ok(tmp_path / "out")
+
+
+@pytest.mark.parametrize("name, value", [("lam", "0.7"), ("grid_step", "0.01"), ("stages", 10.5),
+                                         ("stages", True), ("lam", None), ("grid_step", [0.01])])
+def test_api_options_of_the_wrong_type(small, tmp_path, name, value):
+    from tf2eng.engine.errors import InputError
+
+    with pytest.raises(InputError, match=name.replace("_", "-")):
+        tf2eng.run(small, tmp_path / "out", plot=False, **{name: value})
+
+
+@pytest.mark.parametrize("args", [
+    ["synth", "{tmp}/s.parquet", "--tracks", "3", "--seed", "-1"],
+    ["synth", "{tmp}/s.parquet", "--tracks", "-1"],
+    ["bench", "{tmp}/missing.parquet"],
+    ["bench", "{small}"],  # no key_frame column: not a dataset tf2eng synth wrote
+    ["bench", "--seed", "-1", "--tracks", "10"],
+    ["bench", "--skip", "pandas", "--tracks", "10"],
+    ["bench", "--repeat", "0"], ["bench", "--tracks", "0"], ["bench", "--threads", "0"],
+])
+def test_bad_numbers_and_paths_for_synth_and_bench(small, tmp_path, args):
+    args = [a.format(tmp=tmp_path, small=small) for a in args]
+    if args[0] == "bench":
+        args += ["--data-dir", str(tmp_path / "data"), "--json-out", str(tmp_path / "bench.json")]
+    result = _cli(*args)
+    _one_error(result)
+    assert not (tmp_path / "bench.json").exists() and not (tmp_path / "data").exists()
