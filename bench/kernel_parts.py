@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow.parquet as pq
 from numba import njit, prange
 
-from tf2eng.engine.benchmark import K, LAM, STEP, _best, dataset_for
+from tf2eng.engine.tools.benchmark import K, LAM, STEP, best_of, dataset_for
 from tf2eng.engine.ragged import key_frames_of, scores_of
 from tf2eng.kernels.config import PARALLEL
 from tf2eng.kernels.cpu import BLOCK_FRAMES, align_tracks, block_end
@@ -89,7 +89,7 @@ def main() -> None:
     print(f"{n:,} tracks, {frames:,} frames, {numba.get_num_threads()} threads, best of {args.repeat}")
     for name, fn in parts:
         fn()  # warm-up: compiled code loaded, scratch touched
-        t, _ = _best(fn, args.repeat)
+        t, _ = best_of(fn, args.repeat)
         print(f"{name:30} {t:7.3f} s  {frames / t / 1e9:6.2f} G frames/s  {t / n * 1e9:6.0f} ns/track")
 
 

@@ -277,7 +277,7 @@ def steps(
     """Processing steps for the same number of frames (the paper's Table 1)."""
 
     def body():
-        from ..engine.steps import parse_method, parse_time, steps_table
+        from ..engine.tools.steps import parse_method, parse_time, steps_table
 
         parsed = [parse_method(m) for m in methods]
         times = dict(parse_time(t) for t in (time_ or []))
@@ -327,7 +327,7 @@ def bench(
 
     def body():
         from ..engine.api import _set_threads
-        from ..engine.benchmark import run_benchmark, write_report
+        from ..engine.tools.benchmark import run_benchmark, write_report
 
         _set_threads(threads)
         report = run_benchmark(path, tracks, seed, repeat, data_dir, _split(skip) or (),

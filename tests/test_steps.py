@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from tf2eng.cli.app import app
 from tf2eng.engine.errors import InputError
-from tf2eng.engine.steps import parse_method, rational_lcm, steps_table
+from tf2eng.engine.tools.steps import parse_method, rational_lcm, steps_table
 
 runner = CliRunner()
 PAPER = ["ReferFormer:5", "OnlineRefer:2.5:sequential", "TF2:8"]

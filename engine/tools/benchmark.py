@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -33,11 +32,11 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..kernels.cpu import align_tracks
-from ..kernels.grid import grid_size
-from ..kernels.layout import Params
-from .ragged import key_frames_of, scores_of
-from .synth import write_synthetic
+from ...kernels.cpu import align_tracks
+from ...kernels.grid import grid_size
+from ...kernels.layout import Params
+from ..ragged import key_frames_of, scores_of
+from ..synth import write_synthetic
 
 LAM = 0.7
 K = 10
@@ -91,7 +90,8 @@ class Report:
         return "\n".join(lines)
 
 
-def _best(fn, repeat: int) -> tuple[float, object]:
+def best_of(fn, repeat: int) -> tuple[float, object]:
+    """(the shortest of ``repeat`` timed calls of fn, its last result)."""
     best, result = float("inf"), None
     for _ in range(repeat):
         t = time.perf_counter()
@@ -234,24 +234,24 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
     # Warm the file cache and the kernels.
     pq.read_table(path, columns=columns)
     _kernels(pq.read_table(path, columns=columns).slice(0, 1000))
-    t_read, table = _best(lambda: pq.read_table(path, columns=columns), repeat)
+    t_read, table = best_of(lambda: pq.read_table(path, columns=columns), repeat)
     scores = table.column("scores").combine_chunks()
     frames = len(scores.values)
     report = Report(path, table.num_rows, frames, numba.get_num_threads(), _machine())
     log(f"dataset {path}: {table.num_rows:,} tracks, {frames:,} frames, {numba.get_num_threads()} threads")
     report.entries.append(Entry("pyarrow read (floor)", t_read, frames, "-"))
 
-    t_kernel, (want, _) = _best(lambda: _kernels(table), repeat)
+    t_kernel, (want, _) = best_of(lambda: _kernels(table), repeat)
     report.entries.append(Entry("tf2eng kernels", t_kernel, frames, "reference", "frames in memory"))
     log(f"tf2eng kernels: {t_kernel:.3f} s")
 
     with tempfile.TemporaryDirectory() as tmp:
-        from .api import run
+        from ..api import run
 
         def end_to_end():
             return run(path, Path(tmp) / "out", plot=False, full=True)
 
-        t_run, result = _best(end_to_end, repeat)
+        t_run, result = best_of(end_to_end, repeat)
         got = np.array(result.stages().select("stage_scores").collect()["stage_scores"].to_list())
         report.entries.append(Entry("tf2eng run", t_run, frames, _check(got, want), "all outputs, plot off"))
         log(f"tf2eng run: {t_run:.3f} s")
@@ -267,18 +267,18 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
     ragged = scores_of(scores)
     offsets, values = ragged.offsets.astype(np.int64), ragged.values
     if "numpy" not in skip:
-        t_np, got = _best(lambda: numpy_vectorized(offsets, values), repeat)
+        t_np, got = best_of(lambda: numpy_vectorized(offsets, values), repeat)
         report.entries.append(Entry("numpy vectorized", t_np, frames, _check(got, want, 1e-5),
                                     "np.repeat + np.bincount, float32 powers"))
         log(f"numpy vectorized: {t_np:.3f} s")
         sample = min(LOOP_SAMPLE_TRACKS, table.num_rows)
         sample_frames = int(offsets[sample] - offsets[0])
-        t_loop, got = _best(lambda: numpy_per_track(offsets, values, sample), 1)
+        t_loop, got = best_of(lambda: numpy_per_track(offsets, values, sample), 1)
         report.entries.append(Entry("numpy per-track loop", t_loop, sample_frames, _check(got, want[:sample]),
                                     f"timed on the first {sample:,} tracks"))
         log(f"numpy per-track loop: {t_loop:.3f} s on {sample:,} tracks")
     if "polars" not in skip:
-        t_pl, got = _best(lambda: polars_stage_sums(table), 1)
+        t_pl, got = best_of(lambda: polars_stage_sums(table), 1)
         report.entries.append(Entry("polars", t_pl, frames, _check(got, want), "explode + group_by"))
         log(f"polars: {t_pl:.3f} s")
     if "duckdb" not in skip:
@@ -288,7 +288,7 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
             report.entries.append(Entry("duckdb", None, frames, "skipped: pip install 'tf2eng[bench]'"))
         else:
             duckdb_stage_sums(path, table.num_rows)  # warm-up
-            t_db, got = _best(lambda: duckdb_stage_sums(path, table.num_rows), 1)
+            t_db, got = best_of(lambda: duckdb_stage_sums(path, table.num_rows), 1)
             report.entries.append(Entry("duckdb", t_db, frames, _check(got, want), "SQL over the Parquet file"))
             log(f"duckdb: {t_db:.3f} s")
     return report
@@ -297,7 +297,3 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
 def write_report(report: Report, json_path: str | Path) -> None:
     Path(json_path).parent.mkdir(parents=True, exist_ok=True)
     Path(json_path).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-
-
-def peak_rss_bytes() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

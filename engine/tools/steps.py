@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .errors import InputError
+from ..errors import InputError
 
 # Frames per step: a decimal (exponent of at most three digits) or a
 # fraction of integers.  Fraction() alone would accept "1e-99999999" and

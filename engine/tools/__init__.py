@@ -1,0 +1,1 @@
+"""Commands beside the pipeline: ``tf2eng bench`` (benchmark.py) and ``tf2eng steps`` (steps.py)."""
