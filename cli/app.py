@@ -236,7 +236,7 @@ def run(
 def synth(
     out: Annotated[Path, typer.Argument(help="Parquet file to write.")],
     tracks: Annotated[int, typer.Option(min=0, help="Number of tracks (score sequences).")] = 3471,
-    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same file.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed; the same seed gives the same file.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
 ) -> None:
     """Write a realistic synthetic dataset: scores peaked around a key frame, with noise."""
@@ -316,7 +316,7 @@ def steps(
 def bench(
     path: Annotated[Optional[str], typer.Argument(help="Parquet file to use [default: a synthetic one, made once].")] = None,
     tracks: Annotated[int, typer.Option(min=1, help="Tracks in the synthetic dataset.")] = 100_000,
-    seed: Annotated[int, typer.Option(help="Seed of the synthetic dataset.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic dataset.")] = 0,
     repeat: Annotated[int, typer.Option(min=1, help="Timed repetitions of the fast entries (best is kept).")] = 3,
     data_dir: Annotated[Path, typer.Option(help="Where synthetic datasets are kept.")] = Path("bench/data"),
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the results here [default: bench/results/bench-TIME.json].")] = None,

@@ -268,7 +268,8 @@ def test_api_options_of_the_wrong_type(small, tmp_path, name, value):
     ["synth", "{tmp}/s.parquet", "--tracks", "3", "--seed", "-1"],
     ["synth", "{tmp}/s.parquet", "--tracks", "-1"],
     ["bench", "{tmp}/missing.parquet"],
-    ["bench", "{small}"],  # no key_frame column: not a dataset tf2eng synth wrote
+    ["bench", "{tmp}"],  # a directory
+    ["bench", "{small}.nope"],
     ["bench", "--seed", "-1", "--tracks", "10"],
     ["bench", "--skip", "pandas", "--tracks", "10"],
     ["bench", "--repeat", "0"], ["bench", "--tracks", "0"], ["bench", "--threads", "0"],
@@ -280,3 +281,14 @@ def test_bad_numbers_and_paths_for_synth_and_bench(small, tmp_path, args):
     result = _cli(*args)
     _one_error(result)
     assert not (tmp_path / "bench.json").exists() and not (tmp_path / "data").exists()
+
+
+def test_bench_stops_on_rows_tf2eng_rejects(tmp_path):
+    path = tmp_path / "dirty.parquet"
+    pq.write_table(_table([[0.1, 0.9, 0.3], None, [], [0.5, None, float("nan")]]), path)
+    result = _cli("bench", path, "--repeat", "1", "--data-dir", tmp_path / "data", "--json-out",
+                  tmp_path / "bench.json")
+    assert result.exit_code == 2, result.output
+    last = result.stderr.strip().splitlines()[-1]  # after the bench's progress lines
+    assert last.startswith("tf2eng: error: ") and "3 rows that tf2eng run rejects" in last
+    assert not (tmp_path / "bench.json").exists()

@@ -32,16 +32,22 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ...kernels import reasons
 from ...kernels.cpu import align_tracks
 from ...kernels.grid import grid_size
 from ...kernels.layout import Params
+from ..batch import null_id_rows
+from ..errors import InputError
+from ..options import Options
 from ..ragged import key_frames_of, scores_of
+from ..source import Source
 from ..synth import write_synthetic
 
 LAM = 0.7
 K = 10
 STEP = 0.01
 LOOP_SAMPLE_TRACKS = 20_000
+COMPETITORS = ("numpy", "polars", "duckdb")  # what --skip may leave out
 
 
 @dataclass
@@ -199,18 +205,23 @@ def dataset_for(tracks: int, seed: int, directory: Path) -> Path:
 
 
 def _kernels(table: pa.Table) -> tuple[np.ndarray, int]:
-    """tf2eng's kernels over every record batch already in memory; stage scores in input order."""
+    """tf2eng's kernels over every record batch already in memory: (stage scores in input
+    order, tracks tf2eng run would reject)."""
     params = Params(lam=LAM, reduce_mean=False, minmax=False, step=STEP)
     parts = []
+    rejected = 0
     M = grid_size(K, STEP)
+    ids = tuple(c for c in ("video_id", "exp_id") if c in table.schema.names)
     for batch in table.to_batches(max_chunksize=65_536):
         scores = scores_of(batch.column("scores"))
         keys = key_frames_of(batch.column("key_frame") if "key_frame" in batch.schema.names else None)
         n = batch.num_rows
+        reason = np.where(null_id_rows(batch, ids), reasons.NULL_ID, reasons.OK).astype(np.uint8)
         tracks, _, _ = align_tracks(scores, keys, params, np.zeros(n, np.int32), 1, K, M,
-                                    np.zeros(n, np.uint8), 4 * numba.get_num_threads())
+                                    reason, 4 * numba.get_num_threads())
         parts.append(tracks.stage_scores)
-    return (np.concatenate(parts) if parts else np.zeros((0, K))), table.num_rows
+        rejected += int(np.count_nonzero(tracks.reason))
+    return (np.concatenate(parts) if parts else np.zeros((0, K))), rejected
 
 
 def _run_subprocess(args: list[str]) -> tuple[float, int, int]:
@@ -226,11 +237,30 @@ def _run_subprocess(args: list[str]) -> tuple[float, int, int]:
     return float(wall), int(rss_kb) * 1024, int(rc)
 
 
+def _columns_of(path: str) -> list[str]:
+    """What tf2eng run reads of a benchmark dataset: one Parquet file of the wide layout,
+    as tf2eng synth writes it (key_frame and exp_id optional)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such file; tf2eng bench takes one Parquet file")
+    try:
+        names = pq.read_schema(path).names
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file: {str(exc).strip().splitlines()[0]}") from None
+    Source(path, Options(layout="wide"))  # a missing or mistyped column: one line naming it
+    return [c for c in ("video_id", "exp_id", "scores", "key_frame") if c in names]
+
+
 def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0, repeat: int = 3,
                   data_dir: str | Path = "bench/data", skip: tuple[str, ...] = (), log=print) -> Report:
+    unknown = sorted(set(skip) - set(COMPETITORS))
+    if unknown:
+        raise InputError(f"--skip: unknown {', '.join(unknown)}; the competitors are {', '.join(COMPETITORS)}")
     if path is None:
-        path = str(dataset_for(tracks, seed, Path(data_dir)))
-    columns = ["video_id", "exp_id", "scores", "key_frame"]  # what tf2eng run reads
+        try:
+            path = str(dataset_for(tracks, seed, Path(data_dir)))
+        except OSError as exc:
+            raise InputError(f"{data_dir}: cannot write the synthetic dataset: {exc.strerror or exc}") from None
+    columns = _columns_of(path)
     # Warm the file cache and the kernels.
     pq.read_table(path, columns=columns)
     _kernels(pq.read_table(path, columns=columns).slice(0, 1000))
@@ -241,7 +271,10 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
     log(f"dataset {path}: {table.num_rows:,} tracks, {frames:,} frames, {numba.get_num_threads()} threads")
     report.entries.append(Entry("pyarrow read (floor)", t_read, frames, "-"))
 
-    t_kernel, (want, _) = best_of(lambda: _kernels(table), repeat)
+    t_kernel, (want, rejected) = best_of(lambda: _kernels(table), repeat)
+    if rejected:  # the competitors would score rows that tf2eng leaves out
+        raise InputError(f"{path}: {rejected:,} rows that tf2eng run rejects; tf2eng bench needs clean data "
+                         "(tf2eng run lists them in rejected.parquet)")
     report.entries.append(Entry("tf2eng kernels", t_kernel, frames, "reference", "frames in memory"))
     log(f"tf2eng kernels: {t_kernel:.3f} s")
 
@@ -252,7 +285,7 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
             return run(path, Path(tmp) / "out", plot=False, full=True)
 
         t_run, result = best_of(end_to_end, repeat)
-        got = np.array(result.stages().select("stage_scores").collect()["stage_scores"].to_list())
+        got = np.array(result.stages().select("stage_scores").collect()["stage_scores"].to_list()).reshape(-1, K)
         report.entries.append(Entry("tf2eng run", t_run, frames, _check(got, want), "all outputs, plot off"))
         log(f"tf2eng run: {t_run:.3f} s")
         wall, rss, rc = _run_subprocess(["run", path, "-o", str(Path(tmp) / "out2"), "--no-plot", "-q"])
@@ -295,5 +328,8 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
 
 
 def write_report(report: Report, json_path: str | Path) -> None:
-    Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-    Path(json_path).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    try:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise InputError(f"{json_path}: cannot write the results: {exc.strerror or exc}") from None
