@@ -113,19 +113,34 @@ def stage_score(total, count, reduce_mean):
 
 
 @njit(**ARITHMETIC)
-def stage_scores(P, T, reduce_mean, Y, n):
-    """Eq. (2) from the powers P[:T] of one track: Y[k] and n[k] for k = 0 ... K-1.
+def stage_scores(P, T, reduce_mean, Y, n, direct=None):
+    """Eq. (2) for one track of T frames: Y[k] and n[k] for k = 0 ... K-1.
 
-    P must extend LANES - 1 entries past T (see :func:`stage_sum`).
+    With reduce_mean, Y[k] is the mean, NaN for an empty stage.  The sum of
+    a stage's powers comes from one of two places:
 
-    With reduce_mean, Y[k] is the mean, NaN for an empty stage.
+    * P, the track's powers already computed (at least T + LANES - 1 long,
+      see :func:`stage_sum`), added LANES at a time;
+    * with P None, ``direct`` = (values, start, lam, shift, scale): eq. (1)
+      for the scores values[start:] mapped as in :func:`power_frames_scaled`,
+      computed here and added in frame order (see :func:`stage_scores_direct`).
+
+    numba compiles only the branch a None argument leaves (dead-branch
+    pruning), so each caller gets its own loop without a test per stage.
     """
     K = Y.size
     q, rem = T // K, T % K
     first, carry = 0, 0
     for k in range(K):
         last, carry = next_stage(first, carry, q, rem, K)
-        total = stage_sum(P[first:], last - first)
+        total = 0.0
+        if P is not None:
+            total = stage_sum(P[first:], last - first)
+        if direct is not None:
+            values, start, lam, shift, scale = direct
+            for i in range(first, last):
+                s = np.float64(values[start + i])
+                total += power(min(max((s - shift) * scale, 0.0), 1.0), lam)  # eq. (1)
         n[k] = last - first
         Y[k] = stage_score(total, last - first, reduce_mean)
         first = last
@@ -137,18 +152,7 @@ def stage_scores_direct(values, start, T, lam, shift, scale, reduce_mean, Y, n):
     thread cannot hold a track's powers (the CUDA kernel).  The same powers as
     :func:`power_frames_scaled` (shift 0 and scale 1 leave valid scores as
     they are); sums in frame order."""
-    K = Y.size
-    q, rem = T // K, T % K
-    first, carry = 0, 0
-    for k in range(K):
-        last, carry = next_stage(first, carry, q, rem, K)
-        total = 0.0
-        for i in range(first, last):
-            s = np.float64(values[start + i])
-            total += power(min(max((s - shift) * scale, 0.0), 1.0), lam)  # eq. (1)
-        n[k] = last - first
-        Y[k] = stage_score(total, last - first, reduce_mean)
-        first = last
+    stage_scores(None, T, reduce_mean, Y, n, (values, start, lam, shift, scale))
 
 
 @njit(**ARITHMETIC)
