@@ -327,13 +327,14 @@ def bench(
 
     def body():
         from ..engine.api import _set_threads
-        from ..engine.tools.benchmark import run_benchmark, write_report
+        from ..engine.tools.benchmark import check_writable, run_benchmark, write_report
 
+        target = json_out or Path("bench/results") / time.strftime("bench-%Y%m%d-%H%M%S.json")
+        check_writable(target)
         _set_threads(threads)
         report = run_benchmark(path, tracks, seed, repeat, data_dir, _split(skip) or (),
                                log=lambda m: typer.echo(m, err=True))
         typer.echo(report.table())
-        target = json_out or Path("bench/results") / time.strftime("bench-%Y%m%d-%H%M%S.json")
         write_report(report, target)
         typer.echo(f"results in {target}")
 

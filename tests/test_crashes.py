@@ -273,11 +273,13 @@ def test_api_options_of_the_wrong_type(small, tmp_path, name, value):
     ["bench", "--seed", "-1", "--tracks", "10"],
     ["bench", "--skip", "pandas", "--tracks", "10"],
     ["bench", "--repeat", "0"], ["bench", "--tracks", "0"], ["bench", "--threads", "0"],
+    ["bench", "--tracks", "10", "--data-dir", "{small}/data"],  # a file where a directory should be
+    ["bench", "--tracks", "10", "--json-out", "{small}/bench.json"],
 ])
 def test_bad_numbers_and_paths_for_synth_and_bench(small, tmp_path, args):
     args = [a.format(tmp=tmp_path, small=small) for a in args]
     if args[0] == "bench":
-        args += ["--data-dir", str(tmp_path / "data"), "--json-out", str(tmp_path / "bench.json")]
+        args = args[:1] + ["--data-dir", str(tmp_path / "data"), "--json-out", str(tmp_path / "bench.json")] + args[1:]
     result = _cli(*args)
     _one_error(result)
     assert not (tmp_path / "bench.json").exists() and not (tmp_path / "data").exists()

@@ -327,6 +327,15 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
     return report
 
 
+def check_writable(json_path: str | Path) -> None:
+    """Stop before the benchmark, not after it, where its results could not be written."""
+    existing = Path(json_path).absolute().parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{json_path}: cannot write the results there ({existing} is not a writable directory)")
+
+
 def write_report(report: Report, json_path: str | Path) -> None:
     try:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
