@@ -25,7 +25,7 @@ REASON_NAMES = pa.array([reasons.NAMES.get(code, "") for code in range(256)], pa
 
 @dataclass
 class BatchResult:
-    stages: pa.Table  # one row per accepted track (SPEC section 3, stages/)
+    stages: pa.Table  # one row per accepted track (README, Output: stages/)
     rejected: pa.Table  # one row per rejected track, with its reason
     stage_partial: np.ndarray  # (groups, 5, K) moments of the stage scores
     curve_partial: np.ndarray  # (groups, 5, M) moments of the aligned curves

@@ -1,4 +1,4 @@
-"""Finding, checking and streaming the input (SPEC section 2).
+"""Finding, checking and streaming the input (README, Input).
 
 A path is one file, a directory (hive partitions welcome) or a glob, of
 Parquet or Arrow IPC / Feather files.  Every file's schema is checked
