@@ -62,7 +62,8 @@ def _track(scores, keys, params, t, tracks, P, clean, base):
 
 @njit(**PARALLEL)
 def align_batch(scores, keys, params, group, chunks, tracks, slabs):
-    """Steps 1-6 of SPEC section 1 for every track, accumulating step 7's partials.
+    """Eq. (1)-(4) and the curve of every track (README, The method), adding
+    its stage scores and curve to the aggregates' moments.
 
     ``group`` (int32, n) is each track's --by group; ``chunks`` (int64,
     c + 1) splits the tracks into contiguous runs, chunk c accumulating
@@ -111,8 +112,8 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
     """Check inputs, allocate outputs, run :func:`align_batch`, merge its slabs.
 
     ``reason`` (uint8, n) holds rejections already known (0 elsewhere) and is
-    updated in place.  Returns (Tracks, stage partials (G, 5, K), curve
-    partials (G, 5, M)).
+    updated in place.  Returns (Tracks, stage moments (G, 5, K), curve
+    moments (G, 5, M)).
     """
     n = scores.offsets.size - 1
     if scores.offsets.dtype not in (np.int32, np.int64):

@@ -70,7 +70,8 @@ _merge_cell = _shared(merge_cell)
 def track_kernel(offsets, values, list_bits, list_bit_offset, value_bits, value_bit_offset,
                  key_frame, key_valid, lam, reduce_mean, minmax, step,
                  reason, out_key, pos_key, Y, n, curves):
-    """SPEC steps 1-6 for every track; curves[t] is NaN where track t does not reach."""
+    """Eq. (1)-(4) and the curve of every track (README, The method); curves[t] is NaN
+    where track t does not reach."""
     first = cuda.grid(1)
     stride = cuda.gridsize(1)
     for t in range(first, offsets.shape[0] - 1, stride):

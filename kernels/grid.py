@@ -1,4 +1,4 @@
-"""The common grid of aligned positions (SPEC 1.6): g_m = -1 + m*h."""
+"""The common grid of aligned positions (README, The method: curve): g_m = -1 + m*h."""
 
 import numpy as np
 

@@ -5,7 +5,7 @@ appear in ``rejected.parquet`` and ``summary.json``.
 """
 
 OK = 0
-# Set by the per-track kernel (SPEC section 4).
+# Set by the per-track kernel (README, Bad input; checked in this order).
 NULL_SCORES = 1  # the score list itself is null
 EMPTY_SCORES = 2  # the score list has no element
 NULL_SCORE = 3  # one score in the list is null

@@ -1,4 +1,4 @@
-"""The per-track computation, written once (SPEC section 1, steps 1-6).
+"""The per-track computation, written once (README, The method: eq. 1-4 and the curve).
 
 Every function here works on one track and allocates nothing, so the CPU
 batch kernel (a parallel loop over tracks) and any other backend call the
@@ -192,9 +192,9 @@ def given_key_frame(frame, valid, T):
 @njit(**EXACT)
 def validate_track(offsets, values, list_bits, list_bit_offset, value_bits, value_bit_offset,
                    key_frame, key_valid, t, minmax, clean):
-    """The checks of track t in the README's order, for every backend: a null
-    list, an empty list, the first bad score, constant scores under min-max
-    scaling, then the given key frame.
+    """The checks of track t, for every backend, in the order of README, Bad
+    input: a null list, an empty list, the first bad score, constant scores
+    under min-max scaling, then the given key frame.
 
     Returns (reason, key frame, shift, scale): the 0-based key frame (the given
     one, else the first arg-max of the scores) and the min-max mapping
@@ -291,7 +291,8 @@ def accumulate_curve(Y, pos_key, step, acc, curve):
 
 @njit(**EXACT)
 def interpolate_track(Y, pos_key, step, curve):
-    """Linear interpolation of the points (X_k, Y_k) onto the grid (SPEC 1.6).
+    """Linear interpolation of the points (X_k, Y_k) onto the grid (README, The method:
+    curve, and Conventions).
 
     Missing stage scores (NaN) are left out.  Writes curve[m] for the grid
     points the track covers, [X_first, X_last] give or take COVER_TOLERANCE
