@@ -161,11 +161,11 @@ def run(
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write alignment.png.")] = True,
     device: Annotated[Device, typer.Option(help="cpu; cuda (a usable GPU, else exit 2); auto: the GPU where one is usable.")] = Device.cpu,
-    engine: Annotated[Engine, typer.Option(help="local, or dask: one task per input file on a Dask cluster.")] = Engine.local,
+    engine: Annotated[Engine, typer.Option(help="local, or dask: one task per unit (an input file, or a run of row groups of a large one) on a Dask cluster.")] = Engine.local,
     scheduler: Annotated[Optional[str], typer.Option(help="--engine dask: address of a running scheduler, tcp://HOST:PORT.")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="--engine dask without --scheduler: start a local cluster of N worker processes [default: 2].")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Reuse the input files a killed run had finished.")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Recompute every input file, even those the previous output has.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Reuse the units (input files, or runs of their row groups) a killed run had finished.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Recompute every unit, even those the previous output has.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit with code 3 when any row was rejected.")] = False,
     log_format: Annotated[LogFormat, typer.Option(help="json: one JSON object per event on stderr.")] = LogFormat.text,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")] = False,
@@ -222,7 +222,7 @@ def run(
             units = result.summary["units"]
             reused = units["reused"] + units["resumed"]
             if reused:
-                typer.echo(f"{units['processed']} of {units['total']} input files processed, "
+                typer.echo(f"{units['processed']} of {units['total']} units (input files or runs of their row groups) processed, "
                            f"{reused} reused from earlier results")
             typer.echo(f"outputs in {result.out} ({result.summary['timings_s']['total']:.2f} s)")
         if strict and result.summary["rows"]["rejected"]:
