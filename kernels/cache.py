@@ -74,6 +74,15 @@ def uses_kernels(py_func) -> bool:
     return any(_from_package(v) for v in list(py_func.__globals__.values()))
 
 
+def _cache_folders(py_file):
+    """Where numba would cache the functions of py_file, in its order of preference."""
+    subpath = _CacheLocator.get_suitable_cache_subpath(py_file)
+    if config.CACHE_DIR:
+        return [os.path.join(config.CACHE_DIR, subpath)]
+    user = AppDirs(appname="numba", appauthor=False).user_cache_dir
+    return [os.path.join(os.path.dirname(py_file), "__pycache__"), os.path.join(user, subpath)]
+
+
 class KernelSourcesLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
     """numba's cache locator for functions that use the kernels (see the module docstring)."""
 
@@ -93,13 +102,7 @@ class KernelSourcesLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
     def from_function(cls, py_func, py_file):
         if not os.path.exists(py_file) or not uses_kernels(py_func):
             return None
-        subpath = cls.get_suitable_cache_subpath(py_file)
-        if config.CACHE_DIR:
-            bases = [os.path.join(config.CACHE_DIR, subpath)]
-        else:
-            user = AppDirs(appname="numba", appauthor=False).user_cache_dir
-            bases = [os.path.join(os.path.dirname(py_file), "__pycache__"), os.path.join(user, subpath)]
-        for base in bases:
+        for base in _cache_folders(py_file):
             self = cls(py_func, py_file, base)
             try:
                 self.ensure_cache_path()
@@ -107,6 +110,11 @@ class KernelSourcesLocator(_SourceFileBackedLocatorMixin, _CacheLocator):
                 continue  # not writable: the next place, as numba does
             return self
         return None  # nowhere to write: numba's own locators decide
+
+
+def writable() -> bool:
+    """Whether the kernels' compiled code has a folder it can be cached in."""
+    return KernelSourcesLocator.from_function(writable, __file__) is not None
 
 
 def register() -> None:

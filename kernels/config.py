@@ -1,9 +1,13 @@
 """Compilation settings shared by every CPU kernel, each with its reason."""
 
+from .cache import writable
+
 # Compiled code is cached on disk, so the next process (a scheduled run, a
 # test worker, the CLI started again) loads it instead of recompiling; the
-# cache is keyed by every kernel source (cache.py).
-CACHE = True
+# cache is keyed by every kernel source (cache.py).  Where no cache folder can
+# be written (a read-only install and home), every process compiles instead:
+# numba would refuse to define a cached function.
+CACHE = writable()
 
 # Floating-point flags for the arithmetic kernels:
 # - reassoc lets LLVM reorder sums, so per-stage sums vectorize;

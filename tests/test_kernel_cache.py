@@ -95,6 +95,19 @@ def test_an_edited_callee_module_is_recompiled(tmp_path, where):
     assert _run(root, env) == (42, 42, 2), "the new code is saved and loaded in turn"
 
 
+def test_without_a_writable_cache_folder_the_kernels_compile_in_every_process(tmp_path):
+    # A read-only install and no writable user cache folder: numba's own locators
+    # find no place and would stop the import with "cannot cache function".
+    root = _copy(tmp_path)
+    (root / "caller.py").write_text(CALLER.replace("cache=True", "cache=False"))
+    (root / "kernels" / "__pycache__").write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(PYTHONPATH=str(root), XDG_CACHE_HOME=os.devnull + "/cache")
+    assert _run(root, env) == (7, 7, 0)
+    _edit_reason_code(root)
+    assert _run(root, env) == (42, 42, 0)
+
+
 def _module(path: Path, text: str):
     import importlib.util
 
