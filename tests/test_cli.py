@@ -418,11 +418,11 @@ def test_every_run_option_has_a_check():
 
 
 @pytest.mark.parametrize("option", list(OPTION_CHECKS))
-def test_run_option(option, request, tmp_path):
+def test_run_option(option, request):
+    """The option's check, given the fixtures it names."""
     check = OPTION_CHECKS[option]
-    wanted = inspect.signature(check).parameters
-    fixtures = {name: request.getfixturevalue(name) for name in wanted if name not in ("_",)}
-    check(**fixtures)
+    named = [p.name for p in inspect.signature(check).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    check(**{name: request.getfixturevalue(name) for name in named})
 
 
 def test_run_json(dataset, tmp_path):
