@@ -65,6 +65,7 @@ SIGNATURES = {
 }
 
 CASES = [(kernel, i) for kernel, signatures in SIGNATURES.items() for i in range(len(signatures))]
+CASE_IDS = [f"{kernel}-{SIGNATURES[kernel][i][1].dtype}" if kernel == "track_kernel" else kernel for kernel, i in CASES]
 
 
 def _unavailable() -> str | None:
@@ -143,7 +144,7 @@ def test_ptx_toolchain_is_installed():
 
 @needs_nvvm
 @pytest.mark.parametrize("cc", CCS, ids=_sm)
-@pytest.mark.parametrize("kernel, index", CASES, ids=[f"{k}-{i}" for k, i in CASES])
+@pytest.mark.parametrize("kernel, index", CASES, ids=CASE_IDS)
 def test_kernel_compiles_to_ptx(kernel, index, cc):
     ptx = _ptx(kernel, index, cc)
     assert re.search(rf"^\.target {_sm(cc)}\b", ptx, re.M)
@@ -156,7 +157,7 @@ def test_kernel_compiles_to_ptx(kernel, index, cc):
 @pytest.mark.skipif(not REQUIRED and _ptxas() is None,
                     reason="ptxas is not installed (nvidia-cuda-nvcc-cu12, brought by numba-cuda[cu12])")
 @pytest.mark.parametrize("cc", CCS, ids=_sm)
-@pytest.mark.parametrize("kernel, index", CASES, ids=[f"{k}-{i}" for k, i in CASES])
+@pytest.mark.parametrize("kernel, index", CASES, ids=CASE_IDS)
 def test_ptx_assembles_for_the_gpu(kernel, index, cc, tmp_path):
     """ptxas turns the PTX into machine code for the GPU, as the driver does when it loads a kernel."""
     source = tmp_path / f"{kernel}.ptx"
