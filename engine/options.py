@@ -77,6 +77,8 @@ class Options:
             raise InputError(f"--layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if len(set(self.by)) != len(self.by):
             raise InputError(f"--by names a column twice: {', '.join(self.by)}")
+        if self.id_cols is not None and len(set(self.id_cols)) != len(self.id_cols):
+            raise InputError(f"--id-cols names a column twice: {', '.join(self.id_cols)}")
 
     @property
     def grid_size(self) -> int:

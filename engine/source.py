@@ -181,6 +181,14 @@ class Source:
             if options.key_col in names or explicit:
                 key = options.key_col
         frame = options.frame_col if layout == "long" else None
+        roles = [("--scores-col", scores), ("--key-col", key), ("--frame-col", frame)]
+        roles = [(option, name) for option, name in roles if name is not None]
+        for i, (option, name) in enumerate(roles):
+            for other, other_name in roles[:i]:
+                if name == other_name:
+                    raise InputError(f"{option} and {other} both name column '{name}'; each column plays one part")
+        if layout == "long" and not ids:
+            raise InputError("--id-cols: the long layout needs an id column to gather the frames of each track")
         columns = Columns(layout, scores, key, ids, tuple(options.by), frame)
         for c in columns.by:
             if c in OUTPUT_COLUMNS or c in (scores, key, frame):

@@ -294,3 +294,92 @@ def test_bench_stops_on_rows_tf2eng_rejects(tmp_path):
     last = result.stderr.strip().splitlines()[-1]  # after the bench's progress lines
     assert last.startswith("tf2eng: error: ") and "3 rows that tf2eng run rejects" in last
     assert not (tmp_path / "bench.json").exists()
+
+
+# --- odd inputs a new user may bring --------------------------------------------------------
+
+import datetime as dt  # noqa: E402
+
+import pyarrow.feather as feather  # noqa: E402
+
+SCORES = pa.array([[0.1, 0.9, 0.3], [0.5, 0.2], [0.3, 0.4]], pa.list_(pa.float64()))
+IDS = pa.array(["a", "b", "c"])
+
+
+def _wide(**columns) -> pa.Table:
+    return pa.table({"video_id": IDS, "scores": SCORES, **columns})
+
+
+def _long(**columns) -> pa.Table:
+    return pa.table({"video_id": ["a"] * 3 + ["b"] * 2, "frame": [0, 1, 2, 0, 1],
+                     "score": [0.1, 0.5, 0.2, 0.3, 0.3], "key_frame": [1, 1, 1, 0, 0], **columns})
+
+
+def _write(folder: Path, name: str, table: pa.Table) -> None:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if name.endswith((".feather", ".arrow")):
+        feather.write_feather(table, path)
+    else:
+        pq.write_table(table, path)
+
+
+EMPTY = pa.table({"video_id": pa.array([], pa.string()), "scores": pa.array([], SCORES.type),
+                  "cat": pa.array([], pa.string())})
+ODD = {
+    # name: ({file: table}, arguments, exit code)
+    "empty": ({"d.parquet": EMPTY}, [], 0),
+    "empty by": ({"d.parquet": EMPTY}, ["--by", "cat"], 0),
+    "empty by mean": ({"d.parquet": EMPTY}, ["--by", "cat", "--reduce", "mean"], 0),
+    "empty long by": ({"d.parquet": _long(cat=["x"] * 5).slice(0, 0)}, ["--by", "cat"], 0),
+    "by all null": ({"d.parquet": _wide(cat=pa.array([None] * 3, pa.string()))}, ["--by", "cat"], 0),
+    "by of null type": ({"d.parquet": _wide(cat=pa.nulls(3))}, ["--by", "cat"], 0),
+    "by dictionary": ({"d.parquet": _wide(cat=pa.array(["x", "y", "x"]).dictionary_encode())}, ["--by", "cat"], 0),
+    "by float with NaN": ({"d.parquet": _wide(cat=pa.array([1.5, float("nan"), None]))}, ["--by", "cat"], 0),
+    "by bool": ({"d.parquet": _wide(cat=pa.array([True, False, None]))}, ["--by", "cat"], 0),
+    "by date": ({"d.parquet": _wide(cat=pa.array([dt.date(2020, 1, 1), None, dt.date(2021, 1, 1)]))},
+                ["--by", "cat"], 0),
+    "by timestamp": ({"d.parquet": _wide(cat=pa.array([dt.datetime(2020, 1, 1), None, dt.datetime(2021, 1, 1)],
+                                                      pa.timestamp("ns", "UTC")))}, ["--by", "cat"], 0),
+    "by binary": ({"d.parquet": _wide(cat=pa.array([b"x", b"y", None]))}, ["--by", "cat"], 0),
+    "by string_view": ({"d.feather": _wide(cat=pa.array(["x", "y", "x"], pa.string_view()))}, ["--by", "cat"], 0),
+    "ids large_string": ({"d.parquet": _wide().set_column(0, "video_id", IDS.cast(pa.large_string()))}, [], 0),
+    "ids dictionary": ({"d.parquet": _wide().set_column(0, "video_id", IDS.dictionary_encode())}, [], 0),
+    "ids dictionary feather": ({"d.feather": _wide().set_column(0, "video_id", IDS.dictionary_encode())}, [], 0),
+    "scores float16": ({"d.parquet": _wide().set_column(1, "scores", pa.array([[0.5]] * 3, pa.list_(pa.float16())))},
+                       [], 2),
+    "scores int": ({"d.parquet": _wide().set_column(1, "scores", pa.array([[0, 1]] * 3))}, [], 2),
+    "scores not a list": ({"d.parquet": _wide()}, ["--scores-col", "video_id", "--id-cols", "scores"], 2),
+    "feather": ({"d.feather": _wide()}, [], 0),
+    "directory with a text file": ({"d/a.parquet": _wide(), "d/notes.txt": None}, [], 2),
+    "glob without match": ({"d.parquet": _wide()}, ["--input", "nothing*[0-9].parquet"], 2),
+    "empty --id-cols, wide": ({"d.parquet": _wide()}, ["--id-cols", ""], 0),
+    "empty --id-cols, long": ({"d.parquet": _long()}, ["--id-cols", ""], 2),
+    "empty --by": ({"d.parquet": _wide()}, ["--by", ""], 0),
+    "id named twice": ({"d.parquet": _wide()}, ["--id-cols", "video_id,video_id"], 2),
+    "id named twice, long": ({"d.parquet": _long()}, ["--id-cols", "video_id,video_id"], 2),
+    "key column is the scores": ({"d.parquet": _wide(key_frame=[0, 1, 0])}, ["--key-col", "scores"], 2),
+    "key column is the scores, long": ({"d.parquet": _long()}, ["--key-col", "score"], 2),
+    "frame column is the scores": ({"d.parquet": _long()}, ["--frame-col", "score"], 2),
+    "frame column is the key": ({"d.parquet": _long()}, ["--frame-col", "key_frame"], 2),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD))
+def test_odd_input_never_crashes(tmp_path, name):
+    files, args, code = ODD[name]
+    for file, table in files.items():
+        if table is None:
+            (tmp_path / file).write_text("notes")
+        else:
+            _write(tmp_path, file, table)
+    target = str(tmp_path / next(iter(files)).split("/")[0])
+    if "--input" in args:
+        i = args.index("--input")
+        target, args = str(tmp_path / args[i + 1]), args[:i] + args[i + 2:]
+    result = _cli("run", target, "-o", tmp_path / "out", "-q", *args)
+    if code == 2:
+        _one_error(result)
+    else:
+        assert result.exit_code == 0, result.output
+        _png_ok(tmp_path / "out")
