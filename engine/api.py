@@ -131,6 +131,10 @@ def run(
             raise error from exc
     finally:
         numba.set_num_threads(previous_threads)
+        if options.device == "cuda":  # the device and pinned memory kept between batches
+            from ..kernels.cuda import release_buffers
+
+            release_buffers()
     emit({"event": "complete", "output": str(result.out), "rows": result.summary["rows"],
           "units": result.summary["units"]})
     return result

@@ -77,6 +77,8 @@ def test_run_on_cuda_matches_cpu(tmp_path):
     for a, b in ((cpu.stage_means, gpu.stage_means), (cpu.curve, gpu.curve)):
         assert a["count"].equals(b["count"])
         np.testing.assert_allclose(b["mean"].fill_null(0).to_numpy(), a["mean"].fill_null(0).to_numpy(), rtol=1e-12)
+    # The memory kept between batches is given back when the run ends.
+    assert cuda_kernels._BUFFERS.device is None and cuda_kernels._BUFFERS.pinned is None
 
 
 def test_auto_never_picks_the_simulator():
