@@ -94,14 +94,21 @@ def _format_of(path: str) -> str:
         return "ipc"
     try:
         with open(path, "rb") as f:
-            head = f.read(6)
+            found = _magic(f.read(6))
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if found is None:
+        raise InputError(f"{path}: neither a Parquet nor an Arrow IPC file")
+    return found
+
+
+def _magic(head: bytes) -> str | None:
+    """"parquet" or "ipc" from a file's first six bytes, else None."""
     if head[:4] == b"PAR1":
         return "parquet"
     if head == b"ARROW1":
         return "ipc"
-    raise InputError(f"{path}: neither a Parquet nor an Arrow IPC file")
+    return None
 
 
 def glob_base(path: str) -> str | None:
@@ -111,6 +118,43 @@ def glob_base(path: str) -> str | None:
     return os.path.dirname(path[: min(path.index(ch) for ch in "*?[" if ch in path)]) or "."
 
 
+def _data_files(directory: str) -> list[str]:
+    """The data files of a dataset directory, sorted by path: files named as Parquet or Arrow
+    IPC, and unnamed files that start like one.  Skipped: names starting with "." or "_"
+    (as Arrow skips them), other files (notes, CSV, images), and tf2eng output directories
+    (an output written inside its own input is not read back as input)."""
+    files = []
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith((".", "_")) and not _is_output(os.path.join(root, d))]
+        for name in names:
+            full = os.path.join(root, name)
+            if name.startswith((".", "_")) or not os.path.isfile(full):
+                continue
+            if name.lower().endswith(PARQUET_SUFFIXES + IPC_SUFFIXES) or _sniff(full) is not None:
+                files.append(full)
+    return sorted(files)
+
+
+def _one_format(path: str, files: list[str]) -> str:
+    formats = {_format_of(f) for f in files}
+    if len(formats) > 1:
+        raise InputError(f"{path}: holds both Parquet and Arrow IPC files; give one kind (e.g. a glob)")
+    return formats.pop()
+
+
+def _is_output(directory: str) -> bool:
+    return os.path.isfile(os.path.join(directory, "summary.json")) and os.path.isdir(os.path.join(directory, "_tf2eng"))
+
+
+def _sniff(path: str) -> str | None:
+    """"parquet" or "ipc" from a file's first bytes; None for anything else or an unreadable file."""
+    try:
+        with open(path, "rb") as f:
+            return _magic(f.read(6))
+    except OSError:
+        return None
+
+
 def _expand(path: str) -> tuple[list[str] | str, str, str | None]:
     """(what ds.dataset takes, format, base directory for hive partitions)."""
     base = glob_base(path)
@@ -118,14 +162,12 @@ def _expand(path: str) -> tuple[list[str] | str, str, str | None]:
         files = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
             raise InputError(f"{path}: no file matches")
-        return files, _format_of(files[0]), base
+        return files, _one_format(path, files), base
     if os.path.isdir(path):
-        for root, dirs, names in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-            for name in sorted(names):
-                if not name.startswith((".", "_")):
-                    return path, _format_of(os.path.join(root, name)), None
-        raise InputError(f"{path}: directory holds no data file")
+        files = _data_files(path)
+        if not files:
+            raise InputError(f"{path}: directory holds no Parquet or Arrow IPC file")
+        return files, _one_format(path, files), path
     if os.path.isfile(path):
         return path, _format_of(path), None
     raise InputError(f"{path}: no such file or directory")

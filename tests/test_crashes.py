@@ -351,7 +351,7 @@ ODD = {
     "scores int": ({"d.parquet": _wide().set_column(1, "scores", pa.array([[0, 1]] * 3))}, [], 2),
     "scores not a list": ({"d.parquet": _wide()}, ["--scores-col", "video_id", "--id-cols", "scores"], 2),
     "feather": ({"d.feather": _wide()}, [], 0),
-    "directory with a text file": ({"d/a.parquet": _wide(), "d/notes.txt": None}, [], 2),
+    "directory with a text file": ({"d/a.parquet": _wide(), "d/notes.txt": None}, [], 0),
     "glob without match": ({"d.parquet": _wide()}, ["--input", "nothing*[0-9].parquet"], 2),
     "empty --id-cols, wide": ({"d.parquet": _wide()}, ["--id-cols", ""], 0),
     "empty --id-cols, long": ({"d.parquet": _long()}, ["--id-cols", ""], 2),
@@ -383,3 +383,29 @@ def test_odd_input_never_crashes(tmp_path, name):
     else:
         assert result.exit_code == 0, result.output
         _png_ok(tmp_path / "out")
+
+
+def test_dataset_directory_skips_what_is_not_data(tmp_path):
+    """Notes beside the data are not input; nor is a tf2eng output written inside the directory."""
+    data = tmp_path / "data"
+    _write(data, "part-0.parquet", _wide())
+    _write(data, "category=x/part-1.parquet", _wide().set_column(0, "video_id", pa.array(["d", "e", "f"])))
+    (data / "README.md").write_text("# my scores")
+    (data / "scores.csv").write_text("video_id,scores\n")
+    first = _cli("run", data, "-o", data / "results", "--json", "-q")
+    assert first.exit_code == 0, first.output
+    again = _cli("run", data, "-o", data / "results", "--json", "-q")
+    assert again.exit_code == 0, again.output
+    for result in (first, again):
+        summary = json.loads(result.stdout)
+        assert summary["rows"]["read"] == 6
+        assert [Path(f["path"]).name for f in summary["input"]["fingerprint"]["files"]] == [
+            "part-1.parquet", "part-0.parquet"]
+
+
+def test_dataset_directory_of_two_formats_is_one_line(tmp_path):
+    _write(tmp_path / "data", "a.parquet", _wide())
+    _write(tmp_path / "data", "b.feather", _wide())
+    result = _cli("run", tmp_path / "data", "-o", tmp_path / "out", "-q")
+    _one_error(result)
+    assert "holds both Parquet and Arrow IPC files" in result.stderr
