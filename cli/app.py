@@ -181,6 +181,10 @@ def run(
     def body():
         from ..engine.api import run as run_engine
 
+        if plot:  # before the work, not after it
+            from ..engine.plot import matplotlib_figure
+
+            matplotlib_figure()
         progress = _Progress(enabled=not quiet and log_format is LogFormat.text)
         try:
             result = run_engine(
@@ -341,10 +345,39 @@ def bench(
     _guarded(body)
 
 
+NUMBA_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "workqueue")
+
+
+def _environment_problem() -> str | None:
+    """What in the environment numba cannot work with, checked before numba loads (it fails
+    as it loads, or at the first kernel, with a traceback); None where all is well."""
+    threads = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if threads.lstrip("+-").isdigit() and int(threads) <= 0:
+        return f"NUMBA_NUM_THREADS={threads}: the kernel threads must be a positive number, or unset"
+    if os.environ.get("NUMBA_DISABLE_JIT", "").strip() not in ("", "0"):
+        return "NUMBA_DISABLE_JIT is set: tf2eng's kernels need numba's compiler; unset it"
+    layer = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
+    if layer and layer not in NUMBA_LAYERS:
+        return f"NUMBA_THREADING_LAYER={layer}: not a numba threading layer ({', '.join(NUMBA_LAYERS)})"
+    if layer and layer != "default":
+        from numba.np.ufunc import parallel
+
+        try:
+            parallel._launch_threads()  # loads the layer, as the first parallel kernel would
+        except (ValueError, ImportError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return f"NUMBA_THREADING_LAYER={layer}: cannot be loaded here ({reason}); unset it"
+    return None
+
+
 def main() -> None:
     """Console-script entry point."""
     # OpenMP threads sleep between kernels, leaving the cores to the readers and writers (a value the user set wins).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    problem = _environment_problem()
+    if problem is not None:
+        typer.echo(f"tf2eng: error: {problem}", err=True)
+        sys.exit(EXIT_INPUT)
     app(prog_name="tf2eng")
 
 

@@ -6,7 +6,6 @@ import math
 import numbers
 from dataclasses import asdict, dataclass, field
 
-from ..kernels.grid import grid_size
 from .errors import InputError
 
 REDUCTIONS = ("sum", "mean")
@@ -82,6 +81,9 @@ class Options:
 
     @property
     def grid_size(self) -> int:
+        # Imported here: the CLI reads this module's choices before it may load numba (cli/app.py: main).
+        from ..kernels.grid import grid_size
+
         return grid_size(self.stages, self.grid_step)
 
     def as_dict(self) -> dict:

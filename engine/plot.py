@@ -9,6 +9,7 @@ group, or one panel with a colour per group where there are many.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pyarrow.dataset as ds
 
 from ..kernels.density import curve_density, curves_on_grid
 from ..kernels.grid import grid_points
+from .errors import InputError
 from .groups import GroupIndex
 from .options import Options
 
@@ -55,10 +57,7 @@ class _Plot:
 def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
            group_tracks: np.ndarray, options: Options) -> None:
     """Draw alignment.png from the run's curve table and its stages/ rows."""
-    # The object API without pyplot: no GUI backend, no global figure state,
-    # and a quicker import.
-    from matplotlib.figure import Figure
-
+    Figure = matplotlib_figure()
     plot = _plan(curve, groups, group_tracks, options)
     if plot.tracks.sum():
         _read_track_curves(plot, stages_dir, groups, options.stages)
@@ -66,6 +65,21 @@ def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
     axes = _draw_shared_panel(fig, plot, groups) if plot.shared else _draw_panels(fig, plot, groups)
     _label_axes(fig, axes, plot, options)
     fig.savefig(png, dpi=110)
+
+
+def matplotlib_figure() -> type:
+    """matplotlib's Figure: the object API without pyplot (no GUI backend, no global figure
+    state, a quicker import).  matplotlib checks MPLBACKEND as it loads; the plot needs no
+    backend, but a name matplotlib does not know stops the run (exit 2), saying so."""
+    try:
+        from matplotlib.figure import Figure
+    except ValueError:
+        backend = os.environ.get("MPLBACKEND")
+        if backend is None:
+            raise
+        raise InputError(f"MPLBACKEND={backend!r} is not a matplotlib backend: unset it "
+                         "(alignment.png needs none) or run with --no-plot") from None
+    return Figure
 
 
 def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, options: Options) -> _Plot:

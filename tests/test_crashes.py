@@ -409,3 +409,43 @@ def test_dataset_directory_of_two_formats_is_one_line(tmp_path):
     result = _cli("run", tmp_path / "data", "-o", tmp_path / "out", "-q")
     _one_error(result)
     assert "holds both Parquet and Arrow IPC files" in result.stderr
+
+
+# --- the environment: settings of numba and matplotlib that tf2eng cannot work with ------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+
+def _tf2eng(env: dict, *args) -> subprocess.CompletedProcess:
+    """The installed command in a fresh process, with ``env`` added to this one's environment."""
+    exe = Path(sys.executable).with_name("tf2eng")
+    return subprocess.run([str(exe), *map(str, args)], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("env, plot", [
+    ({"NUMBA_NUM_THREADS": "0"}, True),
+    ({"NUMBA_NUM_THREADS": "-3"}, False),
+    ({"NUMBA_DISABLE_JIT": "1"}, False),
+    ({"NUMBA_THREADING_LAYER": "bogus"}, False),
+    ({"MPLBACKEND": "bogus"}, True),
+])
+def test_unusable_environment_is_one_line(small, tmp_path, env, plot):
+    done = _tf2eng(env, "run", small, "-o", tmp_path / "out", "-q", *([] if plot else ["--no-plot"]))
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tf2eng: error: ") and next(iter(env)) in lines[0], done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_plotting_backend_does_not_matter_without_the_plot(small, tmp_path):
+    done = _tf2eng({"MPLBACKEND": "bogus"}, "run", small, "-o", tmp_path / "out", "-q", "--no-plot")
+    assert done.returncode == 0, done.stderr
+
+
+def test_version_and_help_load_no_numba():
+    code = "import sys, tf2eng.cli.app; print('numba' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "False", done.stderr
