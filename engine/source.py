@@ -112,8 +112,9 @@ def _magic(head: bytes) -> str | None:
 
 
 def glob_base(path: str) -> str | None:
-    """The directory before a glob's first wildcard, or None when path is no glob."""
-    if not any(ch in path for ch in "*?["):
+    """The directory before a glob's first wildcard, or None when path is no glob: without
+    wildcards, or naming a file or directory that exists ("scores[1].parquet")."""
+    if not any(ch in path for ch in "*?[") or os.path.exists(path):
         return None
     return os.path.dirname(path[: min(path.index(ch) for ch in "*?[" if ch in path)]) or "."
 
