@@ -123,3 +123,9 @@ def test_common_length_beyond_float_is_one_line():
     result = runner.invoke(app, ["steps", *specs, "--json"])
     assert result.exit_code == 2, result.output
     assert "frames" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_times_too_far_apart_to_compare_are_one_line():
+    result = runner.invoke(app, ["steps", "A:2", "B:3", "--time", "A=1e-320", "--time", "B=1e300", "--json"])
+    assert result.exit_code == 2, result.output
+    assert "--time" in result.stderr and len(result.stderr.strip().splitlines()) == 1

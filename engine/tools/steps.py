@@ -103,7 +103,10 @@ def steps_table(methods: list[Method], times: dict[str, float] | None = None) ->
         # lcm is a multiple of every value _common_multiples gives, so both are whole numbers.
         steps = lcm if m.sequential else lcm / m.frames_per_step
         seconds = times.get(m.name)
-        rows.append(StepRow(m, steps.numerator, seconds, seconds / fastest if seconds is not None else None))
+        ratio = seconds / fastest if seconds is not None else None
+        if ratio is not None and not math.isfinite(ratio):
+            raise InputError(f"--time: {m.name}'s {seconds:g} s is too far from the fastest {fastest:g} s to compare")
+        rows.append(StepRow(m, steps.numerator, seconds, ratio))
     return lcm, rows
 
 
