@@ -87,16 +87,15 @@ def _is_score_list(t: pa.DataType) -> bool:
 
 
 def _format_of(path: str) -> str:
-    lower = path.lower()
-    if lower.endswith(PARQUET_SUFFIXES):
-        return "parquet"
-    if lower.endswith(IPC_SUFFIXES):
-        return "ipc"
+    """"parquet" or "ipc": what the file's first bytes say, else what its name says."""
     try:
         with open(path, "rb") as f:
             found = _magic(f.read(6))
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if found is None:  # e.g. a damaged file: the reader will say what is wrong with it
+        lower = path.lower()
+        found = "parquet" if lower.endswith(PARQUET_SUFFIXES) else "ipc" if lower.endswith(IPC_SUFFIXES) else None
     if found is None:
         raise InputError(f"{path}: neither a Parquet nor an Arrow IPC file")
     return found

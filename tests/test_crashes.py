@@ -447,3 +447,13 @@ def test_version_and_help_load_no_numba():
     code = "import sys, tf2eng.cli.app; print('numba' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_file_is_read_as_what_it_holds_not_as_its_name_says(tmp_path):
+    """tf2eng synth writes Parquet whatever the name; a run on that file reads it."""
+    synth = _cli("synth", tmp_path / "scores.feather", "--tracks", "20", "-q")
+    assert synth.exit_code == 0, synth.output
+    feather.write_feather(_wide(), tmp_path / "ipc.parquet")
+    for name in ("scores.feather", "ipc.parquet"):
+        result = _cli("run", tmp_path / name, "-o", tmp_path / f"{name}.out", "-q", "--no-plot")
+        assert result.exit_code == 0, result.output
