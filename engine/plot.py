@@ -28,6 +28,9 @@ PANELS_MAX = 12  # groups drawn as panels; more share one panel
 MEANS_MAX = 40  # on that shared panel, the mean curves of the largest groups
 DENSITY_BINS = 160
 DRAWN_POINTS_MAX = 2_000  # grid points drawn per curve; a finer grid is drawn every n-th point
+PANEL_HEIGHT = 3.8  # inches per row of panels
+ONE_ROW_HEIGHT = 4.6  # one row: a panel as tall as in two rows, with the same margins
+BOTTOM_INCHES, TOP_INCHES = 0.76, 0.912  # below the panels (tick and axis labels), above (titles)
 X_LABEL = "position relative to the key frame, $k/K - pos_{key}$"
 
 
@@ -145,7 +148,7 @@ def _figure_size(plot: _Plot) -> tuple[float, float]:
     if plot.size <= 1:
         return (8.0, 5.0)
     cols, rows = _grid_shape(plot.size)
-    return (5.2 * cols, 3.8 * rows)
+    return (5.2 * cols, PANEL_HEIGHT * rows if rows > 1 else ONE_ROW_HEIGHT)
 
 
 def _grid_shape(panels: int) -> tuple[int, int]:
@@ -162,7 +165,8 @@ def _draw_panels(fig, plot: _Plot, groups: GroupIndex) -> list:
     for ax, code in zip(axes.ravel(), plot.order):
         _draw_group(ax, plot, int(code))
         title = f"{labels[int(code)]}, " if groups.by else ""
-        ax.set_title(f"{title}{plot.tracks[code]:,} tracks", fontsize=10)
+        # Titles hold the data's values and names: "$" in them is text, not TeX.
+        ax.set_title(f"{title}{plot.tracks[code]:,} tracks", fontsize=10, parse_math=False)
     if plot.size == 0:  # --by on an input without rows: no group at all
         _note(axes[0, 0], "no tracks")
     shown = max(plot.size, 1)
@@ -209,7 +213,8 @@ def _draw_shared_panel(fig, plot: _Plot, groups: GroupIndex) -> list:
     for i, code in enumerate(largest):
         ax.plot(plot.grid, plot.mean[code], color=colours(i % 20), lw=1.0)
     shown = "each" if largest.size == with_tracks.size else f"the {largest.size} largest"
-    ax.set_title(f"{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10)
+    ax.set_title(f"{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10,
+                 parse_math=False)
     ax.set_xlabel(X_LABEL)
     ax.set_ylabel(plot.y_label)
     return [ax]
@@ -227,8 +232,12 @@ def _label_axes(fig, axes: list, plot: _Plot, options: Options) -> None:
         first.legend(loc="upper left", fontsize=8, frameon=False)
     fig.suptitle(f"Key-frame alignment of {int(plot.tracks.sum()):,} tracks (K={options.stages})", fontsize=12)
     # Fixed margins: tight_layout measures every text and costs a third of the plot.
-    fig.subplots_adjust(left=0.08 if plot.size <= 1 or plot.shared else 0.06, right=0.98, bottom=0.1, top=0.88,
-                        wspace=0.08, hspace=0.25)
+    if plot.size <= 1 or plot.shared:
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.88)
+    else:  # the axis labels below and the titles above take the same inches however many rows there are
+        height = fig.get_figheight()
+        fig.subplots_adjust(left=0.06, right=0.98, bottom=BOTTOM_INCHES / height, top=1 - TOP_INCHES / height,
+                            wspace=0.08, hspace=0.25)
 
 
 def _note(ax, text: str) -> None:

@@ -342,6 +342,10 @@ ODD = {
     "by timestamp": ({"d.parquet": _wide(cat=pa.array([dt.datetime(2020, 1, 1), None, dt.datetime(2021, 1, 1)],
                                                       pa.timestamp("ns", "UTC")))}, ["--by", "cat"], 0),
     "by binary": ({"d.parquet": _wide(cat=pa.array([b"x", b"y", None]))}, ["--by", "cat"], 0),
+    "by values that look like TeX": ({"d.parquet": _wide(cat=["$x^{$", "$a$", "ok"])}, ["--by", "cat"], 0),
+    "a by column named like TeX, many groups": (
+        {"d.parquet": pa.table({"video_id": [f"v{i}" for i in range(14)], "scores": pa.array([[0.2, 0.8]] * 14),
+                                "$x^{$": [f"g{i}" for i in range(14)]})}, ["--by", "$x^{$"], 0),
     "by string_view": ({"d.feather": _wide(cat=pa.array(["x", "y", "x"], pa.string_view()))}, ["--by", "cat"], 0),
     "ids large_string": ({"d.parquet": _wide().set_column(0, "video_id", IDS.cast(pa.large_string()))}, [], 0),
     "ids dictionary": ({"d.parquet": _wide().set_column(0, "video_id", IDS.dictionary_encode())}, [], 0),
@@ -457,3 +461,32 @@ def test_a_file_is_read_as_what_it_holds_not_as_its_name_says(tmp_path):
     for name in ("scores.feather", "ipc.parquet"):
         result = _cli("run", tmp_path / name, "-o", tmp_path / f"{name}.out", "-q", "--no-plot")
         assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("n_groups", [1, 2, 3, 4, 7, 12, 13])
+def test_plot_texts_stay_inside_the_figure_and_apart(tmp_path, monkeypatch, n_groups):
+    """Axis labels inside the figure, panel titles below the figure's title, whatever the number of rows."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (figures.append(self), save(self, *a, **k)))
+    tracks = [GOOD] * n_groups
+    pq.write_table(_table(tracks, [f"g{i:02d}" for i in range(n_groups)]), tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", by=["model"])
+    fig = figures[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    width, height = fig.bbox.width, fig.bbox.height
+    suptitle = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for text in (ax.xaxis.label, ax.yaxis.label, ax.title):
+            if text.get_text():
+                box = text.get_window_extent(renderer)
+                assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, text.get_text()
+        if ax.get_title():
+            assert ax.title.get_window_extent(renderer).y1 <= suptitle.y0, ax.get_title()
