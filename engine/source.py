@@ -82,6 +82,17 @@ def _is_string(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
+def _is_plain(t: pa.DataType) -> bool:
+    """A type whose values --by can group (polars) and the outputs can hold (Parquet)."""
+    if pa.types.is_dictionary(t):
+        return _is_plain(t.value_type)
+    return any(kind(t) for kind in (
+        pa.types.is_null, pa.types.is_boolean, pa.types.is_integer, pa.types.is_floating, _is_string,
+        pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view, pa.types.is_fixed_size_binary,
+        pa.types.is_date, pa.types.is_time, pa.types.is_timestamp, pa.types.is_duration, pa.types.is_decimal128,
+    ))
+
+
 def _is_score_list(t: pa.DataType) -> bool:
     return (pa.types.is_list(t) or pa.types.is_large_list(t)) and t.value_type in (pa.float32(), pa.float64())
 
@@ -272,8 +283,9 @@ class Source:
                 raise InputError(f"{path}: column '{name}' has type {t}, expected an integer type")
             if name in cols.ids and not _is_id_type(t) and not (pa.types.is_dictionary(t) and _is_id_type(t.value_type)):
                 raise InputError(f"{path}: column '{name}' has type {t}, expected string or integer ids")
-            if pa.types.is_nested(t):
-                raise InputError(f"{path}: column '{name}' has nested type {t}; --by needs plain values")
+            if name not in cols.ids and not _is_plain(t):
+                raise InputError(f"{path}: column '{name}' has type {t}; --by needs plain values "
+                                 "(numbers, text, bytes, booleans, dates, times)")
             if name in (cols.key, cols.frame):
                 # Read as the file has it: a key frame or frame number that fits no common
                 # type is a bad row (engine/ragged.py), not an unreadable file.

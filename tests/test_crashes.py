@@ -346,6 +346,13 @@ ODD = {
     "a by column named like TeX, many groups": (
         {"d.parquet": pa.table({"video_id": [f"v{i}" for i in range(14)], "scores": pa.array([[0.2, 0.8]] * 14),
                                 "$x^{$": [f"g{i}" for i in range(14)]})}, ["--by", "$x^{$"], 0),
+    "by decimal256": ({"d.parquet": _wide(cat=pa.array([1, 2, None], pa.decimal256(40, 2)))}, ["--by", "cat"], 2),
+    "by interval": ({"d.feather": _wide(cat=pa.array([pa.MonthDayNano([1, 2, 3])] * 3,
+                                                      pa.month_day_nano_interval()))}, ["--by", "cat"], 2),
+    "by decimal128, duration, time, fixed binary": (
+        {"d.parquet": _wide(d=pa.array([1, 2, None], pa.decimal128(5, 2)), u=pa.array([1, None, 2], pa.duration("s")),
+                            t=pa.array([1, None, 2], pa.time32("s")), b=pa.array([b"ab", b"cd", None], pa.binary(2)))},
+        ["--by", "d,u,t,b"], 0),
     "by string_view": ({"d.feather": _wide(cat=pa.array(["x", "y", "x"], pa.string_view()))}, ["--by", "cat"], 0),
     "ids large_string": ({"d.parquet": _wide().set_column(0, "video_id", IDS.cast(pa.large_string()))}, [], 0),
     "ids dictionary": ({"d.parquet": _wide().set_column(0, "video_id", IDS.dictionary_encode())}, [], 0),
