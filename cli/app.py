@@ -74,7 +74,10 @@ def _guarded(fn):
         raise
     except KeyboardInterrupt:
         raise _fail("interrupted; no output was committed", 130) from None
-    except Exception as exc:  # noqa: BLE001 - the one place that turns crashes into exit 1
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the one place that turns crashes into exit 1
+        # BaseException: pyo3's PanicException (a panic in polars) is no Exception.
         if os.environ.get("TF2ENG_DEBUG"):
             raise
         raise _fail(f"internal error: {type(exc).__name__}: {exc} (set TF2ENG_DEBUG=1 for the traceback)",

@@ -497,3 +497,21 @@ def test_plot_texts_stay_inside_the_figure_and_apart(tmp_path, monkeypatch, n_gr
                 assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height, text.get_text()
         if ax.get_title():
             assert ax.title.get_window_extent(renderer).y1 <= suptitle.y0, ax.get_title()
+
+
+def test_a_panic_from_a_library_is_an_internal_error_in_one_line(monkeypatch):
+    """Rust libraries (polars) raise pyo3's PanicException, a BaseException: still exit 1, one line."""
+    from tf2eng.engine.tools import steps
+
+    class PanicException(BaseException):
+        pass
+
+    def panic(*args, **kwargs):
+        raise PanicException("operator does not support primitive `Int256`")
+
+    monkeypatch.setattr(steps, "steps_table", panic)
+    result = runner.invoke(app, ["steps", "A:2"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "tf2eng: error: internal error: PanicException: operator does not support primitive `Int256` "
+        "(set TF2ENG_DEBUG=1 for the traceback)"]
