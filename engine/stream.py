@@ -24,16 +24,17 @@ from .aggregate import Totals
 from .batch import process_batch
 from .errors import RejectedRowError
 from .groups import GroupIndex
-from .long import FRAMES, ROWS, tracks_from_long
+from .long import FRAMES, KEY_LABEL, ROWS, LongTracks, key_read_type, label_type, long_outputs
 from .options import Options
 from .output import HashingFile, Staging
 from .pipeline import BackgroundWriter, prefetched
-from .source import BATCH_ROWS, Columns, Source
+from .source import Columns, Source
 from .units import Partial, Unit
 
 
-def stage_schema(carried: pa.Schema) -> pa.Schema:
-    """Columns of ``stages/``: id and --by columns, then the per-track results."""
+def stage_schema(carried: pa.Schema, key_label: pa.DataType | None = None) -> pa.Schema:
+    """Columns of ``stages/``: id and --by columns, then the per-track results
+    (long layout: and the key frame's label, of type ``key_label``)."""
     return pa.schema(
         list(carried)
         + [
@@ -43,18 +44,30 @@ def stage_schema(carried: pa.Schema) -> pa.Schema:
             pa.field("stage_scores", pa.list_(pa.float64())),
             pa.field("stage_counts", pa.list_(pa.int32())),
         ]
+        + ([pa.field(KEY_LABEL, key_label)] if key_label is not None else [])
     )
 
 
-def rejected_schema(carried: pa.Schema, columns: Columns) -> pa.Schema:
-    """Columns of ``rejected.parquet``: enough of each row to find and repair it."""
+def rejected_schema(carried: pa.Schema, columns: Columns, labels: pa.DataType = pa.int64(),
+                    key: pa.DataType = pa.int64()) -> pa.Schema:
+    """Columns of ``rejected.parquet``: enough of each row to find and repair it
+    (long layout: frame labels and key of type ``labels`` and ``key``, as read)."""
     fields = list(carried) + [pa.field(columns.scores, pa.large_list(pa.float64()))]
     if columns.key is not None:
-        fields.append(pa.field(columns.key, pa.int64()))
+        fields.append(pa.field(columns.key, key))
     if columns.layout == "long":
-        fields += [pa.field(FRAMES, pa.large_list(pa.int64())), pa.field(ROWS, pa.int64())]
+        fields += [pa.field(FRAMES, pa.large_list(labels)), pa.field(ROWS, pa.int64())]
     fields += [pa.field("reason", pa.string()), pa.field("source", pa.string()), pa.field("row", pa.int64())]
     return pa.schema(fields)
+
+
+def source_rejected_schema(source: Source) -> pa.Schema:
+    """rejected_schema for a source's columns (long layout: its label and key types)."""
+    columns = source.columns
+    if columns.layout == "long":
+        key = key_read_type(source) if columns.key is not None else pa.int64()
+        return rejected_schema(source.output_schema, columns, label_type(source), key)
+    return rejected_schema(source.output_schema, columns)
 
 
 @dataclass
@@ -71,11 +84,13 @@ class UnitContext:
 
     @property
     def stage_schema(self) -> pa.Schema:
+        if self.columns.layout == "long":
+            return stage_schema(self.source.output_schema, label_type(self.source))
         return stage_schema(self.source.output_schema)
 
     @property
     def rejected_schema(self) -> pa.Schema:
-        return rejected_schema(self.source.output_schema, self.columns)
+        return source_rejected_schema(self.source)
 
     @property
     def by_schema(self) -> pa.Schema:
@@ -122,6 +137,9 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Callable[[int], None] | None = 
     def one_batch(batch: pa.RecordBatch, source_path: str, first_row: int | None, pre_reason) -> None:
         t = time.perf_counter()
         result = process_batch(batch, columns, options, state.groups, pre_reason)
+        if columns.layout == "long":
+            result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
+                                                          result.reason_codes, columns)
         state.totals.add(result.stage_partial, result.curve_partial)
         accepted = result.reason_codes == reasons.OK
         counts = np.bincount(result.group[accepted], minlength=state.groups.size)
@@ -145,12 +163,14 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Callable[[int], None] | None = 
 
     try:
         if columns.layout == "long":
-            t = time.perf_counter()
-            tracks, pre_reason, state.frame_rows = tracks_from_long(ctx.source, tick)
-            timings["read"] += time.perf_counter() - t
-            for start in range(0, tracks.num_rows, BATCH_ROWS):
-                batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
-                one_batch(batch, ctx.source.path, None, pre_reason[start : start + BATCH_ROWS])
+            # Grouped a partition at a time; spill files live in the staging directory.
+            with LongTracks(ctx.source, paths.root, tick) as tracks:
+                t = time.perf_counter()
+                for batch, pre_reason in tracks:
+                    timings["read"] += time.perf_counter() - t
+                    one_batch(batch, ctx.source.path, None, pre_reason)
+                    t = time.perf_counter()
+            state.frame_rows = tracks.rows
         else:
             (index,) = unit.fragments
             path = ctx.source.fragments[index].path
