@@ -57,7 +57,8 @@ _KEY_ORDER = "__key_order"  # the key's sort key, null where it can match no fra
 _PART = "__part"
 
 # Frame rows per spill partition: the memory budget of the grouping step
-# (about 200 bytes per frame row at its peak, so ~0.2 GiB; see README).
+# (peak RSS of a whole run measured at 0.56-0.66 GiB on 20 M and 40 M frame
+# rows in 10 shuffled files, where grouping all in memory took 3.0 GiB at 20 M).
 PARTITION_ROWS = 1_000_000
 # At most this many spill files are open at once; beyond PARTITION_ROWS *
 # MAX_PARTITIONS frame rows the partitions grow past their budget.
