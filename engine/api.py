@@ -32,7 +32,7 @@ from .groups import GroupIndex
 from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source
-from .stream import UnitContext, UnitResult, rejected_schema, run_unit
+from .stream import UnitContext, UnitResult, run_unit, source_rejected_schema
 from .units import Unit, UnitAggregates, options_digest, row_group_runs, unit_key
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
@@ -192,7 +192,7 @@ class _Job:
         self.progress = progress
         self.emit = emit
         self.columns = source.columns
-        self.rejected_schema = rejected_schema(source.output_schema, self.columns)
+        self.rejected_schema = source_rejected_schema(source)
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(options.stages, options.grid_size)
         self.group_tracks = np.zeros(0, np.int64)

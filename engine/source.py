@@ -48,7 +48,7 @@ class Columns:
     key: str | None  # None: key frame is the first arg-max
     ids: tuple[str, ...]
     by: tuple[str, ...]
-    frame: str | None = None  # long layout: 0-based frame index
+    frame: str | None = None  # long layout: frame label (integer or string)
 
     @property
     def carried(self) -> tuple[str, ...]:
@@ -64,6 +64,13 @@ class Columns:
 
 def _is_id_type(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_label_type(t: pa.DataType, layout: str) -> bool:
+    """Key and frame columns: integers; in the long layout also string labels (engine/long.py)."""
+    if layout == "long" and pa.types.is_dictionary(t):
+        t = t.value_type
+    return pa.types.is_integer(t) or (layout == "long" and _is_string(t))
 
 
 def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
@@ -279,8 +286,9 @@ class Source:
                     raise InputError(f"{path}: column '{name}' has type {t}, expected {want}")
                 scan_fields.append(pa.field(name, t))
                 continue
-            if name in (cols.key, cols.frame) and not pa.types.is_integer(t):
-                raise InputError(f"{path}: column '{name}' has type {t}, expected an integer type")
+            if name in (cols.key, cols.frame) and not _is_label_type(t, cols.layout):
+                want = "integer or string labels" if cols.layout == "long" else "an integer type"
+                raise InputError(f"{path}: column '{name}' has type {t}, expected {want}")
             if name in cols.ids and not _is_id_type(t) and not (pa.types.is_dictionary(t) and _is_id_type(t.value_type)):
                 raise InputError(f"{path}: column '{name}' has type {t}, expected string or integer ids")
             if name not in cols.ids and not _is_plain(t):

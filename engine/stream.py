@@ -28,18 +28,19 @@ from .aggregate import GroupMoments
 from .batch import BatchResult, process_batch
 from .errors import RejectedRowError
 from .groups import GroupIndex
-from .long import FRAMES, ROWS, tracks_from_long
+from .long import FRAMES, KEY_LABEL, ROWS, LongTracks, key_read_type, label_type, long_outputs
 from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
-from .source import BATCH_ROWS, Columns, Source
+from .source import Columns, Source
 from .units import Unit, UnitAggregates
 
 Tick = Callable[[int], None]  # rows done since the last call
 
 
-def stage_schema(carried: pa.Schema) -> pa.Schema:
-    """Columns of ``stages/``: id and --by columns, then the per-track results."""
+def stage_schema(carried: pa.Schema, key_label: pa.DataType | None = None) -> pa.Schema:
+    """Columns of ``stages/``: id and --by columns, then the per-track results
+    (long layout: and the key frame's label, of type ``key_label``)."""
     return pa.schema(
         list(carried)
         + [
@@ -49,18 +50,30 @@ def stage_schema(carried: pa.Schema) -> pa.Schema:
             pa.field("stage_scores", pa.list_(pa.float64())),
             pa.field("stage_counts", pa.list_(pa.int32())),
         ]
+        + ([pa.field(KEY_LABEL, key_label)] if key_label is not None else [])
     )
 
 
-def rejected_schema(carried: pa.Schema, columns: Columns) -> pa.Schema:
-    """Columns of ``rejected.parquet``: enough of each row to find and repair it."""
+def rejected_schema(carried: pa.Schema, columns: Columns, labels: pa.DataType = pa.int64(),
+                    key: pa.DataType = pa.int64()) -> pa.Schema:
+    """Columns of ``rejected.parquet``: enough of each row to find and repair it
+    (long layout: frame labels and key of type ``labels`` and ``key``, as read)."""
     fields = list(carried) + [pa.field(columns.scores, pa.large_list(pa.float64()))]
     if columns.key is not None:
-        fields.append(pa.field(columns.key, pa.int64()))
+        fields.append(pa.field(columns.key, key))
     if columns.layout == "long":
-        fields += [pa.field(FRAMES, pa.large_list(pa.int64())), pa.field(ROWS, pa.int64())]
+        fields += [pa.field(FRAMES, pa.large_list(labels)), pa.field(ROWS, pa.int64())]
     fields += [pa.field("reason", pa.string()), pa.field("source", pa.string()), pa.field("row", pa.int64())]
     return pa.schema(fields)
+
+
+def source_rejected_schema(source: Source) -> pa.Schema:
+    """rejected_schema for a source's columns (long layout: its label and key types)."""
+    columns = source.columns
+    if columns.layout == "long":
+        key = key_read_type(source) if columns.key is not None else pa.int64()
+        return rejected_schema(source.output_schema, columns, label_type(source), key)
+    return rejected_schema(source.output_schema, columns)
 
 
 @dataclass
@@ -70,7 +83,6 @@ class UnitContext:
     source: Source
     options: Options
     staging: Staging
-    threads: int | None = None  # numba threads for the unit's kernels; None: as the process has them
 
     @property
     def columns(self) -> Columns:
@@ -78,11 +90,13 @@ class UnitContext:
 
     @property
     def stage_schema(self) -> pa.Schema:
+        if self.columns.layout == "long":
+            return stage_schema(self.source.output_schema, label_type(self.source))
         return stage_schema(self.source.output_schema)
 
     @property
     def rejected_schema(self) -> pa.Schema:
-        return rejected_schema(self.source.output_schema, self.columns)
+        return source_rejected_schema(self.source)
 
     @property
     def by_schema(self) -> pa.Schema:
@@ -145,14 +159,16 @@ def _batches(ctx: UnitContext, unit: Unit, state: _UnitState, tick: Tick | None,
 
 
 def _long_batches(ctx: UnitContext, state: _UnitState, tick: Tick | None, timings: dict) -> Iterator[tuple]:
-    """The whole dataset gathered into tracks first (a track's rows may be anywhere), then sliced;
-    the input rows read go to ``state.frame_rows``."""
-    t = time.perf_counter()
-    tracks, pre_reason, state.frame_rows = tracks_from_long(ctx.source, tick)
-    timings["read"] += time.perf_counter() - t
-    for start in range(0, tracks.num_rows, BATCH_ROWS):
-        batch = tracks.slice(start, BATCH_ROWS).combine_chunks().to_batches()[0]
-        yield batch, ctx.source.path, None, pre_reason[start : start + BATCH_ROWS]
+    """The dataset's tracks, gathered a hash partition at a time (a track's rows may be in any file;
+    spill files live in the staging directory, engine/long.py); the input rows read go to
+    ``state.frame_rows``."""
+    with LongTracks(ctx.source, ctx.staging.root, tick) as tracks:
+        t = time.perf_counter()
+        for batch, pre_reason in tracks:
+            timings["read"] += time.perf_counter() - t
+            yield batch, ctx.source.path, None, pre_reason
+            t = time.perf_counter()
+    state.frame_rows = tracks.rows
 
 
 def _wide_batches(ctx: UnitContext, unit: Unit, tick: Tick | None, timings: dict) -> Iterator[tuple]:
@@ -276,6 +292,9 @@ class _UnitScorer:
         t = time.perf_counter()
         ctx = self.ctx
         result = process_batch(batch, ctx.columns, ctx.options, self.state.groups, pre_reason)
+        if ctx.columns.layout == "long":
+            result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
+                                                          result.reason_codes, ctx.columns)
         self.state.add(batch, result)
         self.writer.submit(self.files.stages.write_table, result.stages.cast(self.stage_schema))
         if result.rejected.num_rows:

@@ -13,11 +13,12 @@ NONFINITE_SCORE = 4  # NaN or +-inf
 SCORE_OUT_OF_RANGE = 5  # outside [0, 1] without --normalize minmax
 CONSTANT_SCORES = 6  # --normalize minmax on a track whose scores are all equal
 NULL_KEY_FRAME = 7
-KEY_FRAME_OUT_OF_RANGE = 8  # outside 0 ... T-1
+KEY_FRAME_OUT_OF_RANGE = 8  # outside 0 ... T-1 (long layout: a label not among the frames)
 # Set by the engine before the kernel runs.
 NULL_ID = 9  # an id column is null: the track could not be told apart
-BAD_FRAME_INDEX = 10  # long layout: frames are not exactly 0 ... T-1
+BAD_FRAME_INDEX = 10  # long layout: a null frame label
 INCONSISTENT_KEY_FRAME = 11  # long layout: key_frame differs between frames of a track
+DUPLICATE_FRAME = 12  # long layout: two rows of a track with the same frame label
 
 NAMES = {
     NULL_SCORES: "null_scores",
@@ -31,4 +32,5 @@ NAMES = {
     NULL_ID: "null_id",
     BAD_FRAME_INDEX: "bad_frame_index",
     INCONSISTENT_KEY_FRAME: "inconsistent_key_frame",
+    DUPLICATE_FRAME: "duplicate_frame",
 }

@@ -114,7 +114,8 @@ def test_long_layout_matches_wide(synthetic, tmp_path):
     want = tf2eng.run(synthetic, tmp_path / "wide_out", by=["category"], plot=False)
     g_stages, g_means, g_curve = _signature(got)
     w_stages, w_means, w_curve = _signature(want)
-    assert g_stages.equals(w_stages)
+    assert g_stages["key_label"].equals(g_stages["key_frame"].alias("key_label"))  # frames 0 ... T-1
+    assert g_stages.drop("key_label").equals(w_stages)
     assert g_means["count"].equals(w_means["count"])
     np.testing.assert_allclose(g_curve["mean"].fill_null(0).to_numpy(), w_curve["mean"].fill_null(0).to_numpy(),
                                rtol=1e-13)
@@ -130,11 +131,13 @@ def test_long_layout_bad_frames(tmp_path):
     pq.write_table(pa.table(rows), tmp_path / "long.parquet")
     result = tf2eng.run(tmp_path / "long.parquet", tmp_path / "out", plot=False)
     rejected = pl.read_parquet(result.out / "rejected.parquet").sort("video_id")
-    assert rejected["video_id"].to_list() == ["b", "c", "d"]
-    assert rejected["reason"].to_list() == ["bad_frame_index", "bad_frame_index", "inconsistent_key_frame"]
-    assert rejected["rows"].to_list() == [2, 2, 2]
-    stages = result.stages().collect()
-    assert stages["video_id"].to_list() == ["a"] and stages["key_frame"].to_list() == [1]
+    assert rejected["video_id"].to_list() == ["c", "d"]
+    assert rejected["reason"].to_list() == ["duplicate_frame", "inconsistent_key_frame"]
+    assert rejected["rows"].to_list() == [2, 2]
+    # Frames are labels: b's frames 0 and 2 are its frames 0 and 1, key label 0.
+    stages = result.stages().collect().sort("video_id")
+    assert stages["video_id"].to_list() == ["a", "b"] and stages["key_frame"].to_list() == [1, 0]
+    assert stages["key_label"].to_list() == [1, 0] and stages["T"].to_list() == [3, 2]
     assert result.summary["rows"]["input_frame_rows"] == 9
 
 
