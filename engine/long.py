@@ -15,7 +15,10 @@ number (``110`` and ``"110"`` match ``"00110"``); with lexicographically
 ordered frames an integer key matches its decimal string.  A null label
 rejects the track as ``bad_frame_index``, two rows with the same label (the
 same number, in numeric order) as ``duplicate_frame``, a key differing
-between rows as ``inconsistent_key_frame``.
+between rows as ``inconsistent_key_frame``.  Integer labels and keys are
+taken as int64: a frame label beyond it (a uint64 above 2**63 - 1) counts as
+null (``bad_frame_index``), a key beyond it names no frame
+(``key_frame_out_of_range``); both are echoed as null in rejected.parquet.
 
 Larger than memory (Grace hash partitioning).  Up to ``PARTITION_ROWS``
 frame rows, the whole dataset is grouped in memory.  Beyond, the rows are
@@ -46,6 +49,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..kernels import reasons
+from .ragged import int64_or_null
 from .source import BATCH_ROWS, Columns, Source
 
 FRAMES = "frames"  # the frame labels of a track in label order (kept for rejected rows)
@@ -55,6 +59,7 @@ KEY_READ = "__key_read"  # the key column as read, for rejected.parquet
 _ORDER = "__order"  # a frame's sort key
 _KEY_ORDER = "__key_order"  # the key's sort key, null where it can match no frame
 _PART = "__part"
+_KEY_BEYOND_INT64 = "__key_beyond_int64"  # an integer key that does not fit in int64
 
 # Frame rows per spill partition: the memory budget of the grouping step
 # (peak RSS of a whole run measured at 0.56-0.66 GiB on 20 M and 40 M frame
@@ -168,7 +173,8 @@ def group_tracks(frame: pl.DataFrame, cols: Columns, stats: LabelStats,
     if cols.key is not None:
         key, key_order, order = pl.col(cols.key).first(), pl.col(_KEY_ORDER).first(), pl.col(_ORDER)
         position = (
-            pl.when(key.is_null()).then(None)
+            pl.when(pl.col(_KEY_BEYOND_INT64).first()).then(-1)
+            .when(key.is_null()).then(None)
             .when((order == key_order).any()).then((order < key_order).sum())
             .otherwise(-1)  # not among the frames: key_frame_out_of_range
         )
@@ -200,9 +206,36 @@ def partitions_for(rows: int) -> int:
 
 
 def _spill_schema(source: Source) -> pa.Schema:
+    """Frame rows as they are grouped: scores as float64, integer labels and keys as int64, and
+    (with a key column) whether the key was an integer beyond int64."""
+    cols = source.columns
     schema = source.scan_schema(0)
-    scores = source.columns.scores
-    return schema.set(schema.get_field_index(scores), pa.field(scores, pa.float64()))
+    schema = schema.set(schema.get_field_index(cols.scores), pa.field(cols.scores, pa.float64()))
+    for name in (cols.frame, cols.key):
+        if name is not None and pa.types.is_integer(schema.field(name).type):
+            schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
+    if cols.key is not None:
+        schema = schema.append(pa.field(_KEY_BEYOND_INT64, pa.bool_()))
+    return schema
+
+
+def _as_int64_labels(batch: pa.RecordBatch, cols: Columns) -> pa.RecordBatch:
+    """Integer frame labels and keys as int64, null where a value does not fit; a key that did not
+    fit is flagged (it names no frame)."""
+    arrays, names = list(batch.columns), list(batch.schema.names)
+    beyond = pa.array([False] * batch.num_rows, pa.bool_())
+    for name in (cols.frame, cols.key):
+        if name is None or not pa.types.is_integer(batch.schema.field(name).type):
+            continue
+        i = names.index(name)
+        given = arrays[i]
+        arrays[i] = int64_or_null(given)
+        if name == cols.key:
+            beyond = pc.and_(given.is_valid(), arrays[i].is_null())
+    if cols.key is not None:
+        arrays.append(beyond)
+        names.append(_KEY_BEYOND_INT64)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 class LongTracks:
@@ -245,7 +278,7 @@ class LongTracks:
         frame = self.source.columns.frame
         for i in range(len(self.source.fragments)):
             for batch in self.source.batches(i):
-                batch = batch.cast(self.schema)
+                batch = _as_int64_labels(batch, self.source.columns).cast(self.schema)
                 self.stats.update(batch.column(frame))
                 self.rows += batch.num_rows
                 if self.on_rows is not None:

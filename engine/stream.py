@@ -83,6 +83,7 @@ class UnitContext:
     source: Source
     options: Options
     staging: Staging
+    threads: int | None = None  # numba threads for the unit's kernels; None: as the process has them
 
     @property
     def columns(self) -> Columns:

@@ -48,7 +48,7 @@ ROW_RULES = [
     ([0.4, 0.4], None, {"normalize": "minmax"}, "constant_scores"),
     ([0.1, 1.0001, 0.3], None, {"normalize": "minmax"}, "null_key_frame"),  # no range check with minmax
 ]
-LONG_RULES = ["bad_frame_index", "inconsistent_key_frame"]
+LONG_RULES = ["bad_frame_index", "duplicate_frame", "inconsistent_key_frame"]
 
 
 def _run(tmp_path, table, name, **options):
@@ -228,10 +228,9 @@ LONG_GOOD = [(vid, list(range(len(s))), s, [k] * len(s)) for vid, s, k in zip(GO
 
 
 @pytest.mark.parametrize("frames, scores, keys, reason", [
-    ([0, 2], [0.5, 0.7], [0, 0], "bad_frame_index"),  # a gap
-    ([1, 2], [0.5, 0.7], [0, 0], "bad_frame_index"),  # not from 0
-    ([0, 1, 1], [0.5, 0.7, 0.1], [0, 0, 0], "bad_frame_index"),  # a frame twice
-    ([0, None], [0.5, 0.7], [0, 0], "bad_frame_index"),  # a null frame
+    ([0, 1, 1], [0.5, 0.7, 0.1], [0, 0, 0], "duplicate_frame"),  # a frame label twice
+    ([0, None], [0.5, 0.7], [0, 0], "bad_frame_index"),  # a null frame label
+    ([3, 5], [0.5, 0.7], [4, 4], "key_frame_out_of_range"),  # a key label that is no frame's
     ([1, 0, 2], [0.5, 0.7, 0.1], [1, 1, 2], "inconsistent_key_frame"),
     ([1, 0], [0.5, 0.7], [None, 1], "inconsistent_key_frame"),
 ])
@@ -243,7 +242,8 @@ def test_long_layout_rule(tmp_path, frames, scores, keys, reason):
     assert rejected["video_id"].to_list() == [BAD_ID] and rejected["reason"].to_list() == [reason]
     assert rejected["row"].to_list() == [None]  # a track of several input rows
     assert rejected["rows"].to_list() == [len(frames)]
-    order = sorted(range(len(frames)), key=lambda i: (frames[i] is None, frames[i]))
+    # Frames in label order, nulls last; rows with the same label by score.
+    order = sorted(range(len(frames)), key=lambda i: (frames[i] is None, frames[i] or 0, scores[i]))
     assert rejected["frames"].to_list() == [[frames[i] for i in order]]
     assert rejected["score"].to_list() == [[scores[i] for i in order]]
     _check_reconciled(mixed, read=4)
