@@ -65,8 +65,8 @@ def run(
     key_col: str = "key_frame",
     scores_col: str | None = None,
     frame_col: str = "frame",
-    id_cols: Iterable[str] | None = None,
-    by: Iterable[str] = (),
+    id_cols: str | Iterable[str] | None = None,
+    by: str | Iterable[str] = (),
     layout: str | None = None,
     normalize: str = "none",
     on_invalid: str = "quarantine",
@@ -102,8 +102,8 @@ def run(
         key_col=key_col,
         scores_col=scores_col,
         frame_col=frame_col,
-        id_cols=tuple(id_cols) if id_cols is not None else None,
-        by=tuple(by),
+        id_cols=_names(id_cols) if id_cols is not None else None,
+        by=_names(by),
         layout=layout,
         normalize=normalize,
         on_invalid=on_invalid,
@@ -138,6 +138,11 @@ def run(
     emit({"event": "complete", "output": str(result.out), "rows": result.summary["rows"],
           "units": result.summary["units"]})
     return result
+
+
+def _names(columns: str | Iterable[str]) -> tuple[str, ...]:
+    """Column names as a tuple; one name given as a string is one column, not its letters."""
+    return (columns,) if isinstance(columns, str) else tuple(columns)
 
 
 def _output_error(exc: BaseException, output: OutputDir) -> BaseException:

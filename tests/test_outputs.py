@@ -243,3 +243,16 @@ def test_empty_input(tmp_path):
     assert result.summary["rows"]["read"] == 0
     assert result.curve["count"].sum() == 0
     assert pq.read_table(result.out / "stages").num_rows == 0
+
+
+def test_one_column_given_as_a_string(tmp_path):
+    """by="category" is the column category, not the columns c, a, t, ...; id_cols the same."""
+    write_synthetic(tmp_path / "s.parquet", 30, seed=3)
+    as_list = tf2eng.run(tmp_path / "s.parquet", tmp_path / "list", plot=False, by=["category"],
+                         id_cols=["video_id", "exp_id"])
+    as_string = tf2eng.run(tmp_path / "s.parquet", tmp_path / "string", plot=False, by="category",
+                           id_cols=["video_id", "exp_id"])
+    assert as_string.summary["columns"]["by"] == ["category"]
+    assert as_string.stage_means.equals(as_list.stage_means)
+    one_id = tf2eng.run(tmp_path / "s.parquet", tmp_path / "one_id", plot=False, id_cols="video_id")
+    assert one_id.summary["columns"]["ids"] == ["video_id"]
