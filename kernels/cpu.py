@@ -10,7 +10,7 @@ from numba import njit, prange
 from . import reasons
 from .config import EXACT, PARALLEL
 from .lanes import LANES
-from .layout import KeyFrames, MomentSlabs, Params, Scores, Tracks
+from .layout import KeyFrames, MomentSlabs, Params, Scores, batch_outputs
 from .moments import CELL, add_present, sum_slabs
 from .track import accumulate_curve, power_frames, score_track, stage_scores, validate_track
 
@@ -116,21 +116,7 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
     moments (G, 5, M)).
     """
     n = scores.offsets.size - 1
-    if scores.offsets.dtype not in (np.int32, np.int64):
-        raise TypeError("offsets must be int32 or int64")
-    if scores.values.dtype not in (np.float32, np.float64):
-        raise TypeError("scores must be float32 or float64")
-    if group.shape != (n,) or reason.shape != (n,):
-        raise ValueError("group and reason need one entry per track")
-    if keys.frame.size and keys.frame.shape != (n,):
-        raise ValueError("key frames need one entry per track")
-    tracks = Tracks(
-        reason=reason,
-        key_frame=np.zeros(n, np.int64),
-        pos_key=np.zeros(n, np.float64),
-        stage_scores=np.zeros((n, stages), np.float64),
-        stage_counts=np.zeros((n, stages), np.int32),
-    )
+    tracks = batch_outputs(scores, keys, group, reason, stages)
     # Each chunk has its own accumulator slab: fewer chunks when there are many groups.
     slab_bytes = n_groups * CELL * (stages + grid_size) * 8
     n_chunks = max(1, min(n_chunks, SLAB_BUDGET_BYTES // max(slab_bytes, 1)))

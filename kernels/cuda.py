@@ -29,7 +29,7 @@ import numpy as np
 from numba import config, cuda
 
 from . import reasons
-from .layout import Tracks
+from .layout import Tracks, batch_outputs
 from .moments import CELL, add_moment, merge_cell
 from .track import interpolate_track, stage_scores_direct, validate_track
 
@@ -392,20 +392,7 @@ def align_tracks_cuda(scores, keys, params, group, n_groups, stages, grid_size, 
     kept for the next batch (:func:`release_buffers` frees them).
     """
     n = scores.offsets.size - 1
-    if scores.values.dtype not in (np.float32, np.float64):
-        raise TypeError("scores must be float32 or float64")
-    if group.shape != (n,) or reason.shape != (n,):
-        raise ValueError("group and reason need one entry per track")
-    if keys.frame.size and keys.frame.shape != (n,):
-        raise ValueError("key frames need one entry per track")
-    # Zeroed like the CPU kernel's outputs, so rejected rows read the same.
-    tracks = Tracks(
-        reason=reason,
-        key_frame=np.zeros(n, np.int64),
-        pos_key=np.zeros(n, np.float64),
-        stage_scores=np.zeros((n, stages), np.float64),
-        stage_counts=np.zeros((n, stages), np.int32),
-    )
+    tracks = batch_outputs(scores, keys, group, reason, stages)
     stage = np.zeros((n_groups, CELL, stages))
     curve = np.zeros((n_groups, CELL, grid_size))
     if n == 0:

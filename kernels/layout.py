@@ -45,6 +45,27 @@ class Tracks(NamedTuple):
     stage_counts: np.ndarray  # int32, (n, K)
 
 
+def batch_outputs(scores: Scores, keys: KeyFrames, group: np.ndarray, reason: np.ndarray, stages: int) -> Tracks:
+    """Check a batch's inputs (the kernels trust them) and allocate its per-track outputs,
+    zeroed, so that rejected rows read the same on every backend.  ``reason`` is used as is."""
+    n = scores.offsets.size - 1
+    if scores.offsets.dtype not in (np.int32, np.int64):
+        raise TypeError("offsets must be int32 or int64")
+    if scores.values.dtype not in (np.float32, np.float64):
+        raise TypeError("scores must be float32 or float64")
+    if group.shape != (n,) or reason.shape != (n,):
+        raise ValueError("group and reason need one entry per track")
+    if keys.frame.size and keys.frame.shape != (n,):
+        raise ValueError("key frames need one entry per track")
+    return Tracks(
+        reason=reason,
+        key_frame=np.zeros(n, np.int64),
+        pos_key=np.zeros(n, np.float64),
+        stage_scores=np.zeros((n, stages), np.float64),
+        stage_counts=np.zeros((n, stages), np.int32),
+    )
+
+
 class MomentSlabs(NamedTuple):
     """Moment accumulators (see moments.py), one slab per chunk of tracks."""
 
