@@ -44,4 +44,4 @@ ptx: $(CUDA_STAMP) $(KERNEL_CACHE)
 	NUMBA_ENABLE_CUDASIM=0 TF2ENG_PTX_REQUIRED=1 $(CUDA_BIN)/python -m pytest -q tests/test_ptx.py -k ptx
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CUDA_VENV) demo-out .pytest_cache .hypothesis
