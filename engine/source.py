@@ -73,6 +73,13 @@ def _is_label_type(t: pa.DataType, layout: str) -> bool:
     return pa.types.is_integer(t) or (layout == "long" and _is_string(t))
 
 
+def _label_kind(t: pa.DataType) -> str:
+    """"integer" or "string": the kind of a key or frame column's labels (a dictionary's values)."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return "integer" if pa.types.is_integer(t) else "string"
+
+
 def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
     """True where values of type a can be cast to b without surprises."""
     if a == b:
@@ -211,6 +218,7 @@ class Source:
             raise InputError(f"{self.path}: no data file found")
         self.schema = self.dataset.schema
         self.columns = self._resolve(options)
+        self._label_kinds: dict[str, tuple[str, str]] = {}  # column: (kind, first file)
         self._physical = [self._check_fragment(f) for f in self.fragments]
         self.rows_total = sum(rows for _, rows in self._physical)
 
@@ -295,6 +303,11 @@ class Source:
                 raise InputError(f"{path}: column '{name}' has type {t}; --by needs plain values "
                                  "(numbers, text, bytes, booleans, dates, times)")
             if name in (cols.key, cols.frame):
+                kind = _label_kind(t)
+                first_kind, first_path = self._label_kinds.setdefault(name, (kind, path))
+                if kind != first_kind:
+                    raise InputError(f"{path}: column '{name}' has {kind} labels, but {first_kind} labels "
+                                     f"in {first_path}; give every file the same kind")
                 # Read as the file has it: a key frame or frame number that fits no common
                 # type is a bad row (engine/ragged.py), not an unreadable file.
                 scan_fields.append(pa.field(name, t))

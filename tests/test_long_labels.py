@@ -244,3 +244,19 @@ def test_string_key_in_the_wide_layout_still_stops_the_run(tmp_path):
     pq.write_table(table, tmp_path / "wide.parquet")
     with pytest.raises(InputError, match=r"column 'key_frame' has type string, expected an integer type"):
         tf2eng.run(tmp_path / "wide.parquet", tmp_path / "out", plot=False)
+
+
+@pytest.mark.parametrize("column, first, second", [
+    ("frame", [0, 1, 2], ["0", "1", "2"]),
+    ("frame", ["0", "1", "2"], [0, 1, 2]),
+    ("key_frame", [1, 1, 1], ["1", "1", "1"]),
+    ("key_frame", ["1", "1", "1"], [1, 1, 1]),
+])
+def test_label_kinds_differing_between_files_stop_the_run(tmp_path, column, first, second):
+    """README, Input: integer labels in one file and string labels in another stop the run."""
+    for name, values in (("a", first), ("b", second)):
+        table = {"video_id": [name] * 3, "frame": [0, 1, 2], "score": [0.1, 0.2, 0.3], "key_frame": [1, 1, 1]}
+        table[column] = values
+        pq.write_table(pa.table(table), tmp_path / f"{name}.parquet")
+    with pytest.raises(InputError, match=rf"b\.parquet: column '{column}' has .* labels, but .* labels in"):
+        tf2eng.run(tmp_path, tmp_path / "out", plot=False)
