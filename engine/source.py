@@ -308,9 +308,10 @@ class Source:
                 if kind != first_kind:
                     raise InputError(f"{path}: column '{name}' has {kind} labels, but {first_kind} labels "
                                      f"in {first_path}; give every file the same kind")
-                # Read as the file has it: a key frame or frame number that fits no common
-                # type is a bad row (engine/ragged.py), not an unreadable file.
-                scan_fields.append(pa.field(name, t))
+                # Read as the file has it (a dictionary as its values): a key frame or frame
+                # number that fits no common type is a bad row (engine/ragged.py), not an
+                # unreadable file.
+                scan_fields.append(pa.field(name, t.value_type if pa.types.is_dictionary(t) else t))
                 continue
             want = self.schema.field(name).type
             if not _same_kind(t, want):

@@ -260,3 +260,33 @@ def test_label_kinds_differing_between_files_stop_the_run(tmp_path, column, firs
         pq.write_table(pa.table(table), tmp_path / f"{name}.parquet")
     with pytest.raises(InputError, match=rf"b\.parquet: column '{column}' has .* labels, but .* labels in"):
         tf2eng.run(tmp_path, tmp_path / "out", plot=False)
+
+
+@pytest.mark.parametrize("column", ["frame", "key_frame"])
+# Parquet keeps only string dictionaries (an integer one reads back plain): integer ones via Feather.
+@pytest.mark.parametrize("fmt, kind", [("parquet", "string"), ("feather", "string"), ("feather", "int")])
+def test_dictionary_encoded_labels_read_as_their_values(tmp_path, column, kind, fmt):
+    """Pandas categoricals written to a file: a dictionary frame or key column is its values."""
+    def table(encode: bool) -> pa.Table:
+        frames, keys = [0, 5, 10, 0, 5], [5, 5, 5, 5, 5]
+        if kind == "string":
+            frames, keys = [f"{f:03d}" for f in frames], [f"{k:03d}" for k in keys]
+        columns = {"video_id": pa.array(["a", "a", "a", "b", "b"]), "frame": pa.array(frames),
+                   "score": pa.array([0.1, 0.9, 0.3, 0.2, 0.4]), "key_frame": pa.array(keys)}
+        if encode:
+            columns[column] = columns[column].dictionary_encode()
+        return pa.table(columns)
+
+    results = []
+    for encode in (True, False):
+        path = tmp_path / f"{encode}.{fmt}"
+        if fmt == "parquet":
+            pq.write_table(table(encode), path)
+        else:
+            import pyarrow.feather as feather
+            feather.write_feather(table(encode), path)
+        results.append(tf2eng.run(path, tmp_path / f"{encode}.out", plot=False))
+    encoded, plain = results
+    assert encoded.stages().collect().equals(plain.stages().collect())
+    assert encoded.summary["rows"]["rejected_by_reason"] == plain.summary["rows"]["rejected_by_reason"]
+    assert encoded.summary["rows"]["written"] == plain.summary["rows"]["written"] == 2
