@@ -352,11 +352,14 @@ NUMBA_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "work
 
 
 def _environment_problem() -> str | None:
-    """What in the environment numba cannot work with, checked before numba loads (it fails
+    """What in the environment numba or polars cannot work with, checked before numba loads (it fails
     as it loads, or at the first kernel, with a traceback); None where all is well."""
     threads = os.environ.get("NUMBA_NUM_THREADS", "").strip()
     if threads.lstrip("+-").isdigit() and int(threads) <= 0:
         return f"NUMBA_NUM_THREADS={threads}: the kernel threads must be a positive number, or unset"
+    polars_threads = os.environ.get("POLARS_MAX_THREADS")
+    if polars_threads is not None and not (polars_threads.strip().isdecimal() and int(polars_threads) > 0):
+        return f"POLARS_MAX_THREADS={polars_threads}: polars' threads must be a positive integer, or unset"
     if os.environ.get("NUMBA_DISABLE_JIT", "").strip() not in ("", "0"):
         return "NUMBA_DISABLE_JIT is set: tf2eng's kernels need numba's compiler; unset it"
     layer = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()

@@ -438,6 +438,8 @@ def _tf2eng(env: dict, *args) -> subprocess.CompletedProcess:
     ({"NUMBA_NUM_THREADS": "0"}, True),
     ({"NUMBA_NUM_THREADS": "-3"}, False),
     ({"NUMBA_DISABLE_JIT": "1"}, False),
+    ({"POLARS_MAX_THREADS": "0"}, False),
+    ({"POLARS_MAX_THREADS": "many"}, False),
     ({"NUMBA_THREADING_LAYER": "bogus"}, False),
     ({"MPLBACKEND": "bogus"}, True),
 ])
