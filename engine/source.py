@@ -81,15 +81,15 @@ def _label_kind(t: pa.DataType) -> str:
 
 
 def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
-    """True where values of type a can be cast to b without surprises."""
+    """True where values of type a can be cast to b without surprises (either may be a dictionary:
+    its values count)."""
+    if pa.types.is_dictionary(a):
+        a = a.value_type
+    if pa.types.is_dictionary(b):
+        b = b.value_type
     if a == b:
         return True
-    for kind in (pa.types.is_integer, pa.types.is_floating, _is_string):
-        if kind(a) and kind(b):
-            return True
-    if pa.types.is_dictionary(a):
-        return _same_kind(a.value_type, b)
-    return False
+    return any(kind(a) and kind(b) for kind in (pa.types.is_integer, pa.types.is_floating, _is_string))
 
 
 def _is_string(t: pa.DataType) -> bool:

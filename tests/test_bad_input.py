@@ -343,6 +343,23 @@ def test_wrong_column_type(tmp_path, column, values, message):
         tf2eng.run(path, tmp_path / "o")
 
 
+@pytest.mark.parametrize("encoded_first", [True, False])
+def test_dictionary_and_plain_strings_mix_across_files_in_either_order(tmp_path, encoded_first):
+    """An id or --by column dictionary-encoded in one file and plain in another is the same kind."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i, name in enumerate("ab"):
+        encode = (i == 0) == encoded_first
+        ids, cats = pa.array([f"{name}0", f"{name}1"]), pa.array(["x", "y"])
+        if encode:
+            ids, cats = ids.dictionary_encode(), cats.dictionary_encode()
+        pq.write_table(pa.table({"video_id": ids, "scores": pa.array([[0.1, 0.9, 0.2], [0.3, 0.8, 0.1]]),
+                                 "category": cats}), data / f"{i}.parquet")
+    result = tf2eng.run(data, tmp_path / "o", plot=False, by=["category"])
+    assert result.summary["rows"]["written"] == 4
+    assert sorted(result.stages().collect()["video_id"].to_list()) == ["a0", "a1", "b0", "b1"]
+
+
 def test_by_column_missing(write_parquet, tmp_path):
     path = write_parquet(wide_table([GOOD[0]], [0]))
     with pytest.raises(InputError, match="missing column 'nope'"):
