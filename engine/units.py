@@ -63,6 +63,9 @@ def options_digest(options: Options) -> str:
     d = options.as_dict()
     chosen = {k: d[k] for k in _RESULT_OPTIONS}
     chosen["tf2eng"] = __version__
+    from ..kernels import cache  # numba loads with it: not at import, for `tf2eng --help`
+
+    chosen["kernels"] = cache.kernel_sources_hash()  # an edited kernel does not reuse old results
     return hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()
 
 

@@ -52,6 +52,18 @@ def test_same_bytes_whatever_the_thread_count(synthetic, tmp_path):
     assert _digests(one.out) == _digests(two.out)
 
 
+def test_edited_kernels_are_not_answered_by_results_of_the_old_ones(synthetic, tmp_path, monkeypatch):
+    """A unit's key covers the kernel sources: after a kernel changes, a rerun processes the unit again."""
+    from tf2eng.kernels import cache
+
+    out = tmp_path / "out"
+    assert tf2eng.run(synthetic, out, plot=False).summary["units"]["processed"] == 1
+    assert tf2eng.run(synthetic, out, plot=False).summary["units"]["reused"] == 1
+    monkeypatch.setattr(cache, "kernel_sources_hash", lambda: "kernels edited")
+    again = tf2eng.run(synthetic, out, plot=False)
+    assert again.summary["units"]["processed"] == 1 and again.summary["units"]["reused"] == 0
+
+
 def test_same_aggregates_however_the_input_is_split(synthetic, tmp_path):
     whole = tf2eng.run(synthetic, tmp_path / "whole", plot=False, by=["category"])
     split = tf2eng.run(_split_dataset(synthetic, tmp_path / "split", 5), tmp_path / "split_out", plot=False,
