@@ -255,8 +255,9 @@ class Source:
             for other, other_name in roles[:i]:
                 if name == other_name:
                     raise InputError(f"{option} and {other} both name column '{name}'; each column plays one part")
-        if layout == "long" and not ids:
-            raise InputError("--id-cols: the long layout needs an id column to gather the frames of each track")
+        if not ids:
+            raise InputError("--id-cols: give at least one id column (it names each track in stages/ and "
+                             "rejected.parquet, and gathers the frames of a track in the long layout)")
         columns = Columns(layout, scores, key, ids, tuple(options.by), frame)
         for c in columns.by:
             if c in OUTPUT_COLUMNS or c in (scores, key, frame):

@@ -366,7 +366,7 @@ ODD = {
     "glob without match": ({"d.parquet": _wide()}, ["--input", "nothing*[0-9].parquet"], 2),
     "a file named like a glob": ({"d[1].parquet": _wide()}, [], 0),
     "a directory named like a glob": ({"d*/a.parquet": _wide()}, [], 0),
-    "empty --id-cols, wide": ({"d.parquet": _wide()}, ["--id-cols", ""], 0),
+    "empty --id-cols, wide": ({"d.parquet": _wide()}, ["--id-cols", ""], 2),
     "empty --id-cols, long": ({"d.parquet": _long()}, ["--id-cols", ""], 2),
     "empty --by": ({"d.parquet": _wide()}, ["--by", ""], 0),
     "id named twice": ({"d.parquet": _wide()}, ["--id-cols", "video_id,video_id"], 2),
