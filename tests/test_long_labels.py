@@ -290,3 +290,13 @@ def test_dictionary_encoded_labels_read_as_their_values(tmp_path, column, kind, 
     assert encoded.stages().collect().equals(plain.stages().collect())
     assert encoded.summary["rows"]["rejected_by_reason"] == plain.summary["rows"]["rejected_by_reason"]
     assert encoded.summary["rows"]["written"] == plain.summary["rows"]["written"] == 2
+
+
+def test_a_by_value_differing_within_a_track_is_that_of_its_first_frame(tmp_path):
+    """README, Input (long layout): rows in any order; the --by value is the first frame's in label order."""
+    table = pa.table({"video_id": ["a", "a", "a", "b", "b"], "frame": [20, 0, 10, 5, 1],
+                      "score": [0.1, 0.9, 0.3, 0.2, 0.4], "category": ["y", "x", "z", "u", "w"]})
+    pq.write_table(table, tmp_path / "long.parquet")
+    result = tf2eng.run(tmp_path / "long.parquet", tmp_path / "out", plot=False, by=["category"])
+    stages = result.stages().collect().sort("video_id")
+    assert stages["category"].to_list() == ["x", "w"]
