@@ -241,7 +241,7 @@ def run(
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+    out: Annotated[str, typer.Argument(help="Parquet file to write.")],
     tracks: Annotated[int, typer.Option(min=0, help="Number of tracks (score sequences).")] = 3471,
     seed: Annotated[int, typer.Option(min=0, help="Random seed; the same seed gives the same file.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,

@@ -195,6 +195,8 @@ def _expand(path: str) -> tuple[list[str] | str, str, str | None]:
         return files, _one_format(path, files), path
     if os.path.isfile(path):
         return path, _format_of(path), None
+    if os.path.exists(path):
+        raise InputError(f"{path}: not a regular file or directory (a FIFO, device or socket)")
     raise InputError(f"{path}: no such file or directory")
 
 

@@ -61,6 +61,12 @@ def write_synthetic(path: str | os.PathLike, tracks: int, seed: int = 0) -> dict
     """Write ``tracks`` synthetic tracks to the Parquet file ``path``; returns counts."""
     if tracks < 0:
         raise ValueError("tracks must be >= 0")
+    from .errors import InputError
+
+    if str(path).endswith(("/", os.sep)) or os.path.isdir(path):
+        raise InputError(f"{path}: is a directory; give the Parquet file to write")
+    if os.path.lexists(path) and not os.path.isfile(path):  # a device, a FIFO, a socket: never replaced
+        raise InputError(f"{path}: not a regular file; give the Parquet file to write")
     rng = np.random.default_rng(seed)
     tmp = f"{path}.tmp-{os.getpid()}"
     frames = 0

@@ -6,6 +6,8 @@ import ast
 import datetime as dt
 import json
 import os
+import re
+import stat
 import subprocess
 import sys
 import tracemalloc
@@ -286,6 +288,23 @@ def test_bad_numbers_and_paths_for_synth_and_bench(small, tmp_path, args):
     result = _cli(*args)
     _one_error(result)
     assert not (tmp_path / "bench.json").exists() and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "--tracks", "10", "--data-dir", "{tmp}/data", "--json-out", "{tmp}/adir"], r"adir: .*is a directory"),
+    (["bench", "--data-dir", "{tmp}/data", "--json-out", "{tmp}/b.json", "{tmp}/adir"], r"adir: not a file"),
+    (["run", "{tmp}/fifo", "-o", "{tmp}/out"], r"fifo: not a regular file"),
+    (["synth", "{tmp}/nodir/", "--tracks", "3"], r"nodir/: .*directory"),
+    (["synth", "{tmp}/fifo", "--tracks", "3"], r"fifo: not a regular file"),
+])
+def test_paths_of_the_wrong_kind_are_named_for_what_they_are(tmp_path, args, message):
+    (tmp_path / "adir").mkdir()
+    os.mkfifo(tmp_path / "fifo")
+    result = _cli(*[a.format(tmp=tmp_path) for a in args])
+    _one_error(result)
+    assert re.search(message, result.stderr), result.stderr
+    assert (tmp_path / "adir").is_dir() and stat.S_ISFIFO(os.stat(tmp_path / "fifo").st_mode)
+    assert not (tmp_path / "nodir").exists() and not (tmp_path / "data").exists()
 
 
 def test_bench_stops_on_rows_tf2eng_rejects(tmp_path):

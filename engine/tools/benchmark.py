@@ -240,6 +240,8 @@ def _run_subprocess(args: list[str]) -> tuple[float, int, int]:
 def _columns_of(path: str) -> list[str]:
     """What tf2eng run reads of a benchmark dataset: one Parquet file of the wide layout,
     as tf2eng synth writes it (key_frame and exp_id optional)."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise InputError(f"{path}: not a file; tf2eng bench takes one Parquet file")
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such file; tf2eng bench takes one Parquet file")
     try:
@@ -329,6 +331,10 @@ def run_benchmark(path: str | None = None, tracks: int = 100_000, seed: int = 0,
 
 def check_writable(json_path: str | Path) -> None:
     """Stop before the benchmark, not after it, where its results could not be written."""
+    if os.path.isdir(json_path):
+        raise InputError(f"{json_path}: is a directory; --json-out names the file to write")
+    if os.path.lexists(json_path) and not os.path.isfile(json_path):
+        raise InputError(f"{json_path}: not a regular file; --json-out names the file to write")
     existing = Path(json_path).absolute().parent
     while not existing.exists():
         existing = existing.parent
