@@ -64,6 +64,8 @@ def test_fractional_output_is_exact():
     (["A:x"], "is not a number"),
     (["A:0"], "must be positive"),
     (["A:-2"], "must be positive"),
+    (["A:1e-400"], "at least 1e-09"),
+    (["A:1/10000000000"], "at least 1e-09"),
     (["A:2:parallel"], "can only be 'sequential'"),
     ([":2"], "expected NAME:FRAMES_PER_STEP"),
     (["A:2", "A:3"], "named twice"),

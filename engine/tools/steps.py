@@ -23,6 +23,7 @@ from ..errors import InputError
 # spend minutes building its denominator.
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?|\d+/\d+")
 MAX_FRAMES_PER_STEP = 10**9
+MIN_FRAMES_PER_STEP = Fraction(1, 10**9)  # below, a denominator of any size (1e-400) is no real method
 # Beyond this the common number of frames is of no use, and no float holds it.
 MAX_COMMON_FRAMES = 10**15
 
@@ -56,6 +57,8 @@ def parse_method(spec: str) -> Method:
         raise InputError(f"method {spec!r}: frames per step {value!r} is not a number") from None
     if not 0 < frames <= MAX_FRAMES_PER_STEP:
         raise InputError(f"method {spec!r}: frames per step must be positive and at most {MAX_FRAMES_PER_STEP:,}")
+    if frames < MIN_FRAMES_PER_STEP:
+        raise InputError(f"method {spec!r}: frames per step must be at least {float(MIN_FRAMES_PER_STEP):.0e}")
     sequential = False
     if len(parts) == 3:
         if parts[2].strip().lower() != "sequential":
