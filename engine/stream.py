@@ -201,14 +201,15 @@ def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, 
 
 
 def _coalesced(items: Iterator[tuple[pa.RecordBatch, str, int]], rows: int = BATCH_ROWS) -> Iterator[tuple]:
-    """(batch, Origin): consecutive batches of one schema joined up to ``rows`` rows, so that a unit of
-    many small files is scored and written in batches of the usual size, not a batch per file."""
+    """(batch, Origin): batches of consecutive files, of one schema, joined up to ``rows`` rows, so that a
+    unit of many small files is scored and written in batches of the usual size, not a batch per file
+    (a file's own batches are left as its reader cut them)."""
     pending: list[pa.RecordBatch] = []
     origin: Origin = []
     n = 0
     with closing(items):
         for batch, path, row in items:
-            if pending and (n + batch.num_rows > rows or batch.schema != pending[0].schema):
+            if pending and (origin[-1][0] == path or n + batch.num_rows > rows or batch.schema != pending[0].schema):
                 yield _joined(pending), origin
                 pending, origin, n = [], [], 0
             pending.append(batch)

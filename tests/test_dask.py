@@ -45,6 +45,12 @@ def dataset(tmp_path_factory):
     return d / "data"
 
 
+@pytest.fixture(autouse=True)
+def unit_per_file(monkeypatch):
+    """Units of about 400 rows: each 500-row file is a unit (a task) of its own, the small one too."""
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "400")
+
+
 def _digests(out):
     return json.loads((out / "summary.json").read_text())["digests"]
 
