@@ -13,8 +13,9 @@ import math
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -33,7 +34,7 @@ from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
 from .source import BATCH_ROWS, Columns, Source
-from .units import Unit, UnitAggregates
+from .units import Part, Unit, UnitAggregates
 
 Tick = Callable[[int], None]  # rows done since the last call
 
@@ -190,14 +191,43 @@ def _wide_batches(ctx: UnitContext, unit: Unit, tick: Tick | None, timings: dict
             t = time.perf_counter()
 
 
+# Small files of a unit read ahead at once, each whole, on this many threads: their opens and reads
+# overlap instead of adding up (a file of at most BATCH_ROWS rows is one batch).
+READ_AHEAD_FILES = max(2, min(8, os.cpu_count() or 2))
+
+
 def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, str, int]]:
-    """(batch, source path, row of its first row in that file) for each batch of each file of the unit."""
-    for part in unit.fragments:
-        path = source.fragments[part.index].path
-        row = part.first_row
-        for batch in source.batches(part.index, part.row_groups):
-            yield batch, path, row
-            row += batch.num_rows
+    """(batch, source path, row of its first row in that file) for each batch of each file of the unit,
+    in order; small files are read ahead on a few threads, larger ones streamed."""
+    parts = iter(unit.fragments)
+    ahead: deque = deque()
+    pool = ThreadPoolExecutor(READ_AHEAD_FILES) if len(unit.fragments) > 1 else None
+
+    def read_whole(part: Part) -> list[pa.RecordBatch]:
+        return list(source.batches(part.index, part.row_groups))
+
+    def fill() -> None:
+        while len(ahead) < READ_AHEAD_FILES:
+            part = next(parts, None)
+            if part is None:
+                return
+            small = pool is not None and part.row_groups is None and source.rows_in(part.index) <= BATCH_ROWS
+            ahead.append((part, pool.submit(read_whole, part) if small else None))
+
+    try:
+        fill()
+        while ahead:
+            part, future = ahead.popleft()
+            batches = future.result() if future is not None else source.batches(part.index, part.row_groups)
+            fill()
+            path = source.fragments[part.index].path
+            row = part.first_row
+            for batch in batches:
+                yield batch, path, row
+                row += batch.num_rows
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _coalesced(items: Iterator[tuple[pa.RecordBatch, str, int]], rows: int = BATCH_ROWS) -> Iterator[tuple]:
