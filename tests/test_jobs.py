@@ -328,3 +328,17 @@ def test_large_file_is_cut_into_row_group_units(tmp_path, monkeypatch):
     a = whole.stages().collect().sort("video_id")
     b = cut.stages().collect().sort("video_id")
     assert a.equals(b)
+
+
+def test_sigkill_then_resume_with_packed_units(synthetic, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "600")  # 24 files of 125 rows: units of about 5 files
+    data = _split_dataset(synthetic, tmp_path / "data", 24)
+    out = tmp_path / "out"
+    proc = _run_until_paused(data, out, 2, "--threads", "1")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = tf2eng.run(data, out, plot=False, resume=True)
+    units = resumed.summary["units"]
+    assert 2 < units["total"] < 24 and units["resumed"] == 2 and units["processed"] == units["total"] - 2
+    clean = tf2eng.run(data, tmp_path / "clean", plot=False)
+    assert _digests(resumed.out) == _digests(clean.out)
