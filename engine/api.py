@@ -1,8 +1,9 @@
 """The Python API: ``run`` reads, validates, scores, aggregates and writes (README, The method,
 Input and Output).
 
-A run is a list of units: an input file, or a run of whole row groups of a
-large one, or (long layout) the whole dataset.  Each unit streams through
+A run is a list of units: consecutive small input files packed to about a
+million rows, or a run of whole row groups of a large file, or (long
+layout) the whole dataset (engine/units.py).  Each unit streams through
 validation and the kernels and commits its own results; the dataset
 aggregates are then merged from the units' aggregates in a fixed order.
 Units already done, by a killed run (``resume``) or by the previous run on
@@ -33,7 +34,7 @@ from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source
 from .stream import UnitContext, UnitResult, run_unit, source_rejected_schema
-from .units import Unit, UnitAggregates, options_digest, row_group_runs, unit_key
+from .units import Part, Unit, UnitAggregates, options_digest, pack_files, row_group_runs, unit_key, unit_rows
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -249,21 +250,34 @@ class _Job:
     # --- planning -----------------------------------------------------------------------
 
     def units(self) -> list[Unit]:
+        """The run's units in path order: small files packed together (units.pack_files), a large file
+        cut into runs of row groups, or (long layout) the whole dataset."""
         digest = options_digest(self.options)
         files = self.source.fingerprint["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
-            return [Unit(unit_key(files, digest), tuple(range(len(files))), self.source.path,
+            return [Unit(unit_key(files, digest), tuple(Part(i) for i in range(len(files))), self.source.path,
                          rows=self.source.rows_total)]
+        target = unit_rows()
+        rows = [self.source.rows_in(i) for i in range(len(files))]
         units = []
-        for i, entry in enumerate(files):
-            sizes = self.source.row_groups(i)
-            runs = row_group_runs(sizes)
-            whole = len(runs) == 1
-            for first, stop in runs:
-                key = unit_key([entry], digest if whole else f"{digest}:{first}:{stop}")
-                label = entry["path"] if whole else f"{entry['path']} row groups {first}-{stop - 1}"
-                units.append(Unit(key, (i,), label, None if whole else tuple(range(first, stop)),
-                                  sum(sizes[:first]), sum(sizes[first:stop])))
+        for group in pack_files([entry["path"] for entry in files], rows, target):
+            if len(group) == 1 and rows[group[0]] >= target:
+                (i,) = group
+                entry = files[i]
+                sizes = self.source.row_groups(i)
+                runs = row_group_runs(sizes, target)
+                if len(runs) > 1:
+                    for first, stop in runs:
+                        key = unit_key([entry], f"{digest}:{first}:{stop}")
+                        label = f"{entry['path']} row groups {first}-{stop - 1}"
+                        part = Part(i, tuple(range(first, stop)), sum(sizes[:first]))
+                        units.append(Unit(key, (part,), label, sum(sizes[first:stop])))
+                    continue
+            entries = [files[i] for i in group]
+            label = entries[0]["path"] if len(group) == 1 else \
+                f"{entries[0]['path']} … {entries[-1]['path']} ({len(group)} files)"
+            units.append(Unit(unit_key(entries, digest), tuple(Part(i) for i in group), label,
+                              sum(rows[i] for i in group)))
         return units
 
     def run_units(self, units: list[Unit], reuse_previous: bool, cluster=None) -> None:

@@ -1,5 +1,5 @@
-"""One unit (an input file, a run of row groups of one, or the whole long-layout dataset) from input
-to committed results.
+"""One unit (small input files packed together, a run of row groups of a large one, or the whole
+long-layout dataset) from input to committed results.
 
 The same function runs in a local run and in a Dask task: read the unit's
 record batches, validate and score them, write its part of ``stages/`` and
@@ -13,8 +13,9 @@ import math
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 
@@ -32,8 +33,8 @@ from .long import FRAMES, KEY_LABEL, ROWS, LongTracks, key_read_type, label_type
 from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
-from .source import Columns, Source
-from .units import Unit, UnitAggregates
+from .source import BATCH_ROWS, Columns, Source
+from .units import Part, Unit, UnitAggregates
 
 Tick = Callable[[int], None]  # rows done since the last call
 
@@ -123,8 +124,8 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Tick | None = None) -> UnitResu
             writer = stack.enter_context(BackgroundWriter())
             scorer = _UnitScorer(ctx, files, writer, timings)
             with closing(_batches(ctx, unit, scorer.state, tick, timings)) as batches:
-                for batch, source_path, first_row, pre_reason in batches:
-                    scorer.add(batch, source_path, first_row, pre_reason)
+                for batch, origin, pre_reason in batches:
+                    scorer.add(batch, origin, pre_reason)
             aggregates = scorer.state.aggregates(ctx.by_schema)
             writer.submit(files.commit, aggregates)
             writer.submit(aggregates.save, ctx.staging.aggregates(unit.key))  # last: marks the unit committed
@@ -152,8 +153,13 @@ def numba_threads(threads: int | None) -> Iterator[int]:
 # --- where a unit's batches come from ----------------------------------------------------
 
 
+# Where a batch's rows come from: (source path, row of the segment's first row in that file or None,
+# offset of the segment in the batch), one per file the batch holds rows of, in batch order.
+Origin = list[tuple[str, "int | None", int]]
+
+
 def _batches(ctx: UnitContext, unit: Unit, state: _UnitState, tick: Tick | None, timings: dict) -> Iterator[tuple]:
-    """(record batch, source path, row of its first row in that file or None, pre-kernel reasons or None)."""
+    """(record batch, its Origin, pre-kernel reasons or None)."""
     if ctx.columns.layout == "long":
         return _long_batches(ctx, state, tick, timings)
     return _wide_batches(ctx, unit, tick, timings)
@@ -167,25 +173,84 @@ def _long_batches(ctx: UnitContext, state: _UnitState, tick: Tick | None, timing
         t = time.perf_counter()
         for batch, pre_reason in tracks:
             timings["read"] += time.perf_counter() - t
-            yield batch, ctx.source.path, None, pre_reason
+            yield batch, [(ctx.source.path, None, 0)], pre_reason
             t = time.perf_counter()
     state.frame_rows = tracks.rows
 
 
 def _wide_batches(ctx: UnitContext, unit: Unit, tick: Tick | None, timings: dict) -> Iterator[tuple]:
-    """The unit's row groups of its one file, read a batch ahead on the reader thread."""
-    (index,) = unit.fragments
-    path = ctx.source.fragments[index].path
-    with closing(prefetched(ctx.source.batches(index, unit.row_groups))) as batches:
-        row = unit.first_row
+    """The batches of the unit's files in order (small files' batches joined), read a batch ahead on the
+    reader thread."""
+    with closing(prefetched(_coalesced(_file_batches(ctx.source, unit)))) as batches:
         t = time.perf_counter()
-        for batch in batches:
+        for batch, origin in batches:
             timings["read"] += time.perf_counter() - t
-            yield batch, path, row, None
-            row += batch.num_rows
+            yield batch, origin, None
             if tick is not None:
                 tick(batch.num_rows)
             t = time.perf_counter()
+
+
+# Small files of a unit read ahead at once, each whole, on this many threads: their opens and reads
+# overlap instead of adding up (a file of at most BATCH_ROWS rows is one batch).
+READ_AHEAD_FILES = max(2, min(8, os.cpu_count() or 2))
+
+
+def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, str, int]]:
+    """(batch, source path, row of its first row in that file) for each batch of each file of the unit,
+    in order; small files are read ahead on a few threads, larger ones streamed."""
+    parts = iter(unit.fragments)
+    ahead: deque = deque()
+    pool = ThreadPoolExecutor(READ_AHEAD_FILES) if len(unit.fragments) > 1 else None
+
+    def read_whole(part: Part) -> list[pa.RecordBatch]:
+        return list(source.batches(part.index, part.row_groups))
+
+    def fill() -> None:
+        while len(ahead) < READ_AHEAD_FILES:
+            part = next(parts, None)
+            if part is None:
+                return
+            small = pool is not None and part.row_groups is None and source.rows_in(part.index) <= BATCH_ROWS
+            ahead.append((part, pool.submit(read_whole, part) if small else None))
+
+    try:
+        fill()
+        while ahead:
+            part, future = ahead.popleft()
+            batches = future.result() if future is not None else source.batches(part.index, part.row_groups)
+            fill()
+            path = source.fragments[part.index].path
+            row = part.first_row
+            for batch in batches:
+                yield batch, path, row
+                row += batch.num_rows
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _coalesced(items: Iterator[tuple[pa.RecordBatch, str, int]], rows: int = BATCH_ROWS) -> Iterator[tuple]:
+    """(batch, Origin): batches of consecutive files, of one schema, joined up to ``rows`` rows, so that a
+    unit of many small files is scored and written in batches of the usual size, not a batch per file
+    (a file's own batches are left as its reader cut them)."""
+    pending: list[pa.RecordBatch] = []
+    origin: Origin = []
+    n = 0
+    with closing(items):
+        for batch, path, row in items:
+            if pending and (origin[-1][0] == path or n + batch.num_rows > rows or batch.schema != pending[0].schema):
+                yield _joined(pending), origin
+                pending, origin, n = [], [], 0
+            pending.append(batch)
+            origin.append((path, row, n))
+            n += batch.num_rows
+    if pending:
+        yield _joined(pending), origin
+
+
+def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
 
 
 # --- one unit's files ----------------------------------------------------------------------
@@ -289,7 +354,7 @@ class _UnitScorer:
         self.stage_schema = ctx.stage_schema
         self.rejected_schema = ctx.rejected_schema
 
-    def add(self, batch: pa.RecordBatch, source_path: str, first_row: int | None, pre_reason) -> None:
+    def add(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> None:
         t = time.perf_counter()
         ctx = self.ctx
         result = process_batch(batch, ctx.columns, ctx.options, self.state.groups, pre_reason)
@@ -299,23 +364,30 @@ class _UnitScorer:
         self.state.add(batch, result)
         self.writer.submit(self.files.stages.write_table, result.stages.cast(self.stage_schema))
         if result.rejected.num_rows:
-            rejected = self._rejected_rows(result, source_path, first_row)
+            rejected = self._rejected_rows(result, origin)
             self.writer.submit(self.files.rejected.write_table, rejected)
         self.timings["compute"] += time.perf_counter() - t
 
-    def _rejected_rows(self, result: BatchResult, source_path: str, first_row: int | None) -> pa.Table:
-        """The batch's rejected rows with where they came from; the first stops the run under
-        ``on_invalid="error"``."""
+    def _rejected_rows(self, result: BatchResult, origin: Origin) -> pa.Table:
+        """The batch's rejected rows with where they came from (file and row in it); the first stops the
+        run under ``on_invalid="error"``."""
         rejected = result.rejected
         self.state.reasons.update(rejected.column("reason").to_pylist())
-        accepted = result.reason_codes == reasons.OK
-        rows = np.flatnonzero(~accepted) + first_row if first_row is not None else None
-        rejected = rejected.append_column("source", pa.array([source_path] * rejected.num_rows, pa.string()))
+        if origin[0][1] is None:  # long layout: tracks, not rows of a file
+            paths, rows = [origin[0][0]] * rejected.num_rows, None
+        else:
+            positions = np.flatnonzero(result.reason_codes != reasons.OK)
+            offsets = np.array([offset for _, _, offset in origin], np.int64)
+            segment = np.searchsorted(offsets, positions, side="right") - 1
+            paths = [origin[i][0] for i in segment]
+            firsts = np.array([first for _, first, _ in origin], np.int64)
+            rows = firsts[segment] + positions - offsets[segment]
+        rejected = rejected.append_column("source", pa.array(paths, pa.string()))
         rejected = rejected.append_column(
             "row", pa.array(rows, pa.int64()) if rows is not None else pa.nulls(rejected.num_rows, pa.int64()))
         if self.ctx.options.on_invalid == "error":
             where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, self.ctx.columns)
-            raise RejectedRowError(f"{source_path}: {where}: {rejected.column('reason')[0].as_py()}")
+            raise RejectedRowError(f"{paths[0]}: {where}: {rejected.column('reason')[0].as_py()}")
         return rejected.select(self.rejected_schema.names).cast(self.rejected_schema)
 
 

@@ -1,11 +1,16 @@
 """Units of work, each with a key and its aggregates persisted (README, Scheduled runs).
 
-A unit is an input file, or a run of whole row groups of a large Parquet
-file, or (long layout) the whole dataset.  Its key digests what its
-results depend on: the file (path, size, mtime and a hash of its footer),
-the row groups, and every option that changes numbers.  Results stored
-under that key are reused by ``--resume`` and by incremental runs; a
+A unit is sized by work, not by file: consecutive small input files packed
+together up to about ``UNIT_ROWS`` rows, or a run of whole row groups of a
+large Parquet file, or (long layout) the whole dataset.  Its key digests
+what its results depend on: its files (path, size, mtime and a hash of the
+footer), their row groups, and every option that changes numbers.  Results
+stored under that key are reused by ``--resume`` and by incremental runs; a
 changed file or option gives a new key.
+
+Where small files are cut into units is decided file by file (content-defined
+chunking, :func:`pack_files`), so that adding, changing or removing one file
+changes the key of its own unit and at most one neighbour's, never the rest.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,25 +35,89 @@ _RESULT_OPTIONS = ("lam", "stages", "reduce", "grid_step", "key", "key_col", "sc
                    "id_cols", "by", "layout", "normalize", "device")
 
 
-# A Parquet file's row groups are cut into units of about this many rows, so
-# that one large file still spreads over several threads of work or Dask
-# workers; a unit never splits a row group.
+# The target size of a unit, in input rows (tracks, in the wide layout).  A
+# large Parquet file's row groups are cut into units of about this many rows,
+# so that one large file still spreads over several threads of work or Dask
+# workers (a unit never splits a row group), and small files are packed into
+# units of about this many rows, so that a unit's fixed costs (a stages/ part,
+# its writers, its committed partials) are paid per million rows, not per
+# file.  A million rows of ~100-frame tracks is a few hundred MB of scores
+# streamed in batches, a few seconds of work: large enough that fixed costs
+# vanish, small enough that a dataset of tens of millions of tracks still
+# spreads over a cluster, and that an incremental run recomputes little.
+# TF2ENG_UNIT_ROWS in the environment overrides it.
 UNIT_ROWS = 1_000_000
+UNIT_ROWS_ENV = "TF2ENG_UNIT_ROWS"
+# A run of small files between two content-defined boundaries is cut again
+# once it would exceed this many times the target (a rare, long run of files
+# without a boundary).
+UNIT_CAP = 4
+
+
+def unit_rows() -> int:
+    """The target rows per unit: TF2ENG_UNIT_ROWS where set, else UNIT_ROWS."""
+    value = os.environ.get(UNIT_ROWS_ENV)
+    return max(1, int(value)) if value else UNIT_ROWS
+
+
+@dataclass(frozen=True)
+class Part:
+    """A file of a unit: all its rows, or a run of its row groups."""
+
+    index: int  # into Source.fragments
+    row_groups: tuple[int, ...] | None = None  # None: the whole file
+    first_row: int = 0  # row number, within the file, of the part's first row
 
 
 @dataclass(frozen=True)
 class Unit:
     key: str
-    fragments: tuple[int, ...]  # indices into Source.fragments
-    label: str  # the file (or dataset, for the long layout) it covers
-    row_groups: tuple[int, ...] | None = None  # of its one fragment; None: all
-    first_row: int = 0  # row number, within the file, of the unit's first row
+    fragments: tuple[Part, ...]  # the unit's files, in path order
+    label: str  # the files (or dataset, for the long layout) it covers
     rows: int = 0
+
+
+def is_boundary(path: str, rows: int, target: int) -> bool:
+    """Whether a unit ends after this file: true with probability rows / target, decided by a hash of the
+    path alone, so that units hold about ``target`` rows on average and the decision for one file never
+    depends on the others."""
+    h = int.from_bytes(hashlib.sha256(path.encode()).digest()[:8], "big")
+    return h * target < rows * (1 << 64)
+
+
+def pack_files(paths: list[str], rows: list[int], target: int | None = None) -> list[list[int]]:
+    """Indices of the files, in path order, cut into consecutive groups: a file of ``target`` rows or
+    more is a group of its own; other files join the current group, which ends after a file for
+    which :func:`is_boundary` holds, or before a file that would take it beyond ``UNIT_CAP`` times
+    the target.  Adding, changing or removing one file changes its own group and at most the next."""
+    target = unit_rows() if target is None else target
+    cap = UNIT_CAP * target
+    groups: list[list[int]] = []
+    current: list[int] = []
+    current_rows = 0
+    for i, (path, n) in enumerate(zip(paths, rows)):
+        if n >= target:
+            if current:
+                groups.append(current)
+                current, current_rows = [], 0
+            groups.append([i])
+            continue
+        if current and current_rows + n > cap:
+            groups.append(current)
+            current, current_rows = [], 0
+        current.append(i)
+        current_rows += n
+        if is_boundary(path, n, target):
+            groups.append(current)
+            current, current_rows = [], 0
+    if current:
+        groups.append(current)
+    return groups
 
 
 def row_group_runs(sizes: list[int], target: int | None = None) -> list[tuple[int, int]]:
     """Consecutive row groups [first, stop) of at least ``target`` rows each (the last may be short)."""
-    target = UNIT_ROWS if target is None else target
+    target = unit_rows() if target is None else target
     runs, first, rows = [], 0, 0
     for i, size in enumerate(sizes):
         rows += size

@@ -336,7 +336,8 @@ def _killed_run(files, out):
     snapshot.rename(staging)
 
 
-def check_resume(files, tmp_path, **_):
+def check_resume(files, tmp_path, monkeypatch, **_):
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")  # a unit per file
     out = tmp_path / "o"
     _killed_run(files, out)
     _ok("run", files, "-o", out, "--resume", "--no-plot", "-q")
@@ -347,7 +348,8 @@ def check_resume(files, tmp_path, **_):
     assert _digests(tmp_path / "again") == _digests(out)
 
 
-def check_full(files, tmp_path, **_):
+def check_full(files, tmp_path, monkeypatch, **_):
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")  # a unit per file
     out = tmp_path / "o"
     _ok("run", files, "-o", out, "--no-plot", "-q")
     _ok("run", files, "-o", out, "--no-plot", "-q")
@@ -367,7 +369,8 @@ def check_strict(small, files, tmp_path, **_):
 def check_log_format(files, tmp_path, **_):
     result = _ok("run", files, "-o", tmp_path / "o", "--log-format", "json", "--no-plot")
     events = [json.loads(line) for line in result.stderr.splitlines()]
-    assert [e["event"] for e in events] == ["start", "unit", "unit", "unit", "complete"]
+    assert [e["event"] for e in events] == ["start", "unit", "complete"]  # three small files, one unit
+    assert events[1]["file"].endswith("(3 files)") and events[1]["status"] == "processed"
     assert events[-1]["rows"]["rejected"] == 1
     result = invoke("run", files, "-o", tmp_path / "e", "--log-format", "json", "--on-invalid", "error")
     assert result.exit_code == 2

@@ -45,6 +45,12 @@ def dataset(tmp_path_factory):
     return d / "data"
 
 
+@pytest.fixture(autouse=True)
+def unit_per_file(monkeypatch):
+    """Units of about 400 rows: each 500-row file is a unit (a task) of its own, the small one too."""
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "400")
+
+
 def _digests(out):
     return json.loads((out / "summary.json").read_text())["digests"]
 
@@ -178,3 +184,18 @@ def test_threads_are_the_workers(dataset, tmp_path):
         result = tf2eng.run(dataset, tmp_path / "out", plot=False, engine="dask", threads=2,
                             scheduler=local.scheduler_address)
     assert result.summary["threads"] == 1
+
+
+def test_dask_packed_units_equal_local(cluster, dataset, tmp_path, monkeypatch):
+    """Units of several files each: one task per unit, the local engine's bytes."""
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1200")
+    local_cluster, _ = cluster
+    local = tf2eng.run(dataset, tmp_path / "local", plot=False, by=["category"])
+    assert local.summary["units"]["total"] < 6
+    remote = tf2eng.run(dataset, tmp_path / "dask", plot=False, by=["category"], engine="dask",
+                        scheduler=local_cluster.scheduler_address)
+    assert remote.summary["units"] == local.summary["units"]
+    assert _digests(remote.out) == _digests(local.out)
+    rejected = pq.read_table(remote.out / "rejected.parquet")
+    assert set(rejected["source"].to_pylist()) == {str(dataset / "part-9.parquet")}
+    assert sorted(rejected["row"].to_pylist()) == [0, 1, 2]

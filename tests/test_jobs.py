@@ -31,6 +31,12 @@ def _split_dataset(source: Path, directory: Path, parts: int) -> Path:
     return directory
 
 
+@pytest.fixture
+def unit_per_file(monkeypatch):
+    """A target of one row per unit: every file (and row group) is a unit of its own, as before packing."""
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")
+
+
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     path = tmp_path_factory.mktemp("jobs") / "synth.parquet"
@@ -64,17 +70,98 @@ def test_edited_kernels_are_not_answered_by_results_of_the_old_ones(synthetic, t
     assert again.summary["units"]["processed"] == 1 and again.summary["units"]["reused"] == 0
 
 
-def test_same_aggregates_however_the_input_is_split(synthetic, tmp_path):
+@pytest.mark.parametrize("parts, unit_rows", [(5, None), (200, None), (200, "100")])
+def test_same_aggregates_however_the_input_is_split(synthetic, tmp_path, monkeypatch, parts, unit_rows):
     whole = tf2eng.run(synthetic, tmp_path / "whole", plot=False, by=["category"])
-    split = tf2eng.run(_split_dataset(synthetic, tmp_path / "split", 5), tmp_path / "split_out", plot=False,
+    if unit_rows is not None:
+        monkeypatch.setenv("TF2ENG_UNIT_ROWS", unit_rows)
+    split = tf2eng.run(_split_dataset(synthetic, tmp_path / "split", parts), tmp_path / "split_out", plot=False,
                        by=["category"])
     assert _aggregate_bytes(whole.out) == _aggregate_bytes(split.out)
     a = whole.stages().collect().sort(["video_id", "exp_id"])
     b = split.stages().collect().sort(["video_id", "exp_id"])
     assert a.equals(b)
+    # The output grows with the data, not with the number of files: a part per unit.
+    units = split.summary["units"]["total"]
+    assert len(list((split.out / "stages").glob("*.parquet"))) == units
+    assert len(list((split.out / "_tf2eng").iterdir())) == 2 * units
+    if unit_rows is None:
+        assert units == 1
+    else:  # 3,000 rows in units of about 100 (at most 400)
+        assert 3 < units < 200
 
 
-def test_incremental_run_processes_only_new_and_changed_files(synthetic, tmp_path):
+def test_small_files_packed_into_one_unit_keep_their_rejected_rows_source_and_row(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    expected = []
+    for i in range(30):
+        tracks = [[0.1, 0.9, 0.4], [0.2, 0.5], [0.3, 0.3, 0.3, 0.8]]
+        if i % 7 == 3:
+            tracks[i % 3] = [0.5, 7.0]  # out of [0, 1]
+            expected.append((str(data / f"f{i:02d}.parquet"), i % 3))
+        pq.write_table(wide_table(tracks, [0] * len(tracks)), data / f"f{i:02d}.parquet")
+    result = tf2eng.run(data, tmp_path / "out", plot=False)
+    assert result.summary["units"]["total"] == 1
+    rejected = pq.read_table(result.out / "rejected.parquet")
+    assert list(zip(rejected["source"].to_pylist(), rejected["row"].to_pylist())) == expected
+    assert result.summary["rows"]["read"] == 90
+
+
+def test_packing_is_local_adding_changing_or_removing_a_file_moves_at_most_two_groups():
+    import random
+
+    from tf2eng.engine.units import pack_files
+
+    rng = random.Random(3)
+    paths = [f"data/part-{i:05d}.parquet" for i in range(2000)]
+    rows = [rng.randint(1, 20) for _ in paths]
+
+    def groups(paths, rows):
+        return {tuple(paths[i] for i in g) for g in pack_files(paths, rows, 100)}
+
+    before = groups(paths, rows)
+    assert 100 < len(before) < 400  # about 10 files (100 rows) per unit
+    assert max(len(g) for g in before) <= 400
+    for trial in range(50):
+        i = rng.randrange(len(paths))
+        changed_rows = rows[:i] + [rows[i] + rng.randint(1, 30)] + rows[i + 1:]
+        added = (paths[:i] + [paths[i] + ".new"] + paths[i:], rows[:i] + [rng.randint(1, 20)] + rows[i:])
+        removed = (paths[:i] + paths[i + 1:], rows[:i] + rows[i + 1:])
+        for after in (groups(paths, changed_rows), groups(*added), groups(*removed)):
+            assert len(after - before) <= 2
+
+
+def test_incremental_run_over_many_small_files_recomputes_at_most_two_units(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "40")
+    data = tmp_path / "data"
+    data.mkdir()
+    write_synthetic(tmp_path / "all.parquet", 1000, seed=8)
+    table = pq.read_table(tmp_path / "all.parquet")
+    for i in range(200):
+        pq.write_table(table.slice(5 * i, 5), data / f"part-{i:03d}.parquet")
+    out = tmp_path / "out"
+    first = tf2eng.run(data, out, plot=False)
+    assert 10 < first.summary["units"]["total"] < 100
+
+    def check(step: str) -> None:
+        again = tf2eng.run(data, out, plot=False)
+        full = tf2eng.run(data, tmp_path / f"full-{step}", plot=False, full=True)
+        units = again.summary["units"]
+        assert units["processed"] <= 2, step
+        assert units["reused"] == units["total"] - units["processed"], step
+        assert _digests(again.out) == _digests(full.out), step
+        assert len(list((out / "stages").glob("*.parquet"))) == units["total"]
+
+    pq.write_table(table.slice(0, 12), data / "part-077.parquet")  # change one file
+    check("changed")
+    pq.write_table(table.slice(20, 3), data / "part-123a.parquet")  # add one
+    check("added")
+    (data / "part-150.parquet").unlink()  # remove one
+    check("removed")
+
+
+def test_incremental_run_processes_only_new_and_changed_files(synthetic, tmp_path, unit_per_file):
     data = _split_dataset(synthetic, tmp_path / "data", 4)
     out = tmp_path / "out"
     first = tf2eng.run(data, out, plot=False)
@@ -116,7 +203,7 @@ def _run_until_paused(data: Path, out: Path, units: int, *extra: str) -> subproc
     return proc
 
 
-def test_sigkill_then_resume(synthetic, tmp_path):
+def test_sigkill_then_resume(synthetic, tmp_path, unit_per_file):
     data = _split_dataset(synthetic, tmp_path / "data", 12)
     out = tmp_path / "out"
     # A previous complete result, made with other options.
@@ -136,7 +223,7 @@ def test_sigkill_then_resume(synthetic, tmp_path):
     assert not (tmp_path / ".out.staging").exists()
 
 
-def test_killed_first_run_leaves_no_output(synthetic, tmp_path):
+def test_killed_first_run_leaves_no_output(synthetic, tmp_path, unit_per_file):
     data = _split_dataset(synthetic, tmp_path / "data", 12)
     out = tmp_path / "out"
     proc = _run_until_paused(data, out, 1)
@@ -253,3 +340,17 @@ def test_large_file_is_cut_into_row_group_units(tmp_path, monkeypatch):
     a = whole.stages().collect().sort("video_id")
     b = cut.stages().collect().sort("video_id")
     assert a.equals(b)
+
+
+def test_sigkill_then_resume_with_packed_units(synthetic, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "600")  # 24 files of 125 rows: units of about 5 files
+    data = _split_dataset(synthetic, tmp_path / "data", 24)
+    out = tmp_path / "out"
+    proc = _run_until_paused(data, out, 2, "--threads", "1")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = tf2eng.run(data, out, plot=False, resume=True)
+    units = resumed.summary["units"]
+    assert 2 < units["total"] < 24 and units["resumed"] == 2 and units["processed"] == units["total"] - 2
+    clean = tf2eng.run(data, tmp_path / "clean", plot=False)
+    assert _digests(resumed.out) == _digests(clean.out)

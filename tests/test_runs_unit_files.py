@@ -35,6 +35,12 @@ def two_files(tmp_path_factory):
     return d / "data"
 
 
+@pytest.fixture(autouse=True)
+def unit_per_file(monkeypatch):
+    """Units of about 500 rows: each 600-row file is a unit of its own."""
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "500")
+
+
 @pytest.fixture
 def small_batches(monkeypatch):
     """Read in batches of 100 rows, so that a unit streams several batches."""

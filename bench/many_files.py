@@ -1,0 +1,116 @@
+"""Many small files: whole-process wall time of `tf2eng run` on a dataset split into N Parquet files,
+against the same rows as one file and against DuckDB's stage sums over the same N files (issue 12).
+
+    python bench/many_files.py [--input bench/data/demo.parquet] [--files 2000] [--tf2eng PATH] [--repeat 3]
+
+The split dataset is written once under bench/data/many-files/ (gitignored).  --tf2eng names another
+build's executable to compare (default: the one beside this Python).  Prints a Markdown table; each
+time is the best of --repeat runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+
+
+def split(source: Path, files: int) -> Path:
+    """source's rows cut into ``files`` Parquet files of consecutive rows, written once."""
+    directory = HERE / "data" / "many-files" / f"{source.stem}-{files}"
+    done = directory / "_done"
+    if done.exists():
+        return directory
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    table = pq.read_table(source)
+    step = -(-table.num_rows // files)
+    for i in range(files):
+        pq.write_table(table.slice(i * step, step), directory / f"part-{i:05d}.parquet")
+    done.touch()
+    return directory
+
+
+def tf2eng_wall(exe: str, path: Path, repeat: int) -> tuple[float, dict]:
+    best = float("inf")
+    summary = {}
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "out"
+            t = time.perf_counter()
+            subprocess.run([exe, "run", str(path), "-o", str(out), "--no-plot", "-q", "--full"], check=True)
+            best = min(best, time.perf_counter() - t)
+            import json
+
+            summary = json.loads((out / "summary.json").read_text())
+            summary["_files"] = {d: len(list((out / d).iterdir())) for d in ("stages", "_tf2eng")}
+    return best, summary
+
+
+def duckdb_wall(pattern: str, repeat: int) -> float:
+    """DuckDB's stage sums (engine/tools/benchmark.py duckdb_stage_sums), in a fresh process each time."""
+    code = f"""
+import duckdb, os
+con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
+con.execute(f"SET threads TO {{os.cpu_count()}}")
+con.execute('''
+    WITH frames AS (
+        SELECT filename, file_row_number AS track, len(scores) AS T,
+               unnest(scores) AS s, generate_subscripts(scores, 1) AS i
+        FROM read_parquet(?, file_row_number = true, filename = true)
+    )
+    SELECT filename, track, (10 * i + T - 1) // T - 1 AS stage, sum(pow(s::DOUBLE, 0.7)) AS y
+    FROM frames GROUP BY ALL
+''', [{pattern!r}]).fetchnumpy()
+"""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", type=Path, default=HERE / "data" / "demo.parquet")
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--tf2eng", action="append", default=None,
+                        help="a tf2eng executable (repeat to compare builds; default: this environment's)")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    exes = args.tf2eng or [os.path.join(os.path.dirname(sys.executable), "tf2eng")]
+    directory = split(args.input, args.files)
+    rows = pq.read_metadata(args.input).num_rows
+    print(f"{rows:,} tracks of {args.input.name}; {args.files:,} files in {directory}; "
+          f"{os.cpu_count()} CPUs; best of {args.repeat}\n")
+    print("| what | wall (s) | units | stages/ parts | _tf2eng/ files |")
+    print("| --- | --- | --- | --- | --- |")
+    for exe in exes:
+        for label, path in ((f"one file ({exe})", args.input), (f"{args.files:,} files ({exe})", directory)):
+            wall, summary = tf2eng_wall(exe, path, args.repeat)
+            files = summary["_files"]
+            print(f"| tf2eng, {label} | {wall:.2f} | {summary['units']['total']} | {files['stages']} | "
+                  f"{files['_tf2eng']} |", flush=True)
+    try:
+        import duckdb  # noqa: F401
+    except ImportError:
+        print("| DuckDB | not installed | | | |")
+        return
+    print(f"| DuckDB stage sums, {args.files:,} files | {duckdb_wall(str(directory / '*.parquet'), args.repeat):.2f} "
+          "| | | |")
+    print(f"| DuckDB stage sums, one file | {duckdb_wall(str(args.input), args.repeat):.2f} | | | |")
+
+
+if __name__ == "__main__":
+    main()
