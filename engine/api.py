@@ -32,7 +32,7 @@ from .errors import InputError, OutputError
 from .groups import GroupIndex
 from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
-from .source import Source
+from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, run_unit, source_rejected_schema
 from .units import Part, Unit, UnitAggregates, options_digest, pack_files, row_group_runs, unit_key, unit_rows
 
@@ -260,7 +260,12 @@ class _Job:
         target = unit_rows()
         rows = [self.source.rows_in(i) for i in range(len(files))]
         units = []
-        for group in pack_files([entry["path"] for entry in files], rows, target):
+        # Boundaries are decided on paths relative to the input's root, so a dataset packs the same
+        # wherever it is mounted.
+        root = self.source.path if os.path.isdir(self.source.path) else (
+            glob_base(self.source.path) or os.path.dirname(self.source.path))
+        relative = [os.path.relpath(entry["path"], root) for entry in files]
+        for group in pack_files(relative, rows, target):
             if len(group) == 1 and rows[group[0]] >= target:
                 (i,) = group
                 entry = files[i]
