@@ -333,14 +333,16 @@ def bench(
     """Time tf2eng against numpy, polars, DuckDB and a bare pyarrow read, on the same data."""
 
     def body():
-        from ..engine.api import _set_threads
+        from ..engine.api import check_threads
+        from ..engine.stream import numba_threads
         from ..engine.tools.benchmark import check_writable, run_benchmark, write_report
 
         target = json_out or Path("bench/results") / time.strftime("bench-%Y%m%d-%H%M%S.json")
         check_writable(target)
-        _set_threads(threads)
-        report = run_benchmark(path, tracks, seed, repeat, data_dir, _split(skip) or (),
-                               log=lambda m: typer.echo(m, err=True))
+        check_threads(threads)
+        with numba_threads(threads):
+            report = run_benchmark(path, tracks, seed, repeat, data_dir, _split(skip) or (),
+                                   log=lambda m: typer.echo(m, err=True))
         typer.echo(report.table())
         write_report(report, target)
         typer.echo(f"results in {target}")

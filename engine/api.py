@@ -33,7 +33,7 @@ from .groups import GroupIndex
 from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source, glob_base
-from .stream import UnitContext, UnitResult, run_unit, source_rejected_schema
+from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
 from .units import Part, Unit, UnitAggregates, options_digest, pack_files, row_group_runs, unit_key, unit_rows
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
@@ -112,26 +112,26 @@ def run(
     )
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    previous_threads = _set_threads(threads)
+    check_threads(threads)
     try:
-        path = str(path)
-        source = Source(path, options)
-        output = OutputDir(out if out is not None else default_output(path), resume=resume)
-        emit = log or (lambda event: None)
-        job = _Job(source, options, output, progress, emit, engine, threads)
-        try:
-            result = job.run(plot, reuse_previous=not full, scheduler=scheduler, workers=workers,
-                             started=started, started_at=started_at)
-        except BaseException as exc:
-            # Any cluster is closed by now: no task of this run writes into the staging directory.
-            error = _output_error(exc, output)
-            output.abort(keep_committed=not isinstance(error, OutputError))
-            emit({"event": "failed", "error": str(error) or type(error).__name__})
-            if error is exc:
-                raise
-            raise error from exc
+        with numba_threads(threads):
+            path = str(path)
+            source = Source(path, options)
+            output = OutputDir(out if out is not None else default_output(path), resume=resume)
+            emit = log or (lambda event: None)
+            job = _Job(source, options, output, progress, emit, engine, threads)
+            try:
+                result = job.run(plot, reuse_previous=not full, scheduler=scheduler, workers=workers,
+                                 started=started, started_at=started_at)
+            except BaseException as exc:
+                # Any cluster is closed by now: no task of this run writes into the staging directory.
+                error = _output_error(exc, output)
+                output.abort(keep_committed=not isinstance(error, OutputError))
+                emit({"event": "failed", "error": str(error) or type(error).__name__})
+                if error is exc:
+                    raise
+                raise error from exc
     finally:
-        numba.set_num_threads(previous_threads)
         if options.device == "cuda":  # the device and pinned memory kept between batches
             from ..kernels.cuda import release_buffers
 
@@ -175,16 +175,13 @@ def resolve_device(device: str) -> str:
     return "cuda"
 
 
-def _set_threads(threads: int | None) -> int:
-    """Check ``threads`` and give numba that many (None: leave it); returns the count it had before."""
-    previous = numba.get_num_threads()
+def check_threads(threads: int | None) -> None:
+    """``threads`` (None: as numba has them) must be between 1 and NUMBA_NUM_THREADS."""
     if threads is None:
-        return previous
+        return
     limit = numba.config.NUMBA_NUM_THREADS
     if not 1 <= threads <= limit:
         raise InputError(f"--threads must be between 1 and {limit} (NUMBA_NUM_THREADS), got {threads}")
-    numba.set_num_threads(threads)
-    return previous
 
 
 class _Job:
