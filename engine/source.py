@@ -394,8 +394,13 @@ class Source:
         digest = hashlib.sha256()
         files = parallel_map(_file_fingerprint, [fragment.path for fragment in self.fragments])
         for entry in files:
-            digest.update(f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry['tail_sha256']}\n".encode())
+            digest.update(fingerprint_line(entry))
         return {"sha256": digest.hexdigest(), "files": files}
+
+
+def fingerprint_line(entry: dict) -> bytes:
+    """One file's fingerprint entry as the bytes that digests of it (the input's, a unit's key) take."""
+    return f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry['tail_sha256']}\n".encode()
 
 
 def _file_fingerprint(path: str) -> dict:

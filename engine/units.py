@@ -26,8 +26,10 @@ import numpy as np
 import pyarrow as pa
 
 from .. import __version__
+from .errors import InputError
 from .options import Options
 from .output import write_file
+from .source import fingerprint_line
 
 # Options that change results (output layout and error handling do not; the
 # device changes them in the last bits).
@@ -57,7 +59,12 @@ UNIT_CAP = 4
 def unit_rows() -> int:
     """The target rows per unit: TF2ENG_UNIT_ROWS where set, else UNIT_ROWS."""
     value = os.environ.get(UNIT_ROWS_ENV)
-    return max(1, int(value)) if value else UNIT_ROWS
+    if not value:
+        return UNIT_ROWS
+    try:
+        return max(1, int(value))
+    except ValueError:
+        raise InputError(f"{UNIT_ROWS_ENV}={value!r}: expected a number of rows") from None
 
 
 @dataclass(frozen=True)
@@ -142,7 +149,7 @@ def options_digest(options: Options) -> str:
 def unit_key(file_entries: list[dict], digest: str) -> str:
     h = hashlib.sha256(digest.encode())
     for entry in file_entries:
-        h.update(f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry['tail_sha256']}\n".encode())
+        h.update(fingerprint_line(entry))
     return h.hexdigest()[:24]
 
 

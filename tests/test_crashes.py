@@ -461,6 +461,7 @@ def _tf2eng(env: dict, *args) -> subprocess.CompletedProcess:
     ({"POLARS_MAX_THREADS": "many"}, False),
     ({"NUMBA_THREADING_LAYER": "bogus"}, False),
     ({"MPLBACKEND": "bogus"}, True),
+    ({"TF2ENG_UNIT_ROWS": "a million"}, False),
 ])
 def test_unusable_environment_is_one_line(small, tmp_path, env, plot):
     done = _tf2eng(env, "run", small, "-o", tmp_path / "out", "-q", *([] if plot else ["--no-plot"]))
