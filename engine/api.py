@@ -53,6 +53,13 @@ class RunResult:
         """The per-track table, ``stages/``, as a lazy polars scan."""
         return pl.scan_parquet(self.out / STAGES_DIR / "*.parquet")
 
+    def plot(self, ax=None):
+        """The alignment figure of the run, drawn from ``out`` (stages/, rejected.parquet) and the
+        curve table; returns the matplotlib Figure (README, Notebooks: ``plot()``)."""
+        from .memory import plot_run
+
+        return plot_run(self, ax)
+
 
 def run(
     path: str | Path,
