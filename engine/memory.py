@@ -43,7 +43,7 @@ from .stream import BatchScorer, UnitContext, numba_threads
 DATA = "data"  # how messages name the input: the argument's name
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Alignment:
     """What :func:`align` computed: the tables ``tf2eng run`` writes, as polars DataFrames, and a summary."""
 

@@ -149,6 +149,19 @@ def long_rows(table: pa.Table, seed: int) -> pl.DataFrame:
     return df.sample(fraction=1.0, shuffle=True, seed=seed)
 
 
+@settings(max_examples=15)
+@given(datasets(), st.integers(0, 2**16), st.sampled_from(["polars", "lazy", "reader"]))
+def test_align_matches_run_long(tmp_path_factory, drawn, seed, kind):
+    """The long layout: the drawn tracks as shuffled frame rows, the key frame repeated on each."""
+    table, options, pieces = drawn
+    frames = long_rows(table, seed).to_arrow()
+    tmp = tmp_path_factory.mktemp("run")
+    pq.write_table(frames, tmp / "long.parquet")
+    want = run_frames(tmp / "long.parquet", tmp / "out", **options)
+    assert want["summary"]["input"]["layout"] == "long"
+    assert_same(tf2eng.align(as_kind(frames, kind, pieces), **options), want)
+
+
 @pytest.mark.parametrize("partition_rows", [None, 25])
 def test_long_layout_matches_run(tmp_path, monkeypatch, partition_rows):
     """Long layout, grouped at once or (25 rows a partition) in hash partitions: spill files for the
