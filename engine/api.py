@@ -55,7 +55,7 @@ class RunResult:
 
     def plot(self, ax=None):
         """The alignment figure of the run, drawn from ``out`` (stages/, rejected.parquet) and the
-        curve table; returns the matplotlib Figure (README, Notebooks: ``plot()``)."""
+        curve table; returns the matplotlib Figure (README, In memory: ``plot()``)."""
         from .memory import plot_run
 
         return plot_run(self, ax)

@@ -1,4 +1,4 @@
-"""``tf2eng.align``: the analysis of tracks already in memory, with no file written (README, Notebooks).
+"""``tf2eng.align``: the analysis of tracks already in memory, with no file written (README, In memory).
 
 The data goes through the engine's own pieces: its columns are resolved and
 checked as a file's are (engine/source.py, the input named ``data`` in
@@ -58,7 +58,7 @@ class Alignment:
 
     def plot(self, ax=None):
         """The alignment figure ``tf2eng run`` saves, drawn on a new matplotlib Figure (``ax`` None),
-        on one Axes, or on one Axes per group; returns the Figure (README, Notebooks)."""
+        on one Axes, or on one Axes per group; returns the Figure (README, In memory)."""
         from .plot import draw
 
         columns = list(self._groups.by) + ["pos_key", "stage_scores"]

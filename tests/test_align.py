@@ -447,3 +447,13 @@ def test_alignment_without_plot_imports_no_matplotlib():
             "assert a.summary['rows']['written'] == 1; print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_align_on_cuda_matches_run_on_cuda(tmp_path):
+    """--device cuda (numba's simulator in the tests): the run's tables."""
+    table = _figure_data(12, 2, seed=9)
+    pq.write_table(table, tmp_path / "data.parquet")
+    want = run_frames(tmp_path / "data.parquet", tmp_path / "out", by="category", device="cuda")
+    got = tf2eng.align(table, by="category", device="cuda")
+    assert got.summary["device"] == "cuda"
+    assert_same(got, want)
