@@ -1,11 +1,12 @@
 """tf2eng: the key-frame alignment analysis of per-frame text-frame scores, in batch.
 
-``tf2eng.run(path, ...)`` is the Python entry point; ``tf2eng run`` the CLI.
+``tf2eng.run(path, ...)`` is the Python entry point; ``tf2eng run`` the CLI;
+``tf2eng.align(data, ...)`` the same analysis of data in memory, returning an ``Alignment``.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["run", "__version__"]
+__all__ = ["run", "align", "Alignment", "__version__"]
 
 
 def __getattr__(name):
@@ -15,4 +16,8 @@ def __getattr__(name):
         from .engine.api import run
 
         return run
+    if name in ("align", "Alignment"):
+        from .engine import memory
+
+        return getattr(memory, name)
     raise AttributeError(f"module 'tf2eng' has no attribute {name!r}")

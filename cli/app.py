@@ -19,7 +19,8 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from ..engine.options import DEVICES, ENGINES, KEY_MODES, LAYOUTS, NORMALIZATIONS, ON_INVALID, REDUCTIONS
+from ..engine.options import (DEVICES, ENGINES, KEY_MODES, LAYOUTS, MAX_PLOT_DPI, NORMALIZATIONS, ON_INVALID,
+                               PLOT_DPI, PLOT_FORMATS, REDUCTIONS)
 
 app = typer.Typer(
     add_completion=False,
@@ -44,6 +45,7 @@ OnInvalid = _choices("OnInvalid", ON_INVALID)
 Device = _choices("Device", DEVICES + ("auto",))
 Engine = _choices("Engine", ENGINES)
 LogFormat = _choices("LogFormat", ("text", "json"))
+PlotFormat = _choices("PlotFormat", PLOT_FORMATS)
 
 EXIT_COMPLETE, EXIT_INTERNAL, EXIT_INPUT, EXIT_REJECTED = 0, 1, 2, 3
 _log_format = {"value": LogFormat.text}
@@ -162,7 +164,9 @@ def run(
     normalize: Annotated[Normalize, typer.Option(help="minmax: rescale each track to [0, 1] first.")] = Normalize.none,
     on_invalid: Annotated[OnInvalid, typer.Option(help="quarantine: bad rows go to rejected.parquet; error: stop at the first.")] = OnInvalid.quarantine,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
-    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write alignment.png.")] = True,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write the alignment figure, alignment.png (or --plot-format).")] = True,
+    plot_format: Annotated[PlotFormat, typer.Option(help="The figure's format: alignment.png, .svg or .pdf (vector lines; the same bytes on every run).")] = PlotFormat.png,
+    plot_dpi: Annotated[int, typer.Option(help=f"The figure's resolution in dots per inch, 1 to {MAX_PLOT_DPI} (SVG, PDF: of the density shading only).")] = PLOT_DPI,
     device: Annotated[Device, typer.Option(help="cpu; cuda (a usable GPU, else exit 2); auto: the GPU where one is usable.")] = Device.cpu,
     engine: Annotated[Engine, typer.Option(help="local, or dask: one task per unit (an input file, or a run of row groups of a large one) on a Dask cluster.")] = Engine.local,
     scheduler: Annotated[Optional[str], typer.Option(help="--engine dask: address of a running scheduler, tcp://HOST:PORT.")] = None,
@@ -207,6 +211,8 @@ def run(
                 normalize=normalize.value,
                 on_invalid=on_invalid.value,
                 plot=plot,
+                plot_format=plot_format.value,
+                plot_dpi=plot_dpi,
                 threads=threads,
                 device=device.value,
                 engine=engine.value,

@@ -30,7 +30,7 @@ from .. import __version__
 from .aggregate import GroupMoments
 from .errors import InputError, OutputError
 from .groups import GroupIndex
-from .options import ENGINES, Options
+from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
@@ -53,6 +53,13 @@ class RunResult:
         """The per-track table, ``stages/``, as a lazy polars scan."""
         return pl.scan_parquet(self.out / STAGES_DIR / "*.parquet")
 
+    def plot(self, ax=None):
+        """The alignment figure of the run, drawn from ``out`` (stages/, rejected.parquet) and the
+        curve table; returns the matplotlib Figure (README, In memory: ``plot()``)."""
+        from .memory import plot_run
+
+        return plot_run(self, ax)
+
 
 def run(
     path: str | Path,
@@ -72,6 +79,8 @@ def run(
     normalize: str = "none",
     on_invalid: str = "quarantine",
     plot: bool = True,
+    plot_format: str = "png",
+    plot_dpi: int = PLOT_DPI,
     threads: int | None = None,
     device: str = "cpu",
     engine: str = "local",
@@ -113,13 +122,14 @@ def run(
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     check_threads(threads)
+    check_plot_options(plot_format, plot_dpi)
     try:
         with numba_threads(threads):
             path = str(path)
             source = Source(path, options)
             output = OutputDir(out if out is not None else default_output(path), resume=resume)
             emit = log or (lambda event: None)
-            job = _Job(source, options, output, progress, emit, engine, threads)
+            job = _Job(source, options, output, progress, emit, engine, threads, plot_format, plot_dpi)
             try:
                 result = job.run(plot, reuse_previous=not full, scheduler=scheduler, workers=workers,
                                  started=started, started_at=started_at)
@@ -188,7 +198,7 @@ class _Job:
     """The units of a run, their streaming, the merge of their aggregates, and the commit."""
 
     def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None, emit: Log,
-                 engine: str, threads: int | None):
+                 engine: str, threads: int | None, plot_format: str = "png", plot_dpi: int = PLOT_DPI):
         self.source = source
         self.options = options
         self.output = output
@@ -209,6 +219,7 @@ class _Job:
         self.threads_used: set[int] = set()  # as the units report it
         self.rows_done = 0
         self.rows_todo = 0
+        self.plot_format, self.plot_dpi = plot_format, plot_dpi  # of the figure, when one is drawn
         # read: waiting for input; compute: validation, kernels, tables;
         # write: busy time of the writer thread, which overlaps both.  Summed
         # over units (and over workers, on Dask).
@@ -326,6 +337,11 @@ class _Job:
 
     # --- merging and writing ------------------------------------------------------------
 
+    @property
+    def plot_name(self) -> str:
+        """alignment.png, .svg or .pdf."""
+        return str(Path(PLOT).with_suffix("." + self.plot_format))
+
     def aggregate(self, units: list[Unit]) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Merge every unit's aggregates, in unit order, into the dataset aggregates."""
         t = time.perf_counter()
@@ -359,8 +375,8 @@ class _Job:
             from .plot import render
 
             t = time.perf_counter()
-            render(self.output.path(STAGES_DIR), self.output.path(PLOT), curve, self.groups, self.group_tracks,
-                   self.options)
+            render(self.output.path(STAGES_DIR), self.output.path(self.plot_name), curve, self.groups,
+                   self.group_tracks, self.options, self.plot_format, self.plot_dpi)
             self.timings["plot"] = time.perf_counter() - t
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:
@@ -373,7 +389,7 @@ class _Job:
         }
         if self.columns.layout == "long":
             rows["input_frame_rows"] = self.counts["frame_rows"]
-        outputs = [STAGES_DIR + "/", STAGE_MEANS, CURVE, REJECTED] + ([PLOT] if plot else [])
+        outputs = [STAGES_DIR + "/", STAGE_MEANS, CURVE, REJECTED] + ([self.plot_name] if plot else [])
         return {
             "status": "complete",
             "tf2eng": __version__,

@@ -250,9 +250,10 @@ class LongTracks:
         tracks.rows  # frame rows read
     """
 
-    def __init__(self, source: Source, spill_root: str | os.PathLike, on_rows=None):
+    def __init__(self, source: Source, spill_root: str | os.PathLike | None, on_rows=None):
         self.source = source
-        self.spill_root = Path(spill_root)
+        # None: the partitions are kept in memory instead of spill files (tf2eng.align writes no file).
+        self.spill_root = Path(spill_root) if spill_root is not None else None
         self.on_rows = on_rows
         self.rows = 0
         self.partitions = partitions_for(source.rows_total)
@@ -293,11 +294,7 @@ class LongTracks:
             del parts
             yield from _batches(*group_tracks(frame, cols, self.stats, self.key_type))
             return
-        paths = self._spill()
-        for path in paths:
-            with pa.OSFile(str(path)) as f:
-                table = pa.ipc.open_stream(f).read_all()
-            path.unlink()
+        for table in self._partitions():
             if table.num_rows == 0:
                 continue
             frame = pl.from_arrow(table)
@@ -305,6 +302,24 @@ class LongTracks:
             tracks, reason = group_tracks(frame, cols, self.stats, self.key_type)
             del frame
             yield from _batches(tracks, reason)
+
+    def _partitions(self) -> Iterator[pa.Table]:
+        """Each partition's frame rows, read back from its spill file (removed once read) or kept in memory."""
+        if self.spill_root is None:
+            buffers: list[list[pa.RecordBatch]] = [[] for _ in range(self.partitions)]
+            for batch in self._read():
+                for p, rows in _split(batch, list(self.source.columns.ids), self.partitions):
+                    buffers[p].append(rows)
+            for p in range(self.partitions):
+                table = pa.Table.from_batches(buffers[p], self.schema)
+                buffers[p] = []
+                yield table
+            return
+        for path in self._spill():
+            with pa.OSFile(str(path)) as f:
+                table = pa.ipc.open_stream(f).read_all()
+            path.unlink()
+            yield table
 
     def _spill(self) -> list[Path]:
         """Write every input row to the spill file of its track's partition."""
@@ -328,15 +343,9 @@ class LongTracks:
                 buffered[p] = 0
 
             for batch in self._read():
-                part = partition_of(batch, ids, P)
-                order = np.argsort(part, kind="stable")
-                counts = np.bincount(part, minlength=P)
-                batch = batch.take(pa.array(order))
-                start = 0
-                for p in np.flatnonzero(counts):
-                    buffers[p].append(batch.slice(start, counts[p]))
-                    start += counts[p]
-                    buffered[p] += counts[p]
+                for p, rows in _split(batch, ids, P):
+                    buffers[p].append(rows)
+                    buffered[p] += rows.num_rows
                     if buffered[p] >= flush_rows:
                         flush(p)
             for p in range(P):
@@ -346,6 +355,17 @@ class LongTracks:
             for writer in writers:
                 writer.close()
         return paths
+
+
+def _split(batch: pa.RecordBatch, ids: list[str], partitions: int) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(partition, its rows of the batch, in batch order) for each partition the batch has rows of."""
+    part = partition_of(batch, ids, partitions)
+    counts = np.bincount(part, minlength=partitions)
+    batch = batch.take(pa.array(np.argsort(part, kind="stable")))
+    start = 0
+    for p in np.flatnonzero(counts):
+        yield int(p), batch.slice(start, counts[p])
+        start += counts[p]
 
 
 def partition_of(batch: pa.RecordBatch, ids: list[str], partitions: int) -> np.ndarray:

@@ -16,6 +16,11 @@ ON_INVALID = ("quarantine", "error")
 DEVICES = ("cpu", "cuda")
 ENGINES = ("local", "dask")
 MAX_STAGES = 10_000
+PLOT_FORMATS = ("png", "svg", "pdf")
+PLOT_DPI = 110  # alignment.png's resolution; SVG and PDF keep their lines as vectors
+# The largest figure (twelve panels, 15.6 x 15.2 in) at 600 dpi is about 85 Mpixel, 340 MB to raster;
+# beyond, a vector format serves better.
+MAX_PLOT_DPI = 600
 MAX_GRID_STEPS = 10**6  # intervals of the common grid: at most 10**6 + 1 points
 
 
@@ -31,6 +36,14 @@ def _check_grid_step(step: float, stages: int) -> None:
     if not (math.isfinite(step) and 0 < step <= span and steps < MAX_GRID_STEPS + 0.5):
         raise InputError(f"--grid-step must be a number from {span / MAX_GRID_STEPS:.3g} to {span:g} for "
                          f"--stages {stages} (2 to 10**6 + 1 grid points in [-1, {1 - 1 / stages:g}]), got {step}")
+
+
+def check_plot_options(plot_format: str, plot_dpi: int) -> None:
+    """--plot-format is one of PLOT_FORMATS; --plot-dpi a whole number from 1 to MAX_PLOT_DPI."""
+    if plot_format not in PLOT_FORMATS:
+        raise InputError(f"--plot-format must be one of {', '.join(PLOT_FORMATS)}, got {plot_format!r}")
+    if not (isinstance(plot_dpi, numbers.Integral) and not isinstance(plot_dpi, bool) and 1 <= plot_dpi <= MAX_PLOT_DPI):
+        raise InputError(f"--plot-dpi must be a whole number from 1 to {MAX_PLOT_DPI}, got {plot_dpi!r}")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,21 @@
-"""alignment.png: every aligned curve faint, the mean curve in red, the key frame at x = 0.
+"""The alignment figure: every aligned curve faint, the mean curve in red, the key frame at x = 0.
 
 In the spirit of the paper's Fig. 3(b).  A group with few tracks shows each
 curve as a faint line; a larger one shows the curves as a density shading
 (per grid point, the share of tracks at each height).  One panel per --by
 group, or one panel with a colour per group where there are many.
+
+:func:`draw` makes the figure from a curve table and the per-track rows
+(``stages/``, or their in-memory table), on a new figure or on given axes;
+``tf2eng run`` saves it as alignment.png / .svg / .pdf (:func:`render`),
+``RunResult.plot()`` and ``Alignment.plot()`` return it.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +27,7 @@ from ..kernels.density import curve_density, curves_on_grid
 from ..kernels.grid import grid_points
 from .errors import InputError
 from .groups import GroupIndex
-from .options import Options
+from .options import PLOT_DPI, Options
 
 LINES_MAX = 400  # tracks per group drawn as lines; more become a density shading
 PANELS_MAX = 12  # groups drawn as panels; more share one panel
@@ -57,17 +63,74 @@ class _Plot:
         return self.order.size
 
 
-def render(stages_dir: Path, png: Path, curve: pl.DataFrame, groups: GroupIndex,
-           group_tracks: np.ndarray, options: Options) -> None:
-    """Draw alignment.png from the run's curve table and its stages/ rows."""
+def render(stages_dir: Path, path: Path, curve: pl.DataFrame, groups: GroupIndex,
+           group_tracks: np.ndarray, options: Options, plot_format: str = "png", plot_dpi: int = PLOT_DPI) -> None:
+    """Draw the figure of a run from its curve table and its stages/ rows, and save it at ``path``."""
+    fig = draw(stage_batches(stages_dir, groups), curve, groups, group_tracks, options)
+    save(fig, path, plot_format, plot_dpi)
+
+
+def stage_batches(stages_dir: Path, groups: GroupIndex) -> Iterable:
+    """The record batches of stages/ with the columns the figure needs, in the parts' name order."""
+    dataset = ds.dataset(str(stages_dir), format="parquet")
+    return dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"])
+
+
+def draw(track_batches: Iterable, curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray,
+         options: Options, ax=None):
+    """The alignment figure, from the curve table and the accepted tracks' rows (record batches
+    with the --by columns, ``pos_key`` and ``stage_scores``); returns the matplotlib Figure.
+
+    ``ax`` None: a new Figure, the one ``tf2eng run`` saves.  One Axes: one group is drawn
+    as its panel, several groups together (every track in one shading, each group's mean
+    curve in a colour of its own, named in a legend up to 12 groups).  A sequence of Axes
+    (a list, or the array ``plt.subplots`` returns): one per group, in the output order
+    of the groups.  Into given axes the panels are drawn as in the figure; the figure's
+    title, size and margins stay the caller's.
+    """
     Figure = matplotlib_figure()
-    plot = _plan(curve, groups, group_tracks, options)
+    given = None if ax is None else _axes_list(ax)
+    panels = max(groups.size, 1)
+    if given is not None and len(given) not in (1, panels):
+        raise ValueError(f"ax: give one Axes, or one per group ({panels}, in the output order of the "
+                         f"groups), got {len(given)}")
+    shared = None if given is None else (len(given) == 1 and groups.size > 1)
+    plot = _plan(curve, groups, group_tracks, options, shared)
     if plot.tracks.sum():
-        _read_track_curves(plot, stages_dir, groups, options.stages)
-    fig = Figure(figsize=_figure_size(plot))
-    axes = _draw_shared_panel(fig, plot, groups) if plot.shared else _draw_panels(fig, plot, groups)
-    _label_axes(fig, axes, plot, options)
-    fig.savefig(png, dpi=110)
+        _read_track_curves(plot, track_batches, groups, options.stages)
+    if given is None:
+        fig = Figure(figsize=_figure_size(plot))
+        axes = _draw_shared_panel(fig.subplots(), plot, groups) if plot.shared else _draw_panels(fig, plot, groups)
+    else:
+        fig = given[0].figure
+        if plot.shared:
+            axes = _draw_shared_panel(given[0], plot, groups)
+        else:
+            axes = _draw_group_panels(given, plot, groups)
+            for panel in axes:
+                panel.set_xlabel(X_LABEL)
+                panel.set_ylabel(plot.y_label)
+    _label_axes(axes, plot)
+    if given is None:
+        _title_and_margins(fig, plot, options)
+    return fig
+
+
+def _axes_list(ax) -> list:
+    """One Axes, or a sequence (any nesting, e.g. an array from plt.subplots), as a flat list."""
+    if hasattr(ax, "plot") and hasattr(ax, "figure"):
+        return [ax]
+    return list(np.asarray(ax, dtype=object).ravel())
+
+
+def save(fig, path, plot_format: str = "png", plot_dpi: int = PLOT_DPI) -> None:
+    """Save the figure as PNG, SVG or PDF, with no creation date and fixed SVG ids, so that the
+    same figure gives the same bytes."""
+    import matplotlib
+
+    metadata = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[plot_format]
+    with matplotlib.rc_context({"svg.hashsalt": "tf2eng"}):
+        fig.savefig(path, format=plot_format, dpi=plot_dpi, metadata=metadata)
 
 
 def matplotlib_figure() -> type:
@@ -85,8 +148,10 @@ def matplotlib_figure() -> type:
     return Figure
 
 
-def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, options: Options) -> _Plot:
-    """The drawn grid, the mean curves and the y range from the curve table; how each group is drawn."""
+def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, options: Options,
+          shared: bool | None = None) -> _Plot:
+    """The drawn grid, the mean curves and the y range from the curve table; how each group is drawn
+    (``shared``: every group in one panel; None: where there are more than PANELS_MAX groups)."""
     full_grid = grid_points(options.stages, options.grid_step)
     # A finer grid than the figure can show is drawn every stride-th point:
     # the track curves and their shading are computed on that coarser grid.
@@ -97,7 +162,8 @@ def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, opt
     tracks = np.zeros(G, np.int64)
     tracks[: group_tracks.size] = group_tracks
     mean, std = _group_curves(curve, groups, G, full_grid.size)
-    shared = G > PANELS_MAX  # one panel: every track in one shading
+    if shared is None:
+        shared = G > PANELS_MAX  # one panel: every track in one shading
     as_lines = (tracks <= LINES_MAX) & (not shared)
     slot = np.zeros(G, np.int64) if shared else np.maximum(np.cumsum(~as_lines) - 1, 0)
     return _Plot(grid, options.grid_step * stride, order, tracks, mean[:, ::stride], _y_limit(mean, std),
@@ -116,11 +182,10 @@ def _y_limit(mean: np.ndarray, std: np.ndarray) -> float:
     return float(top) * 1.1 if np.isfinite(top) and top > 0 else 1.0
 
 
-def _read_track_curves(plot: _Plot, stages_dir: Path, groups: GroupIndex, stages: int) -> None:
-    """Every accepted track's aligned curve from stages/: kept as a line for the groups drawn
-    with lines, binned into the shading for the others."""
-    dataset = ds.dataset(str(stages_dir), format="parquet")
-    for batch in dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"]):
+def _read_track_curves(plot: _Plot, batches: Iterable, groups: GroupIndex, stages: int) -> None:
+    """Every accepted track's aligned curve from its stage rows: kept as a line for the groups
+    drawn with lines, binned into the shading for the others."""
+    for batch in batches:
         if not batch.num_rows:
             continue
         Y = _stage_matrix(batch, stages)
@@ -161,15 +226,8 @@ def _draw_panels(fig, plot: _Plot, groups: GroupIndex) -> list:
     """One panel per group (one empty panel where there is no group): its tracks and its mean in red."""
     cols, rows = _grid_shape(plot.size)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
-    labels = _group_labels(groups)
-    for ax, code in zip(axes.ravel(), plot.order):
-        _draw_group(ax, plot, int(code))
-        title = f"{labels[int(code)]}, " if groups.by else ""
-        # Titles hold the data's values and names: "$" in them is text, not TeX.
-        ax.set_title(f"{title}{plot.tracks[code]:,} tracks", fontsize=10, parse_math=False)
-    if plot.size == 0:  # --by on an input without rows: no group at all
-        _note(axes[0, 0], "no tracks")
     shown = max(plot.size, 1)
+    _draw_group_panels(list(axes.ravel()[:shown]), plot, groups)
     for ax in axes.ravel()[shown:]:
         ax.set_visible(False)
     for col in range(cols):  # the lowest panel of each column carries the x axis
@@ -180,6 +238,19 @@ def _draw_panels(fig, plot: _Plot, groups: GroupIndex) -> list:
     for ax in axes[:, 0]:
         ax.set_ylabel(plot.y_label)
     return list(axes.ravel()[:shown])
+
+
+def _draw_group_panels(axes: list, plot: _Plot, groups: GroupIndex) -> list:
+    """Each group in its panel, with its title; a "no tracks" panel where there is no group."""
+    labels = _group_labels(groups)
+    for ax, code in zip(axes, plot.order):
+        _draw_group(ax, plot, int(code))
+        title = f"{labels[int(code)]}, " if groups.by else ""
+        # Titles hold the data's values and names: "$" in them is text, not TeX.
+        ax.set_title(f"{title}{plot.tracks[code]:,} tracks", fontsize=10, parse_math=False)
+    if plot.size == 0:  # --by on an input without rows: no group at all
+        _note(axes[0], "no tracks")
+    return axes
 
 
 def _draw_group(ax, plot: _Plot, code: int) -> None:
@@ -201,17 +272,20 @@ def _draw_shading(ax, plot: _Plot, hist: np.ndarray, **style) -> None:
               extent=(plot.grid[0] - step / 2, plot.grid[-1] + step / 2, 0.0, plot.y_max), **style)
 
 
-def _draw_shared_panel(fig, plot: _Plot, groups: GroupIndex) -> list:
-    """Many groups in one panel: every track in one shading, and the mean curves of the largest groups."""
+def _draw_shared_panel(ax, plot: _Plot, groups: GroupIndex) -> list:
+    """Many groups in one panel: every track in one shading, and the mean curves of the largest
+    groups, named in a legend where there are at most PANELS_MAX of them."""
     from matplotlib import colormaps
 
-    ax = fig.subplots()
     colours = colormaps["tab20"]
     with_tracks = plot.order[plot.tracks[plot.order] > 0]
     largest = with_tracks[np.argsort(-plot.tracks[with_tracks], kind="stable")][:MEANS_MAX]
     _draw_shading(ax, plot, plot.shading[0], alpha=0.6)
+    labels = _group_labels(groups)
     for i, code in enumerate(largest):
-        ax.plot(plot.grid, plot.mean[code], color=colours(i % 20), lw=1.0)
+        ax.plot(plot.grid, plot.mean[code], color=colours(i % 20), lw=1.0, label=labels[int(code)])
+    if 0 < largest.size <= PANELS_MAX:
+        ax.legend(loc="upper left", fontsize=8, frameon=False)
     shown = "each" if largest.size == with_tracks.size else f"the {largest.size} largest"
     ax.set_title(f"{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10,
                  parse_math=False)
@@ -220,8 +294,8 @@ def _draw_shared_panel(fig, plot: _Plot, groups: GroupIndex) -> list:
     return [ax]
 
 
-def _label_axes(fig, axes: list, plot: _Plot, options: Options) -> None:
-    """The key frame at x = 0, the common limits, the legend, the title and the margins."""
+def _label_axes(axes: list, plot: _Plot) -> None:
+    """The key frame at x = 0, the common limits and the legend."""
     for ax in axes:
         ax.axvline(0.0, color="black", lw=0.8, ls="--")
         ax.set_xlim(plot.grid[0], plot.grid[-1])
@@ -230,6 +304,10 @@ def _label_axes(fig, axes: list, plot: _Plot, options: Options) -> None:
     if not plot.shared and plot.tracks.sum():
         first = next(ax for ax, code in zip(axes, plot.order) if plot.tracks[code])
         first.legend(loc="upper left", fontsize=8, frameon=False)
+
+
+def _title_and_margins(fig, plot: _Plot, options: Options) -> None:
+    """The figure's title and margins."""
     fig.suptitle(f"Key-frame alignment of {int(plot.tracks.sum()):,} tracks (K={options.stages})", fontsize=12)
     # Fixed margins: tight_layout measures every text and costs a third of the plot.
     if plot.size <= 1 or plot.shared:

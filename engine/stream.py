@@ -342,31 +342,26 @@ class _UnitState:
         return UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
 
 
-class _UnitScorer:
-    """Validates and scores a unit's batches, accumulating its aggregates and handing its rows to the writer."""
+class BatchScorer:
+    """Validates and scores batches, accumulating their aggregates in ``state``; hands back each
+    batch's stage rows and rejected rows (a unit writes them out, tf2eng.align keeps them)."""
 
-    def __init__(self, ctx: UnitContext, files: _UnitFiles, writer: BackgroundWriter, timings: dict):
+    def __init__(self, ctx: UnitContext):
         self.ctx = ctx
         self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.options.stages, ctx.options.grid_size))
-        self.files = files
-        self.writer = writer
-        self.timings = timings
         self.stage_schema = ctx.stage_schema
         self.rejected_schema = ctx.rejected_schema
 
-    def add(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> None:
-        t = time.perf_counter()
+    def score(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> tuple[pa.Table, pa.Table | None]:
+        """(stage rows, rejected rows or None where the batch has none)."""
         ctx = self.ctx
         result = process_batch(batch, ctx.columns, ctx.options, self.state.groups, pre_reason)
         if ctx.columns.layout == "long":
             result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
                                                           result.reason_codes, ctx.columns)
         self.state.add(batch, result)
-        self.writer.submit(self.files.stages.write_table, result.stages.cast(self.stage_schema))
-        if result.rejected.num_rows:
-            rejected = self._rejected_rows(result, origin)
-            self.writer.submit(self.files.rejected.write_table, rejected)
-        self.timings["compute"] += time.perf_counter() - t
+        rejected = self._rejected_rows(result, origin) if result.rejected.num_rows else None
+        return result.stages.cast(self.stage_schema), rejected
 
     def _rejected_rows(self, result: BatchResult, origin: Origin) -> pa.Table:
         """The batch's rejected rows with where they came from (file and row in it); the first stops the
@@ -389,6 +384,24 @@ class _UnitScorer:
             where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, self.ctx.columns)
             raise RejectedRowError(f"{paths[0]}: {where}: {rejected.column('reason')[0].as_py()}")
         return rejected.select(self.rejected_schema.names).cast(self.rejected_schema)
+
+
+class _UnitScorer(BatchScorer):
+    """Validates and scores a unit's batches, accumulating its aggregates and handing its rows to the writer."""
+
+    def __init__(self, ctx: UnitContext, files: _UnitFiles, writer: BackgroundWriter, timings: dict):
+        super().__init__(ctx)
+        self.files = files
+        self.writer = writer
+        self.timings = timings
+
+    def add(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> None:
+        t = time.perf_counter()
+        stages, rejected = self.score(batch, origin, pre_reason)
+        self.writer.submit(self.files.stages.write_table, stages)
+        if rejected is not None:
+            self.writer.submit(self.files.rejected.write_table, rejected)
+        self.timings["compute"] += time.perf_counter() - t
 
 
 def _describe(table: pa.Table, columns: Columns) -> str:

@@ -246,6 +246,24 @@ def check_no_plot(small, tmp_path, **_):
     assert "alignment.png" not in _summary(tmp_path / "o")["outputs"]
 
 
+def check_plot_format(small, tmp_path, **_):
+    _ok("run", small, "-o", tmp_path / "o", "--plot-format", "svg", "-q")
+    assert (tmp_path / "o" / "alignment.svg").read_bytes().startswith(b"<?xml")
+    assert not (tmp_path / "o" / "alignment.png").exists()
+    assert "alignment.svg" in _summary(tmp_path / "o")["outputs"]
+    result = invoke("run", small, "-o", tmp_path / "bad", "--plot-format", "jpg")
+    assert result.exit_code == 2 and "--plot-format" in result.stderr
+
+
+def check_plot_dpi(small, tmp_path, **_):
+    _ok("run", small, "-o", tmp_path / "o", "--plot-dpi", "30", "-q")
+    assert (tmp_path / "o" / "alignment.png").read_bytes()[16:24] == (240).to_bytes(4, "big") + (150).to_bytes(4, "big")
+    result = invoke("run", small, "-o", tmp_path / "bad", "--plot-dpi", "0")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "tf2eng: error: --plot-dpi must be a whole number from 1 to 600, got 0"
+    assert not (tmp_path / "bad").exists()
+
+
 def check_device(small, tmp_path, **_):
     from tf2eng.kernels import cuda as cuda_kernels
 
@@ -405,7 +423,8 @@ OPTION_CHECKS = {
     "--grid-step": check_grid_step, "--key": check_key, "--key-col": check_key_col,
     "--scores-col": check_scores_col, "--frame-col": check_frame_col, "--id-cols": check_id_cols,
     "--by": check_by, "--layout": check_layout, "--normalize": check_normalize, "--on-invalid": check_on_invalid,
-    "--threads": check_threads, "--plot": check_plot, "--no-plot": check_no_plot, "--device": check_device,
+    "--threads": check_threads, "--plot": check_plot, "--no-plot": check_no_plot, "--plot-format": check_plot_format,
+    "--plot-dpi": check_plot_dpi, "--device": check_device,
     "--engine": check_engine, "--scheduler": check_scheduler, "--workers": check_workers,
     "--resume": check_resume, "--full": check_full, "--strict": check_strict, "--log-format": check_log_format,
     "--json": check_json, "--quiet": check_quiet, "-q": check_q,
