@@ -11,8 +11,8 @@ Two kinds of file, told apart by their content, not their name:
   ``{"videos": {video: {"objects": {obj_id: {"category": name, "frames": [...]}}}}}``.
 
 Every file is read whole and checked once, on the client; what the join
-needs is kept as two small Arrow tables (picklable, so a Dask task gets
-them with the rest of the run's context).  A track is matched by its first
+needs is kept as a few Arrow and numpy arrays (picklable, so a Dask task
+gets them with the rest of the run's context).  A track is matched by its first
 id column (the video) and its second (the expression), each as text:
 strings as they are, integers in decimal.  The join adds ``exp``,
 ``obj_id`` and ``category`` (strings, null for a track the files do not
@@ -76,33 +76,51 @@ class Joined:
 
 
 class Metadata:
-    """The metadata of every ``--meta`` file, merged, as lookup tables for :meth:`join`."""
+    """The metadata of every ``--meta`` file, merged, as lookup tables for :meth:`join`.
 
-    def __init__(self, files: list[MetaFile], expressions: pa.Table, frames: pa.Table):
+    A track is looked up in two steps, with no hash table of (video, name) pairs built per batch:
+    its video and its expression id (or key frame name) each become an index into a sorted list of
+    the names the files hold (Arrow's ``index_in`` over a few thousand names), and the pair of
+    indices one integer code, found by binary search among the codes of the pairs the files list.
+    """
+
+    def __init__(self, files: list[MetaFile], expressions: dict, frames: dict, objects: dict):
         self.files = files
-        self._expressions = expressions  # key, exp, obj_id, category
-        self._frames = frames  # key (video and frame name), position
         # What the results depend on: the files' contents, whatever their paths or order.
         self.sha256 = hashlib.sha256("\n".join(sorted(f.sha256 for f in files)).encode()).hexdigest()
+        videos = sorted({v for v, _ in expressions} | set(frames))
+        self._videos = pa.array(videos, pa.string())
+        self._exp_ids, self._exp_codes, order = _codes(videos, list(expressions))
+        rows = [expressions[pair] for pair in order]
+        self._columns = {  # the added columns, one row per code in self._exp_codes
+            "exp": pa.array([text for text, _, _ in rows], pa.string()),
+            "obj_id": pa.array([",".join(objs) if objs else None for _, objs, _ in rows], pa.string()),
+            "category": pa.array([_categories(video, objs, objects) for (video, _), (_, objs, _) in zip(order, rows)],
+                                 pa.string()),
+        }
+        pairs = [(video, name) for video, (names, _) in frames.items() for name in names]
+        self._frame_names, self._frame_codes, order = _codes(videos, pairs)
+        self._positions = _positions(order, frames)  # of each code in self._frame_codes
 
     def join(self, batch: pa.RecordBatch, columns: Columns) -> Joined:
         """Add ``exp``, ``obj_id`` and ``category`` to ``batch`` (null where no file names the track),
         and turn a key column of frame names into positions in the video's frames (-1 for a name the
         metadata does not list for that video: key_frame_out_of_range)."""
-        video, expression = batch.column(columns.ids[0]), batch.column(columns.ids[1])
-        found = pc.index_in(_join_keys(video, expression), value_set=self._expressions.column("key"))
+        video = _index(batch.column(columns.ids[0]), self._videos)
+        row = _find(self._exp_codes, video, _index(batch.column(columns.ids[1]), self._exp_ids), len(self._exp_ids))
+        taken = pa.array(row, mask=row < 0)
         arrays, names = list(batch.columns), list(batch.schema.names)
         for name in META_COLUMNS:
-            arrays.append(self._expressions.column(name).take(found).combine_chunks())
+            arrays.append(self._columns[name].take(taken))
             names.append(name)
         key_names = None
         if columns.key is not None and not pa.types.is_integer(batch.schema.field(columns.key).type):
             i = names.index(columns.key)
             key_names = _text(arrays[i])
-            where = pc.index_in(_join_keys(video, key_names), value_set=self._frames.column("key"))
-            position = self._frames.column("position").take(where).combine_chunks()
-            arrays[i] = pc.if_else(key_names.is_valid(), pc.fill_null(position, -1), pa.scalar(None, pa.int64()))
-        matched = len(found) - found.null_count
+            at = _find(self._frame_codes, video, _index(key_names, self._frame_names), len(self._frame_names))
+            position = np.where(at >= 0, self._positions[np.maximum(at, 0)] if len(self._positions) else -1, -1)
+            arrays[i] = pa.array(position, pa.int64(), mask=key_names.is_null().to_numpy(zero_copy_only=False))
+        matched = int(np.count_nonzero(row >= 0))
         return Joined(pa.RecordBatch.from_arrays(arrays, names=names), matched, key_names)
 
     def summary(self, tracks: int, matched: int) -> dict:
@@ -153,7 +171,7 @@ def load_metadata(paths: Iterable[str]) -> Metadata:
             elif kind == OBJECTS:
                 _read_objects(path, video, entry, objects)
     try:
-        return Metadata(files, _expression_table(expressions, objects), _frame_table(frames))
+        return Metadata(files, expressions, frames, objects)
     except UnicodeEncodeError:
         raise InputError(f"--meta {', '.join(f.path for f in files)}: a name holds text that is not valid "
                          f"Unicode (an unpaired surrogate escape)") from None
@@ -254,10 +272,30 @@ def _quote(name: str) -> str:
 # --- lookup tables ------------------------------------------------------------------------
 
 
-def _key(video: str, second: str) -> str:
-    """What both sides of the join compare: the video's UTF-8 length, then the two names (no two
-    pairs of names give the same key)."""
-    return f"{len(video.encode())}:{video}:{second}"
+def _codes(videos: list[str], pairs: list[tuple[str, str]]) -> tuple[pa.Array, np.ndarray, list]:
+    """(the sorted distinct second names, each pair's code video_index * len(names) + name_index in
+    ascending order, the pairs in that order)."""
+    seconds = sorted({second for _, second in pairs})
+    video_at = {v: i for i, v in enumerate(videos)}
+    second_at = {n: i for i, n in enumerate(seconds)}
+    codes = np.array([video_at[v] * len(seconds) + second_at[n] for v, n in pairs], np.int64)
+    order = np.argsort(codes, kind="stable")
+    return pa.array(seconds, pa.string()), codes[order], [pairs[i] for i in order]
+
+
+def _positions(order: list[tuple[str, str]], frames: dict) -> np.ndarray:
+    """Each (video, frame name)'s 0-based position in the video's sorted frames list."""
+    at = {}
+    for video, (names, _) in frames.items():
+        for i, name in enumerate(names):
+            at[(video, name)] = i
+    return np.array([at[pair] for pair in order], np.int64)
+
+
+def _categories(video: str, objs: tuple[str, ...] | None, objects: dict) -> str | None:
+    """The categories meta.json gives the expression's objects: distinct, sorted, joined by ","."""
+    found = sorted({objects[(video, o)][0] for o in objs or () if objects.get((video, o), (None,))[0] is not None})
+    return ",".join(found) if found else None
 
 
 def _text(ids: pa.Array) -> pa.Array:
@@ -267,27 +305,15 @@ def _text(ids: pa.Array) -> pa.Array:
     return pc.cast(ids, pa.string())
 
 
-def _join_keys(video: pa.Array, second: pa.Array) -> pa.Array:
-    video = _text(video)
-    length = pc.cast(pc.binary_length(video), pa.string())
-    return pc.binary_join_element_wise(length, video, _text(second), ":")
+def _index(values: pa.Array, names: pa.Array) -> np.ndarray:
+    """Each value's index in ``names`` (as text), -1 where it is not there or null."""
+    return pc.fill_null(pc.index_in(_text(values), value_set=names), -1).to_numpy().astype(np.int64)
 
 
-def _expression_table(expressions: dict, objects: dict) -> pa.Table:
-    keys, texts, obj_ids, categories = [], [], [], []
-    for (video, exp_id), (text, objs, _) in expressions.items():
-        keys.append(_key(video, exp_id))
-        texts.append(text)
-        obj_ids.append(",".join(objs) if objs else None)
-        found = sorted({objects[(video, o)][0] for o in objs or () if objects.get((video, o), (None,))[0] is not None})
-        categories.append(",".join(found) if found else None)
-    return pa.table({"key": pa.array(keys, pa.string()), "exp": pa.array(texts, pa.string()),
-                     "obj_id": pa.array(obj_ids, pa.string()), "category": pa.array(categories, pa.string())})
-
-
-def _frame_table(frames: dict) -> pa.Table:
-    keys, positions = [], []
-    for video, (names, _) in frames.items():
-        keys += [_key(video, name) for name in names]
-        positions += range(len(names))
-    return pa.table({"key": pa.array(keys, pa.string()), "position": pa.array(positions, pa.int64())})
+def _find(codes: np.ndarray, first: np.ndarray, second: np.ndarray, width: int) -> np.ndarray:
+    """The index in ``codes`` of each pair (first, second) of indices, -1 where the pair is not there."""
+    if len(codes) == 0:
+        return np.full(len(first), -1, np.int64)
+    wanted = first * width + second
+    at = np.minimum(np.searchsorted(codes, wanted), len(codes) - 1)
+    return np.where((first >= 0) & (second >= 0) & (codes[at] == wanted), at, -1)
