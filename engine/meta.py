@@ -188,7 +188,8 @@ def _read_json(path: str) -> tuple[object, str]:
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except (UnicodeDecodeError, ValueError) as exc:
-        raise InputError(f"{path}: not valid JSON: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not valid JSON: {reason}") from None
     except RecursionError:
         raise InputError(f"{path}: not valid JSON: nested too deeply") from None
     return document, hashlib.sha256(data).hexdigest()

@@ -337,6 +337,7 @@ BAD_FILES = {
     "twice.json": ('{"videos": {"a": {"expressions": {}, "frames": ["1", "1"]}}}', 'lists frame "1" twice'),
     "category.json": ('{"videos": {"a": {"objects": {"1": {"category": 7}}}}}', 'video "a" object "1"'),
     "binary.json": (b"\xff\xfe\x00garbage", "not valid JSON"),
+    "deep.json": ("[" * 100_000, "not valid JSON"),
 }
 
 
@@ -367,6 +368,9 @@ def test_missing_file_and_conflicts(tmp_path):
     same = write_json(tmp_path / "same.json", {"videos": {"a": {"expressions": {"0": {"exp": "x"}}}}})
     result = tf2eng.run(tmp_path / "d.parquet", tmp_path / "o", plot=False, meta=[one, same])
     assert result.summary["meta"]["tracks_matched"] == 1
+    empty = write_json(tmp_path / "empty.json", {"videos": {}})  # the published shape, of no video
+    result = tf2eng.run(tmp_path / "d.parquet", tmp_path / "o", plot=False, meta=empty)
+    assert result.summary["meta"]["tracks_unmatched"] == 1 and result.summary["meta"]["files"][0]["kind"] == "empty"
 
 
 def test_input_column_of_the_same_name_stops_the_run(tmp_path):
