@@ -88,10 +88,10 @@ def run(
     Parameters mirror the CLI options of ``tf2eng run``.  ``resume`` picks
     up the units a killed run committed; ``full`` recomputes units the
     previous output already has.  ``meta`` is a Ref-YouTube-VOS / MeViS
-    metadata file or a list of them (README, Dataset metadata).  Raises :class:`InputError` for bad
-    options or unreadable input, and its subclass :class:`OutputError` when
-    the output cannot be written; results appear in ``out`` only when the
-    run completes.  The process is left as it was found: numba's thread
+    metadata file or a list of them (README, Dataset metadata).  Raises
+    :class:`InputError` for bad options or unreadable input, and its
+    subclass :class:`OutputError` when the output cannot be written;
+    results appear in ``out`` only when the run completes.  The process is left as it was found: numba's thread
     count is restored when the run returns or raises.
     """
     started = time.perf_counter()

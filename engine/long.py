@@ -186,7 +186,8 @@ def group_tracks(frame: pl.DataFrame, cols: Columns, stats: LabelStats,
         reason[~tracks["__key_ok"].to_numpy()] = reasons.INCONSISTENT_KEY_FRAME
     reason[tracks["__duplicate"].to_numpy()] = reasons.DUPLICATE_FRAME
     reason[tracks["__null_label"].to_numpy()] = reasons.BAD_FRAME_INDEX
-    order = [c for c in cols.carried if c not in cols.meta] + [cols.scores] + ([cols.key, KEY_READ] if cols.key else []) + [FRAMES, ROWS]
+    carried = [c for c in cols.carried if c not in cols.meta]  # --meta columns are joined later
+    order = carried + [cols.scores] + ([cols.key, KEY_READ] if cols.key else []) + [FRAMES, ROWS]
     return tracks.select(order).to_arrow(), reason
 
 
