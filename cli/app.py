@@ -155,11 +155,12 @@ def run(
     reduce: Annotated[Reduce, typer.Option(help="Stage score: sum (eq. 2) or mean of P_i in the stage.")] = Reduce.sum,
     grid_step: Annotated[float, typer.Option(help="Step h of the common grid of aligned positions.")] = 0.01,
     key: Annotated[KeyMode, typer.Option(help="column: use the key-frame column where present, else the first arg-max; auto: always the arg-max.")] = KeyMode.column,
-    key_col: Annotated[str, typer.Option(help="Column with the 0-based key frame.")] = "key_frame",
+    key_col: Annotated[str, typer.Option(help="Column with the 0-based key frame (with --meta, or a frame name).")] = "key_frame",
     scores_col: Annotated[Optional[str], typer.Option(help="Score column [default: scores (wide), score (long)].")] = None,
     frame_col: Annotated[str, typer.Option(help="Long layout: column with the 0-based frame number.")] = "frame",
     id_cols: Annotated[Optional[str], typer.Option(help="Comma-separated id columns [default: video_id, and exp_id where present].")] = None,
     by: Annotated[Optional[str], typer.Option(help="Comma-separated columns to group the aggregates by.")] = None,
+    meta: Annotated[Optional[list[Path]], typer.Option("--meta", metavar="FILE", help="Ref-YouTube-VOS or MeViS metadata (meta_expressions.json, meta.json; repeatable): adds exp, obj_id and category to each track by its video and expression id, for --by; a text key frame names a frame of the video's frames list.")] = None,
     layout: Annotated[Optional[Layout], typer.Option(help="Input layout [default: detected from the columns].")] = None,
     normalize: Annotated[Normalize, typer.Option(help="minmax: rescale each track to [0, 1] first.")] = Normalize.none,
     on_invalid: Annotated[OnInvalid, typer.Option(help="quarantine: bad rows go to rejected.parquet; error: stop at the first.")] = OnInvalid.quarantine,
@@ -220,6 +221,7 @@ def run(
                 workers=workers,
                 resume=resume,
                 full=full,
+                meta=meta or None,
                 progress=progress,
                 log=_json_event if log_format is LogFormat.json else None,
             )
@@ -237,6 +239,9 @@ def run(
             if reused:
                 typer.echo(f"{units['processed']} of {units['total']} units (input files or runs of their row groups) processed, "
                            f"{reused} reused from earlier results")
+            if "meta" in result.summary:
+                matched = result.summary["meta"]["tracks_matched"]
+                typer.echo(f"metadata: {matched:,} of {rows['read']:,} tracks matched")
             typer.echo(f"outputs in {result.out} ({result.summary['timings_s']['total']:.2f} s)")
         if strict and result.summary["rows"]["rejected"]:
             raise _fail(f"{result.summary['rows']['rejected']:,} rows rejected (--strict); "

@@ -88,6 +88,7 @@ def run(
     workers: int | None = None,
     resume: bool = False,
     full: bool = False,
+    meta: str | os.PathLike | Iterable[str | os.PathLike] | None = None,
     progress: Progress | None = None,
     log: Log | None = None,
 ) -> RunResult:
@@ -95,10 +96,11 @@ def run(
 
     Parameters mirror the CLI options of ``tf2eng run``.  ``resume`` picks
     up the units a killed run committed; ``full`` recomputes units the
-    previous output already has.  Raises :class:`InputError` for bad
-    options or unreadable input, and its subclass :class:`OutputError` when
-    the output cannot be written; results appear in ``out`` only when the
-    run completes.  The process is left as it was found: numba's thread
+    previous output already has.  ``meta`` is a Ref-YouTube-VOS / MeViS
+    metadata file or a list of them (README, Dataset metadata).  Raises
+    :class:`InputError` for bad options or unreadable input, and its
+    subclass :class:`OutputError` when the output cannot be written;
+    results appear in ``out`` only when the run completes.  The process is left as it was found: numba's thread
     count is restored when the run returns or raises.
     """
     started = time.perf_counter()
@@ -118,6 +120,7 @@ def run(
         normalize=normalize,
         on_invalid=on_invalid,
         device=resolve_device(device),
+        meta=_meta_paths(meta),
     )
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -154,6 +157,15 @@ def run(
 def _names(columns: str | Iterable[str]) -> tuple[str, ...]:
     """Column names as a tuple; one name given as a string is one column, not its letters."""
     return (columns,) if isinstance(columns, str) else tuple(columns)
+
+
+def _meta_paths(meta) -> tuple[str, ...]:
+    """--meta files as a tuple of paths: one path, or an iterable of them."""
+    if meta is None:
+        return ()
+    if isinstance(meta, (str, os.PathLike)):
+        return (os.fspath(meta),)
+    return tuple(os.fspath(p) for p in meta)
 
 
 def _output_error(exc: BaseException, output: OutputDir) -> BaseException:
@@ -209,7 +221,7 @@ class _Job:
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(options.stages, options.grid_size)
         self.group_tracks = np.zeros(0, np.int64)
-        self.counts = {"read": 0, "written": 0, "frame_rows": 0}
+        self.counts = {"read": 0, "written": 0, "frame_rows": 0, "meta_matched": 0}
         self.reasons: Counter[str] = Counter()
         self.unit_counts = {"total": 0, "processed": 0, "resumed": 0, "reused": 0}
         self.unit_aggregates: dict[str, UnitAggregates] = {}  # of the units processed by this run
@@ -260,7 +272,7 @@ class _Job:
     def units(self) -> list[Unit]:
         """The run's units in path order: small files packed together (units.pack_files), a large file
         cut into runs of row groups, or (long layout) the whole dataset."""
-        digest = options_digest(self.options)
+        digest = options_digest(self.options, self.source.meta.sha256 if self.source.meta is not None else None)
         files = self.source.fingerprint["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
             return [Unit(unit_key(files, digest), tuple(Part(i) for i in range(len(files))), self.source.path,
@@ -359,6 +371,7 @@ class _Job:
             self.counts["read"] += c["read"]
             self.counts["written"] += c["written"]
             self.counts["frame_rows"] += c["frame_rows"]
+            self.counts["meta_matched"] += c.get("meta_matched", 0)
             self.reasons.update(c["rejected_by_reason"])
         result = self.moments.finalize(self.groups, self.options.stages, self.options.grid_step)
         self.timings["aggregate"] += time.perf_counter() - t
@@ -390,7 +403,7 @@ class _Job:
         if self.columns.layout == "long":
             rows["input_frame_rows"] = self.counts["frame_rows"]
         outputs = [STAGES_DIR + "/", STAGE_MEANS, CURVE, REJECTED] + ([self.plot_name] if plot else [])
-        return {
+        summary = {
             "status": "complete",
             "tf2eng": __version__,
             "started": started_at.isoformat(),
@@ -421,6 +434,9 @@ class _Job:
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
             "versions": _versions(),
         }
+        if self.source.meta is not None:  # README, Dataset metadata
+            summary["meta"] = self.source.meta.summary(self.counts["read"], self.counts["meta_matched"])
+        return summary
 
     def _digests(self) -> dict:
         """SHA-256 of each aggregate file, and of stages/: of the list of its parts'

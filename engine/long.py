@@ -169,7 +169,7 @@ def group_tracks(frame: pl.DataFrame, cols: Columns, stats: LabelStats,
         (label.null_count() > 0).alias("__null_label"),
         (pl.col(_ORDER).n_unique() < pl.len()).alias("__duplicate"),
     ]
-    aggs += [pl.col(c).first() for c in cols.by if c not in ids]
+    aggs += [pl.col(c).first() for c in cols.by if c not in ids and c not in cols.meta]
     if cols.key is not None:
         key, key_order, order = pl.col(cols.key).first(), pl.col(_KEY_ORDER).first(), pl.col(_ORDER)
         position = (
@@ -186,7 +186,8 @@ def group_tracks(frame: pl.DataFrame, cols: Columns, stats: LabelStats,
         reason[~tracks["__key_ok"].to_numpy()] = reasons.INCONSISTENT_KEY_FRAME
     reason[tracks["__duplicate"].to_numpy()] = reasons.DUPLICATE_FRAME
     reason[tracks["__null_label"].to_numpy()] = reasons.BAD_FRAME_INDEX
-    order = list(cols.carried) + [cols.scores] + ([cols.key, KEY_READ] if cols.key else []) + [FRAMES, ROWS]
+    carried = [c for c in cols.carried if c not in cols.meta]  # --meta columns are joined later
+    order = carried + [cols.scores] + ([cols.key, KEY_READ] if cols.key else []) + [FRAMES, ROWS]
     return tracks.select(order).to_arrow(), reason
 
 

@@ -64,6 +64,7 @@ class Options:
     normalize: str = "none"
     on_invalid: str = "quarantine"
     device: str = "cpu"  # resolved: "auto" is decided before Options are made
+    meta: tuple[str, ...] = field(default_factory=tuple)  # --meta files (engine/meta.py)
 
     def __post_init__(self):
         for name, value in (("--lam", self.lam), ("--grid-step", self.grid_step)):
@@ -103,4 +104,5 @@ class Options:
         d = asdict(self)
         d["id_cols"] = list(self.id_cols) if self.id_cols is not None else None
         d["by"] = list(self.by)
+        d["meta"] = list(self.meta)
         return d

@@ -64,15 +64,16 @@ class Columns:
     ids: tuple[str, ...]
     by: tuple[str, ...]
     frame: str | None = None  # long layout: frame label (integer or string)
+    meta: tuple[str, ...] = ()  # columns --meta adds (engine/meta.py); not read from the input
 
     @property
     def carried(self) -> tuple[str, ...]:
-        """Id and --by columns, each once: they travel to stages/ and rejected.parquet."""
-        return tuple(dict.fromkeys(self.ids + self.by))
+        """Id, --by and --meta columns, each once: they travel to stages/ and rejected.parquet."""
+        return tuple(dict.fromkeys(self.ids + self.by + self.meta))
 
     @property
     def read(self) -> list[str]:
-        names = list(self.carried) + [self.scores]
+        names = [c for c in self.carried if c not in self.meta] + [self.scores]
         names += [c for c in (self.key, self.frame) if c is not None]
         return list(dict.fromkeys(names))
 
@@ -235,6 +236,11 @@ class Source:
             raise InputError(f"{self.path}: no data file found")
         self.schema = self.dataset.schema
         self.columns = self._resolve(options)
+        self.meta = None
+        if options.meta:  # README, Dataset metadata
+            from .meta import load_metadata
+
+            self.meta = load_metadata(options.meta)
         self._physical = parallel_map(self._check_fragment, self.fragments)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
@@ -288,7 +294,13 @@ class Source:
         if not ids:
             raise InputError("--id-cols: give at least one id column (it names each track in stages/ and "
                              "rejected.parquet, and gathers the frames of a track in the long layout)")
-        columns = Columns(layout, scores, key, ids, tuple(options.by), frame)
+        meta = ()
+        if options.meta:
+            from .meta import META_COLUMNS, check_columns
+
+            meta = META_COLUMNS
+            check_columns(Columns(layout, scores, key, ids, (), frame), names, self.path)
+        columns = Columns(layout, scores, key, ids, tuple(options.by), frame, meta)
         for c in columns.by:
             if c in OUTPUT_COLUMNS or c in (scores, key, frame):
                 raise InputError(f"--by column '{c}' clashes with a column tf2eng reads or writes")
@@ -325,8 +337,10 @@ class Source:
                     raise InputError(f"{path}: column '{name}' has type {t}, expected {want}")
                 scan_fields.append(pa.field(name, t))
                 continue
-            if name in (cols.key, cols.frame) and not _is_label_type(t, cols.layout):
-                want = "integer or string labels" if cols.layout == "long" else "an integer type"
+            named = bool(cols.meta) and name == cols.key  # with --meta a key may be a frame name
+            if name in (cols.key, cols.frame) and not _is_label_type(t, "long" if named else cols.layout):
+                want = "integer or string labels" if cols.layout == "long" or named else \
+                    "an integer type (or frame names, with --meta)"
                 raise InputError(f"{path}: column '{name}' has type {t}, expected {want}")
             if name in cols.ids and not _is_id_type(t) and not (pa.types.is_dictionary(t) and _is_id_type(t.value_type)):
                 raise InputError(f"{path}: column '{name}' has type {t}, expected string or integer ids")
@@ -385,7 +399,8 @@ class Source:
     def output_schema(self) -> pa.Schema:
         """Types of the carried (id and --by) columns, as every batch delivers them."""
         schema, _ = self._physical[0]
-        return pa.schema([schema.field(c) for c in self.columns.carried])
+        meta = self.columns.meta  # added by the join as strings
+        return pa.schema([pa.field(c, pa.string()) if c in meta else schema.field(c) for c in self.columns.carried])
 
     @functools.cached_property
     def fingerprint(self) -> dict:

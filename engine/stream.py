@@ -30,6 +30,7 @@ from .batch import BatchResult, process_batch
 from .errors import RejectedRowError
 from .groups import GroupIndex
 from .long import FRAMES, KEY_LABEL, ROWS, LongTracks, key_read_type, label_type, long_outputs
+from .meta import named_keys
 from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
@@ -74,6 +75,8 @@ def source_rejected_schema(source: Source) -> pa.Schema:
     if columns.layout == "long":
         key = key_read_type(source) if columns.key is not None else pa.int64()
         return rejected_schema(source.output_schema, columns, label_type(source), key)
+    if named_keys(source):  # key frames given as frame names (README, Dataset metadata): kept as read
+        return rejected_schema(source.output_schema, columns, key=pa.string())
     return rejected_schema(source.output_schema, columns)
 
 
@@ -94,6 +97,8 @@ class UnitContext:
     def stage_schema(self) -> pa.Schema:
         if self.columns.layout == "long":
             return stage_schema(self.source.output_schema, label_type(self.source))
+        if named_keys(self.source):
+            return stage_schema(self.source.output_schema, pa.string())
         return stage_schema(self.source.output_schema)
 
     @property
@@ -323,6 +328,7 @@ class _UnitState:
     read: int = 0
     written: int = 0
     frame_rows: int = 0
+    meta_matched: int = 0  # tracks the --meta files name
 
     def add(self, batch: pa.RecordBatch, result: BatchResult) -> None:
         self.moments.add(result.stage_partial, result.curve_partial)
@@ -338,7 +344,7 @@ class _UnitState:
         tracks = np.zeros(self.groups.size, np.int64)
         tracks[: self.group_tracks.size] = self.group_tracks
         counts = {"read": self.read, "written": self.written, "rejected_by_reason": dict(self.reasons),
-                  "frame_rows": self.frame_rows}
+                  "frame_rows": self.frame_rows, "meta_matched": self.meta_matched}
         return UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
 
 
@@ -355,10 +361,18 @@ class BatchScorer:
     def score(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> tuple[pa.Table, pa.Table | None]:
         """(stage rows, rejected rows or None where the batch has none)."""
         ctx = self.ctx
+        joined = None
+        if ctx.source.meta is not None:  # README, Dataset metadata: on the CPU, before the kernels
+            joined = ctx.source.meta.join(batch, ctx.columns)
+            batch = joined.batch
+            self.state.meta_matched += joined.matched
         result = process_batch(batch, ctx.columns, ctx.options, self.state.groups, pre_reason)
         if ctx.columns.layout == "long":
             result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
                                                           result.reason_codes, ctx.columns)
+        elif joined is not None and joined.key_names is not None:
+            result.stages, result.rejected = joined.outputs(result.stages, result.rejected, result.reason_codes,
+                                                            ctx.columns.key, KEY_LABEL)
         self.state.add(batch, result)
         rejected = self._rejected_rows(result, origin) if result.rejected.num_rows else None
         return result.stages.cast(self.stage_schema), rejected

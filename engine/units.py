@@ -136,9 +136,13 @@ def row_group_runs(sizes: list[int], target: int | None = None) -> list[tuple[in
     return runs
 
 
-def options_digest(options: Options) -> str:
+def options_digest(options: Options, meta_sha256: str | None = None) -> str:
+    """A digest of what changes results: the options, tf2eng and its kernels, and the contents of the
+    --meta files (``meta_sha256``, engine/meta.py; their paths do not count)."""
     d = options.as_dict()
     chosen = {k: d[k] for k in _RESULT_OPTIONS}
+    if meta_sha256 is not None:
+        chosen["meta"] = meta_sha256
     chosen["tf2eng"] = __version__
     from ..kernels import cache  # numba loads with it: not at import, for `tf2eng --help`
 

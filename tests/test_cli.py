@@ -431,6 +431,30 @@ OPTION_CHECKS = {
 }
 
 
+def check_meta(tmp_path, **_):
+    """--meta, repeatable: Ref-YouTube-VOS meta_expressions.json and meta.json (README, Dataset metadata)."""
+    expressions = {"videos": {"v1": {"expressions": {"0": {"exp": "a dog", "obj_id": "1"},
+                                                     "1": {"exp": "a cat", "obj_id": "2"}},
+                                     "frames": ["00000", "00005", "00010"]}}}
+    objects = {"videos": {"v1": {"objects": {"1": {"category": "dog"}, "2": {"category": "cat"}}}}}
+    (tmp_path / "meta_expressions.json").write_text(json.dumps(expressions))
+    (tmp_path / "meta.json").write_text(json.dumps(objects))
+    table = pa.table({"video_id": ["v1", "v1", "v2"], "exp_id": [0, 1, 0],
+                      "scores": [[0.1, 0.9, 0.2], [0.3, 0.2, 0.8], [0.5, 0.6, 0.7]], "key_frame": ["00005", "00010", None]})
+    pq.write_table(table, tmp_path / "d.parquet")
+    result = _ok("run", tmp_path / "d.parquet", "-o", tmp_path / "o", "--meta", tmp_path / "meta_expressions.json",
+                 "--meta", tmp_path / "meta.json", "--by", "category", "--no-plot")
+    assert "metadata: 2 of 3 tracks matched" in result.stdout
+    stages = _stages(tmp_path / "o").sort("exp_id")
+    assert stages.select("category", "exp", "key_frame").rows() == [("dog", "a dog", 1), ("cat", "a cat", 2)]
+    summary = _summary(tmp_path / "o")
+    assert summary["meta"]["tracks_matched"] == 2 and summary["meta"]["tracks_unmatched"] == 1
+    assert summary["parameters"]["meta"] == [str(tmp_path / "meta_expressions.json"), str(tmp_path / "meta.json")]
+
+
+OPTION_CHECKS["--meta"] = check_meta
+
+
 def test_every_run_option_has_a_check():
     """A new option of `tf2eng run` needs an entry in OPTION_CHECKS; each is listed in --help."""
     assert _run_options() == set(OPTION_CHECKS)
