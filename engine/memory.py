@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from .. import __version__
-from .api import RunResult, _names, _versions, check_threads, resolve_device
+from .api import RunResult, _meta_paths, _names, _versions, check_threads, resolve_device
 from .errors import InputError
 from .groups import GroupIndex
 from .long import LongTracks
@@ -89,6 +89,7 @@ def align(
     on_invalid: str = "quarantine",
     threads: int | None = None,
     device: str = "cpu",
+    meta=None,
 ) -> Alignment:
     """The alignment analysis of ``data`` in memory; parameters as in :func:`tf2eng.run`.
 
@@ -118,6 +119,7 @@ def align(
         normalize=normalize,
         on_invalid=on_invalid,
         device=resolve_device(device),
+        meta=_meta_paths(meta),
     )
     check_threads(threads)
     try:
@@ -160,6 +162,7 @@ def _align(source: MemorySource, options: Options) -> Alignment:
                                    pa.nulls(rejected.num_rows, pa.string()))
     stage_table = pa.concat_tables(stage_parts) if stage_parts else ctx.stage_schema.empty_table()
     counts = {"read": state.read, "written": state.written, "frame_rows": state.frame_rows,
+              "meta_matched": state.meta_matched,
               "rejected_by_reason": dict(sorted(state.reasons.items()))}
     return Alignment(_frame(stage_table), stage_means, curve, _frame(rejected),
                      {"rows": counts, "timings_s": timings}, state.groups, group_tracks, options)
@@ -206,7 +209,7 @@ def _summary(source: MemorySource, options: Options, result: Alignment, threads:
     columns = source.columns
     if columns.layout == "long":
         rows["input_frame_rows"] = counts["frame_rows"]
-    return {
+    summary = {
         "tf2eng": __version__,
         "started": started_at.isoformat(),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
@@ -225,6 +228,9 @@ def _summary(source: MemorySource, options: Options, result: Alignment, threads:
         "timings_s": {k: round(v, 4) for k, v in result.summary["timings_s"].items()},
         "versions": _versions(),
     }
+    if source.meta is not None:  # README, Dataset metadata
+        summary["meta"] = source.meta.summary(counts["read"], counts["meta_matched"])
+    return summary
 
 
 # --- the input ----------------------------------------------------------------------------
@@ -256,6 +262,11 @@ class MemorySource(Source):
         self.schema = schema
         self.fragments = [_Fragment(schema, rows or 0)]
         self.columns = self._resolve(options)
+        self.meta = None
+        if options.meta:  # README, Dataset metadata
+            from .meta import load_metadata
+
+            self.meta = load_metadata(options.meta)
         self._physical = [self._check_fragment(self.fragments[0])]
         self._check_label_kinds()
         self._stream = iter(batches)

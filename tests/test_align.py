@@ -457,3 +457,22 @@ def test_align_on_cuda_matches_run_on_cuda(tmp_path):
     got = tf2eng.align(table, by="category", device="cuda")
     assert got.summary["device"] == "cuda"
     assert_same(got, want)
+
+
+def test_align_joins_metadata_like_run(tmp_path):
+    """meta= in tf2eng.align joins the same columns and counts as tf2eng.run (README, Dataset metadata)."""
+    import json
+
+    meta = tmp_path / "meta_expressions.json"
+    meta.write_text(json.dumps({"videos": {"v0": {"expressions": {"0": {"exp": "a cat", "obj_id": "1"}},
+                                                  "frames": ["00000", "00005", "00010"]}}}))
+    table = pa.table({"video_id": ["v0", "v1"], "exp_id": [0, 0],
+                      "scores": pa.array([[0.1, 0.9, 0.3], [0.2, 0.4]], pa.list_(pa.float32()))})
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path)
+    run = tf2eng.run(str(path), str(tmp_path / "out"), meta=str(meta), plot=False)
+    aligned = tf2eng.align(table, meta=str(meta))
+    assert aligned.stages["exp"].to_list() == ["a cat", None]
+    assert aligned.stages.equals(pl.read_parquet(tmp_path / "out" / "stages").sort("video_id"))
+    assert aligned.summary["meta"]["tracks_matched"] == 1
+    assert run.summary["meta"]["tracks_unmatched"] == aligned.summary["meta"]["tracks_unmatched"] == 1
