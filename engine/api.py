@@ -69,6 +69,7 @@ def run(
     id_cols: str | Iterable[str] | None = None,
     by: str | Iterable[str] = (),
     layout: str | None = None,
+    format: str = "auto",
     normalize: str = "none",
     on_invalid: str = "quarantine",
     plot: bool = True,
@@ -84,7 +85,8 @@ def run(
 ) -> RunResult:
     """Run the alignment analysis of the dataset at ``path`` into the directory ``out``.
 
-    Parameters mirror the CLI options of ``tf2eng run``.  ``resume`` picks
+    Parameters mirror the CLI options of ``tf2eng run``; ``format`` is ``--format`` (README, Input
+    formats).  ``resume`` picks
     up the units a killed run committed; ``full`` recomputes units the
     previous output already has.  Raises :class:`InputError` for bad
     options or unreadable input, and its subclass :class:`OutputError` when
@@ -116,7 +118,7 @@ def run(
     try:
         with numba_threads(threads):
             path = str(path)
-            source = Source(path, options)
+            source = Source(path, options, input_format=format)
             output = OutputDir(out if out is not None else default_output(path), resume=resume)
             emit = log or (lambda event: None)
             job = _Job(source, options, output, progress, emit, engine, threads)
