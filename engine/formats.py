@@ -231,7 +231,15 @@ class TextFragment:
         # Only the columns the run reads are parsed, in the types the first block showed; a value
         # of another JSON type later stops the read with Arrow's message (it names the column).
         explicit = pa.schema([pa.field(f.name, self.physical_schema.field(f.name).type) for f in schema])
-        yield from self._open_jsonl(explicit)
+        done = 0
+        try:
+            for batch in self._open_jsonl(explicit):
+                yield batch
+                done += batch.num_rows
+        except pa.ArrowInvalid as exc:
+            # Arrow counts rows within the failing block (read one at a time): counted from the file's start here.
+            text = re.sub(r"in row (\d+)", lambda m: f"in row {done + int(m.group(1))} (0-based)", _first_line(exc))
+            raise InputError(f"{self.path}: cannot read as JSON Lines: {text}") from None
 
     def _csv_options(self, column_types: dict | None = None, include: list | None = None):
         import pyarrow.csv as pc

@@ -387,7 +387,7 @@ def test_a_bad_value_in_a_later_block_is_one_line(tmp_path, monkeypatch):
     _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "column 'score'")
     lines = "".join(json.dumps({"video_id": f"a{i}", "scores": [0.5]}) + "\n" for i in range(200))
     (tmp_path / "t.jsonl").write_text(lines + '{"video_id": "b", "scores": ["x"]}\n')
-    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", "scores")
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", "scores", "in row 200 (0-based)")
 
 
 def test_empty_file_beside_others_has_no_rows(tmp_path):
