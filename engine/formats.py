@@ -130,10 +130,9 @@ class TextFragment:
     data until :func:`open_fragments` gives it the dataset's), ``count_rows()`` (exact or estimated,
     see the module docstring) and ``batches(schema, batch_rows)``."""
 
-    partition_keys: dict = {}  # no hive partitions
-
     def __init__(self, path: str, fmt: str, roles: Roles):
         self.path = path
+        self.partition_keys: dict = {}  # hive partition values, by column (open_fragments)
         self.format = fmt
         self.roles = roles
         self.physical_schema: pa.Schema | None = None
@@ -172,7 +171,7 @@ class TextFragment:
             else:
                 batches = self._numpy_batches(batch_rows)
             for batch in batches:
-                yield _conform(batch, schema, self.path)
+                yield _conform(batch, schema, self.path, self.partition_keys)
         except InputError:
             raise
         except (pa.ArrowException, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
@@ -230,7 +229,8 @@ class TextFragment:
     def _jsonl_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         # Only the columns the run reads are parsed, in the types the first block showed; a value
         # of another JSON type later stops the read with Arrow's message (it names the column).
-        explicit = pa.schema([pa.field(f.name, self.physical_schema.field(f.name).type) for f in schema])
+        explicit = pa.schema([self.physical_schema.field(f.name) for f in schema
+                              if f.name in self.physical_schema.names])  # not the hive partition columns
         done = 0
         try:
             for batch in self._open_jsonl(explicit):
@@ -273,7 +273,8 @@ class TextFragment:
     def _csv_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         import pyarrow.csv as pc
 
-        types = {f.name: self.physical_schema.field(f.name).type for f in schema}
+        types = {f.name: self.physical_schema.field(f.name).type for f in schema
+                 if f.name in self.physical_schema.names}  # not the hive partition columns
         read, parse, convert = self._csv_options(types, list(types))
         yield from pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
 
@@ -339,9 +340,10 @@ class TextFragment:
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def open_fragments(files: list[str], fmt: str, options) -> tuple[list[TextFragment], pa.Schema]:
+def open_fragments(files: list[str], fmt: str, options, base: str | None = None
+                   ) -> tuple[list[TextFragment], pa.Schema]:
     """The files as fragments, and the dataset's schema (the first file with data decides it;
-    files without data take it)."""
+    files without data take it), with the hive partition columns of the directories under ``base``."""
     from .source import parallel_map
 
     roles = Roles(options)
@@ -353,7 +355,42 @@ def open_fragments(files: list[str], fmt: str, options) -> tuple[list[TextFragme
     for fragment in fragments:
         if fragment.physical_schema is None:
             fragment.physical_schema = schema
+    if base is not None:
+        for field in _hive_partitions(fragments, base):
+            if field.name not in schema.names:
+                schema = schema.append(field)
     return fragments, schema
+
+
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _hive_partitions(fragments: list[TextFragment], base: str) -> list[pa.Field]:
+    """Hive ``key=value`` directories between ``base`` and each file, as Arrow's dataset discovery
+    reads them for Parquet: values URI-decoded, int32 where every value of a key is an int32, else
+    text, null for __HIVE_DEFAULT_PARTITION__.  Sets each fragment's ``partition_keys``."""
+    from urllib.parse import unquote
+
+    found: list[dict] = []
+    for fragment in fragments:
+        keys = {}
+        relative = os.path.relpath(os.path.dirname(fragment.path), base)
+        for segment in relative.split(os.sep):
+            name, eq, value = segment.partition("=")
+            if eq and name:
+                value = unquote(value)
+                keys[name] = None if value == _HIVE_NULL else value
+        found.append(keys)
+    names = list(dict.fromkeys(name for keys in found for name in keys))
+    fields = []
+    for name in names:
+        values = [keys[name] for keys in found if keys.get(name) is not None]
+        integer = bool(values) and all(re.fullmatch(r"[+-]?[0-9]+", v) and -2**31 <= int(v) < 2**31 for v in values)
+        fields.append(pa.field(name, pa.int32() if integer else pa.string()))
+        for fragment, keys in zip(fragments, found):
+            value = keys.get(name)
+            fragment.partition_keys[name] = int(value) if integer and value is not None else value
+    return fields
 
 
 def _sample(path: str) -> tuple[bytes, bool]:
@@ -395,10 +432,14 @@ def _mentions(path: str, text: bytes) -> bool:
             tail = chunk[-len(text):]
 
 
-def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str) -> pa.RecordBatch:
-    """``batch`` with the columns of ``schema``, in its order and types."""
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:
+    """``batch`` with the columns of ``schema``, in its order and types (hive partition values as
+    constant columns)."""
     columns = []
     for field in schema:
+        if field.name not in batch.schema.names and field.name in partition:
+            columns.append(pa.repeat(pa.scalar(partition[field.name], field.type), batch.num_rows))
+            continue
         if field.name not in batch.schema.names:
             raise InputError(f"{path}: missing column '{field.name}'")
         column = batch.column(field.name)

@@ -250,7 +250,7 @@ class Source:
         if self.format in formats.READERS:
             self.dataset = None
             files = target if isinstance(target, list) else [target]
-            self.fragments, self.schema = formats.open_fragments(files, self.format, options)
+            self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         else:
             self._open_dataset(target, base)
         self.columns = self._resolve(options)

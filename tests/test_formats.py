@@ -472,3 +472,29 @@ def test_long_text_layout_spills_like_parquet(tmp_path, monkeypatch):
     got = _run(tmp_path / "t.csv", tmp_path / "b")
     assert long.partitions_for(got.summary["rows"]["input_frame_rows"]) > 1
     _same_results(got, _run(tmp_path / "t.parquet", tmp_path / "a"))
+
+
+def test_hive_partitions_become_columns_as_for_parquet(tmp_path):
+    """key=value directories: the same columns, types and values as Arrow gives Parquet files."""
+    parts = {"cat=x/n=1": [([0.1, 0.9], 1)], "cat=y%20z/n=20": [([0.3, 0.2, 0.8], 2), ([0.5, 0.4], 0)],
+             "cat=__HIVE_DEFAULT_PARTITION__/n=3": [([0.6, 0.1], 0)]}
+    for fmt in ("parquet", "jsonl"):
+        for i, (part, tracks) in enumerate(parts.items()):
+            d = tmp_path / fmt / part
+            d.mkdir(parents=True)
+            if fmt == "parquet":
+                table = pa.table({"video_id": [f"{i}-{j}" for j in range(len(tracks))],
+                                  "exp_id": pa.array([0] * len(tracks), pa.int64()),
+                                  "scores": [s for s, _ in tracks], "key_frame": pa.array([k for _, k in tracks],
+                                                                                          pa.int64())})
+                pq.write_table(table, d / "f.parquet")
+            else:
+                with open(d / "f.jsonl", "w") as f:
+                    for j, (s, k) in enumerate(tracks):
+                        f.write(json.dumps({"video_id": f"{i}-{j}", "exp_id": 0, "scores": s, "key_frame": k}) + "\n")
+    expected = _run(tmp_path / "parquet", tmp_path / "a", by=["cat", "n"])
+    got = _run(tmp_path / "jsonl", tmp_path / "b", by=["cat", "n"])
+    _same_results(got, expected)
+    stages = got.stages().collect().sort("video_id")
+    assert stages["cat"].to_list() == ["x", "y z", "y z", None]
+    assert stages["n"].dtype == pl.Int32 and stages["n"].to_list() == [1, 20, 20, 3]
