@@ -160,7 +160,7 @@ def run(
     id_cols: Annotated[Optional[str], typer.Option(help="Comma-separated id columns [default: video_id, and exp_id where present].")] = None,
     by: Annotated[Optional[str], typer.Option(help="Comma-separated columns to group the aggregates by.")] = None,
     layout: Annotated[Optional[Layout], typer.Option(help="Input layout [default: detected from the columns].")] = None,
-    format: Annotated[Format, typer.Option("--format", help="Input format: auto (by each file's name: .parquet, .arrow/.feather, .jsonl/.ndjson, .csv, .tsv, .json, .npy/.npz; text formats may end in .gz, .bz2, .zst, .lz4, .br) or one to force.")] = Format.auto,
+    format: Annotated[Format, typer.Option("--format", help="Input format: auto (by each file's name: .parquet, .arrow/.feather, .jsonl/.ndjson, .csv, .tsv, .json, .npy/.npz; text formats may end in .gz, .bz2, .zst, .lz4) or one to force.")] = Format.auto,
     normalize: Annotated[Normalize, typer.Option(help="minmax: rescale each track to [0, 1] first.")] = Normalize.none,
     on_invalid: Annotated[OnInvalid, typer.Option(help="quarantine: bad rows go to rejected.parquet; error: stop at the first.")] = OnInvalid.quarantine,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,

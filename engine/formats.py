@@ -10,8 +10,8 @@ layout) is the same as for Parquet.
 - JSON Lines (``.jsonl``, ``.ndjson``) and CSV / TSV (``.csv``, ``.tsv``)
   are streamed by Arrow's own readers, a block at a time; their column
   types are inferred from the file's first block, then fixed for the rest of
-  the file.  Compressed files (``.gz``, ``.bz2``, ``.zst``, ``.lz4``,
-  ``.br``) are decompressed on the fly.
+  the file.  Compressed files (``.gz``, ``.bz2``, ``.zst``, ``.lz4``)
+  are decompressed on the fly.
 - Nested JSON (``.json``) cannot be streamed: a file is parsed whole, with
   Python's ``json``, and its tracks are then handed on in batches.
 - NumPy (``.npy``) arrays are memory-mapped and handed on in slices;
@@ -56,7 +56,7 @@ SUFFIXES = {
     "npy": (".npy", ".npz"),
 }
 # Compressions Arrow's input streams detect by name; text formats may carry one of them.
-COMPRESSED = (".gz", ".bz2", ".zst", ".lz4", ".br")
+COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
 # Bytes of a text file parsed at once.  The first block decides the column types; one JSON line
 # (one track's scores in the wide layout) must fit in a block.
 BLOCK_BYTES = 8 << 20
@@ -213,7 +213,8 @@ class TextFragment:
         for field in schema:
             t = field.type
             if field.name in self.roles.scores:
-                t = _score_type(t) or t
+                wide = self.roles.layout == "wide" or self.roles.layout is None and field.name == "scores"
+                t = pa.list_(pa.float64()) if pa.types.is_null(t) and wide else _score_type(t) or t
             elif pa.types.is_null(t):  # no value in the first block: a label or text, as the role says
                 t = pa.int64() if field.name in self.roles.labels else pa.string()
             fields.append(pa.field(field.name, t))
@@ -406,14 +407,17 @@ def _scaled(count: int, path: str, sample: bytes) -> int:
     size = os.path.getsize(path)
     sample_size = len(sample)
     codec = _codec(path)
-    if codec is not None:
-        sample_size = max(1, len(pa.Codec(codec).compress(sample, asbytes=True)))
+    if codec is not None:  # (streamed: bz2 has no one-shot compression in Arrow)
+        sink = pa.BufferOutputStream()
+        with pa.CompressedOutputStream(sink, codec) as stream:
+            stream.write(sample)
+        sample_size = max(1, sink.getvalue().size)
     return max(count, math.ceil(count * size / max(1, sample_size)))
 
 
 def _codec(path: str) -> str | None:
     lower = path.lower()
-    for suffix, codec in ((".gz", "gzip"), (".bz2", "bz2"), (".zst", "zstd"), (".lz4", "lz4"), (".br", "brotli")):
+    for suffix, codec in ((".gz", "gzip"), (".bz2", "bz2"), (".zst", "zstd"), (".lz4", "lz4")):
         if lower.endswith(suffix):
             return codec
     return None

@@ -426,8 +426,11 @@ def test_row_estimates(tmp_path):
     (tmp_path / "big.jsonl").write_text(lines)
     with gzip.open(tmp_path / "big.jsonl.gz", "wt") as f:
         f.write(lines)
+    for codec, suffix in (("bz2", ".bz2"), ("zstd", ".zst"), ("lz4", ".lz4")):
+        with pa.CompressedOutputStream(str(tmp_path / f"big.jsonl{suffix}"), codec) as f:
+            f.write(lines.encode())
     assert Source(tmp_path / "small.jsonl", options).rows_total == small.count("\n")
-    for name in ("big.jsonl", "big.jsonl.gz"):
+    for name in ("big.jsonl", "big.jsonl.gz", "big.jsonl.bz2", "big.jsonl.zst", "big.jsonl.lz4"):
         estimate = Source(tmp_path / name, options).rows_total
         assert 0.9 * 40_000 < estimate < 1.1 * 40_000, (name, estimate)
     np.save(tmp_path / "a.npy", np.zeros((7, 3)))
