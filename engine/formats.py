@@ -33,7 +33,6 @@ import json
 import math
 import os
 import re
-import zipfile
 from collections.abc import Iterator
 
 import numpy as np
@@ -146,7 +145,7 @@ class TextFragment:
                 self._inspect_numpy()
         except InputError:
             raise
-        except (pa.ArrowException, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
             raise InputError(f"{path}: cannot read as {NAMES[fmt]}: {_first_line(exc)}") from None
 
     def count_rows(self) -> int:
@@ -174,7 +173,7 @@ class TextFragment:
                 yield _conform(batch, schema, self.path, self.partition_keys)
         except InputError:
             raise
-        except (pa.ArrowException, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
             raise InputError(f"{self.path}: cannot read as {NAMES[self.format]}: {self._explain(exc)}") from None
 
     def _explain(self, exc: BaseException) -> str:
@@ -539,14 +538,19 @@ def _read_header(f) -> tuple[tuple, np.dtype]:
 
 def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     """(array name, shape, dtype) of each array of an .npz archive, in archive order."""
+    import zipfile  # here: only .npz input needs it
+
     found = []
-    with zipfile.ZipFile(path) as archive:
-        for member in archive.namelist():
-            if not member.endswith(".npy"):
-                continue
-            with archive.open(member) as f:
-                shape, dtype = _read_header(f)
-            found.append((member[: -len(".npy")], shape, dtype))
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with archive.open(member) as f:
+                    shape, dtype = _read_header(f)
+                found.append((member[: -len(".npy")], shape, dtype))
+    except zipfile.BadZipFile as exc:
+        raise ValueError(str(exc)) from None
     return found
 
 
