@@ -19,8 +19,8 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from ..engine.options import (DEVICES, ENGINES, KEY_MODES, LAYOUTS, MAX_PLOT_DPI, NORMALIZATIONS, ON_INVALID,
-                               PLOT_DPI, PLOT_FORMATS, REDUCTIONS)
+from ..engine.options import (DEVICES, ENGINES, FORMATS, KEY_MODES, LAYOUTS, MAX_PLOT_DPI, NORMALIZATIONS,
+                               ON_INVALID, PLOT_DPI, PLOT_FORMATS, REDUCTIONS)
 
 app = typer.Typer(
     add_completion=False,
@@ -40,6 +40,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 Reduce = _choices("Reduce", REDUCTIONS)
 KeyMode = _choices("KeyMode", KEY_MODES)
 Layout = _choices("Layout", LAYOUTS)
+Format = _choices("Format", FORMATS)
 Normalize = _choices("Normalize", NORMALIZATIONS)
 OnInvalid = _choices("OnInvalid", ON_INVALID)
 Device = _choices("Device", DEVICES + ("auto",))
@@ -162,6 +163,7 @@ def run(
     by: Annotated[Optional[str], typer.Option(help="Comma-separated columns to group the aggregates by.")] = None,
     meta: Annotated[Optional[list[Path]], typer.Option("--meta", metavar="FILE", help="Ref-YouTube-VOS or MeViS metadata (meta_expressions.json, meta.json; repeatable): adds exp, obj_id and category to each track by its video and expression id, for --by; a text key frame names a frame of the video's frames list.")] = None,
     layout: Annotated[Optional[Layout], typer.Option(help="Input layout [default: detected from the columns].")] = None,
+    format: Annotated[Format, typer.Option("--format", help="Input format: auto (by each file's name: .parquet, .arrow/.feather, .jsonl/.ndjson, .csv, .tsv, .json, .npy/.npz; text formats may end in .gz, .bz2, .zst, .lz4) or one to force.")] = Format.auto,
     normalize: Annotated[Normalize, typer.Option(help="minmax: rescale each track to [0, 1] first.")] = Normalize.none,
     on_invalid: Annotated[OnInvalid, typer.Option(help="quarantine: bad rows go to rejected.parquet; error: stop at the first.")] = OnInvalid.quarantine,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
@@ -209,6 +211,7 @@ def run(
                 id_cols=_split(id_cols),
                 by=_split(by) or (),
                 layout=layout.value if layout else None,
+                format=format.value,
                 normalize=normalize.value,
                 on_invalid=on_invalid.value,
                 plot=plot,

@@ -76,6 +76,7 @@ def run(
     id_cols: str | Iterable[str] | None = None,
     by: str | Iterable[str] = (),
     layout: str | None = None,
+    format: str = "auto",
     normalize: str = "none",
     on_invalid: str = "quarantine",
     plot: bool = True,
@@ -94,7 +95,8 @@ def run(
 ) -> RunResult:
     """Run the alignment analysis of the dataset at ``path`` into the directory ``out``.
 
-    Parameters mirror the CLI options of ``tf2eng run``.  ``resume`` picks
+    Parameters mirror the CLI options of ``tf2eng run``; ``format`` is ``--format`` (README, Input
+    formats).  ``resume`` picks
     up the units a killed run committed; ``full`` recomputes units the
     previous output already has.  ``meta`` is a Ref-YouTube-VOS / MeViS
     metadata file or a list of them (README, Dataset metadata).  Raises
@@ -129,7 +131,7 @@ def run(
     try:
         with numba_threads(threads):
             path = str(path)
-            source = Source(path, options)
+            source = Source(path, options, input_format=format)
             output = OutputDir(out if out is not None else default_output(path), resume=resume)
             emit = log or (lambda event: None)
             job = _Job(source, options, output, progress, emit, engine, threads, plot_format, plot_dpi)

@@ -11,6 +11,8 @@ from .errors import InputError
 REDUCTIONS = ("sum", "mean")
 KEY_MODES = ("column", "auto")
 LAYOUTS = ("wide", "long")
+# --format: auto (by each file's name) or one format to force (README, Input formats); arrow is IPC / Feather.
+FORMATS = ("auto", "parquet", "arrow", "jsonl", "csv", "tsv", "json", "npy")
 NORMALIZATIONS = ("none", "minmax")
 ON_INVALID = ("quarantine", "error")
 DEVICES = ("cpu", "cuda")

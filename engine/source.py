@@ -1,7 +1,8 @@
 """Finding, checking and streaming the input (README, Input).
 
 A path is one file, a directory (hive partitions welcome) or a glob, of
-Parquet or Arrow IPC / Feather files.  Every file's schema is checked
+Parquet or Arrow IPC / Feather files, or of one of the formats that
+engine/formats.py reads (JSON Lines, CSV / TSV, nested JSON, NumPy).  Every file's schema is checked
 before any work starts, so a missing column or a column of the wrong type
 stops the run with one line naming the file and the column.
 """
@@ -21,11 +22,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from . import formats
 from .errors import InputError
 from .options import Options
 
-PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
-IPC_SUFFIXES = (".arrow", ".feather", ".ipc", ".arrows")
 BATCH_ROWS = 65_536
 READAHEAD_BATCHES = 2  # IPC / Feather batches decoded ahead by Arrow; more costs memory, gains nothing
 # Arrow IPC / Feather batches come from jemalloc where Arrow has it: it
@@ -127,18 +127,21 @@ def _is_score_list(t: pa.DataType) -> bool:
     return (pa.types.is_list(t) or pa.types.is_large_list(t)) and t.value_type in (pa.float32(), pa.float64())
 
 
-def _format_of(path: str) -> str:
-    """"parquet" or "ipc": what the file's first bytes say, else what its name says."""
+def _format_of(path: str, forced: str | None = None) -> str:
+    """"parquet" or "ipc": what the file's first bytes say, else the format its name says
+    (engine/formats.py); ``forced`` (--format) wins."""
     try:
         with open(path, "rb") as f:
             found = _magic(f.read(6))
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    if forced is not None:
+        return forced
     if found is None:  # e.g. a damaged file: the reader will say what is wrong with it
-        lower = path.lower()
-        found = "parquet" if lower.endswith(PARQUET_SUFFIXES) else "ipc" if lower.endswith(IPC_SUFFIXES) else None
+        found = formats.format_by_name(path)
     if found is None:
-        raise InputError(f"{path}: neither a Parquet nor an Arrow IPC file")
+        raise InputError(f"{path}: not a format tf2eng reads by its name (Parquet, Arrow IPC, JSON Lines, "
+                         "CSV, TSV, JSON, NumPy); give --format")
     return found
 
 
@@ -159,11 +162,29 @@ def glob_base(path: str) -> str | None:
     return os.path.dirname(path[: min(path.index(ch) for ch in "*?[" if ch in path)]) or "."
 
 
-def _data_files(directory: str) -> list[str]:
+def _data_files(directory: str, forced: str | None = None) -> list[str]:
     """The data files of a dataset directory, sorted by path: files named as Parquet or Arrow
-    IPC, and unnamed files that start like one.  Skipped: names starting with "." or "_"
-    (as Arrow skips them), other files (notes, CSV, images), and tf2eng output directories
-    (an output written inside its own input is not read back as input)."""
+    IPC, and unnamed files that start like one; where there is none, the files named as one
+    of the formats of engine/formats.py (``forced``, from --format: only the files of that
+    format).  Skipped: names starting with "." or "_" (as Arrow skips them), other files
+    (notes, images), and tf2eng output directories (an output written inside its own input
+    is not read back as input)."""
+    candidates = _all_files(directory)
+    if forced in formats.READERS:
+        return [f for f in candidates if formats.format_by_name(f) == forced]
+    arrow = [f for f in candidates if _arrow_format(f) is not None and forced in (None, _arrow_format(f))]
+    if arrow or forced is not None:
+        return arrow
+    return [f for f in candidates if formats.format_by_name(f) in formats.READERS]
+
+
+def _arrow_format(path: str) -> str | None:
+    """"parquet" or "ipc" where a file is named as one, or starts like one; else None."""
+    by_name = formats.format_by_name(path)
+    return by_name if by_name in ("parquet", "ipc") else _sniff(path)
+
+
+def _all_files(directory: str) -> list[str]:
     files = []
     for root, dirs, names in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith((".", "_")) and not _is_output(os.path.join(root, d))]
@@ -171,16 +192,17 @@ def _data_files(directory: str) -> list[str]:
             full = os.path.join(root, name)
             if name.startswith((".", "_")) or not os.path.isfile(full):
                 continue
-            if name.lower().endswith(PARQUET_SUFFIXES + IPC_SUFFIXES) or _sniff(full) is not None:
-                files.append(full)
+            files.append(full)
     return sorted(files)
 
 
-def _one_format(path: str, files: list[str]) -> str:
-    formats = {_format_of(f) for f in files}
-    if len(formats) > 1:
-        raise InputError(f"{path}: holds both Parquet and Arrow IPC files; give one kind (e.g. a glob)")
-    return formats.pop()
+def _one_format(path: str, files: list[str], forced: str | None = None) -> str:
+    kinds = {_format_of(f, forced) for f in files}
+    found = [kind for kind in formats.NAMES if kind in kinds]
+    if len(found) > 1:
+        names = " and ".join(formats.NAMES[f] for f in found)
+        raise InputError(f"{path}: holds both {names} files; give one kind (e.g. a glob, or --format)")
+    return found.pop()
 
 
 def _is_output(directory: str) -> bool:
@@ -196,21 +218,23 @@ def _sniff(path: str) -> str | None:
         return None
 
 
-def _expand(path: str) -> tuple[list[str] | str, str, str | None]:
-    """(what ds.dataset takes, format, base directory for hive partitions)."""
+def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str, str | None]:
+    """(what ds.dataset takes, format, base directory for hive partitions); ``forced``: the
+    format --format names, else None."""
     base = glob_base(path)
     if base is not None:
         files = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
         if not files:
             raise InputError(f"{path}: no file matches")
-        return files, _one_format(path, files), base
+        return files, _one_format(path, files, forced), base
     if os.path.isdir(path):
-        files = _data_files(path)
+        files = _data_files(path, forced)
         if not files:
-            raise InputError(f"{path}: directory holds no Parquet or Arrow IPC file")
-        return files, _one_format(path, files), path
+            kind = formats.NAMES[forced] if forced else "Parquet, Arrow IPC, JSON Lines, CSV, TSV, JSON or NumPy"
+            raise InputError(f"{path}: directory holds no {kind} file")
+        return files, _one_format(path, files, forced), path
     if os.path.isfile(path):
-        return path, _format_of(path), None
+        return path, _format_of(path, forced), None
     if os.path.exists(path):
         raise InputError(f"{path}: not a regular file or directory (a FIFO, device or socket)")
     raise InputError(f"{path}: no such file or directory")
@@ -219,9 +243,29 @@ def _expand(path: str) -> tuple[list[str] | str, str, str | None]:
 class Source:
     """The input dataset: its files, resolved columns and a stream of record batches."""
 
-    def __init__(self, path: str | os.PathLike, options: Options):
+    def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
         self.path = str(path)
-        target, self.format, base = _expand(self.path)
+        formats.check_choice(input_format)
+        forced = None if input_format == "auto" else formats.canonical(input_format)
+        target, self.format, base = _expand(self.path, forced)
+        if self.format in formats.READERS:
+            self.dataset = None
+            files = target if isinstance(target, list) else [target]
+            self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
+        else:
+            self._open_dataset(target, base)
+        self.columns = self._resolve(options)
+        self.meta = None
+        if options.meta:  # README, Dataset metadata
+            from .meta import load_metadata
+
+            self.meta = load_metadata(options.meta)
+        self._physical = parallel_map(self._check_fragment, self.fragments)
+        self._check_label_kinds()
+        self.rows_total = sum(rows for _, rows in self._physical)
+
+    def _open_dataset(self, target: list[str] | str, base: str | None) -> None:
+        """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema."""
         try:
             self.dataset = ds.dataset(
                 target,
@@ -235,15 +279,6 @@ class Source:
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
         self.schema = self.dataset.schema
-        self.columns = self._resolve(options)
-        self.meta = None
-        if options.meta:  # README, Dataset metadata
-            from .meta import load_metadata
-
-            self.meta = load_metadata(options.meta)
-        self._physical = parallel_map(self._check_fragment, self.fragments)
-        self._check_label_kinds()
-        self.rows_total = sum(rows for _, rows in self._physical)
 
     def _check_label_kinds(self) -> None:
         """Key and frame columns hold the same kind of label (integer or string) in every file,
@@ -317,7 +352,8 @@ class Source:
             rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
-        partition = ds.get_partition_keys(fragment.partition_expression)
+        partition = fragment.partition_keys if self.format in formats.READERS else \
+            ds.get_partition_keys(fragment.partition_expression)
         cols = self.columns
 
         def type_of(name: str) -> pa.DataType:
@@ -374,6 +410,9 @@ class Source:
         fragment = self.fragments[index]
         schema, _ = self._physical[index]
         try:
+            if self.format in formats.READERS:
+                yield from fragment.batches(schema, batch_rows)
+                return
             if self.format == "parquet":
                 # Arrow's decoding threads pay off on large reads only; on a small file they cost more
                 # than they save (2,000 files of two rows: 0.80 s with them, 0.33 s without).
@@ -388,6 +427,10 @@ class Source:
                 yield batch
         except (pa.ArrowException, OSError) as exc:
             raise InputError(f"{fragment.path}: cannot read: {_first_line(exc)}") from None
+
+    def streams(self, index: int) -> bool:
+        """False for a file that is read whole (nested JSON): it is never read ahead beside another."""
+        return getattr(self.fragments[index], "streams", True)
 
     def scan_schema(self, index: int) -> pa.Schema:
         return self._physical[index][0]

@@ -216,7 +216,8 @@ def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, 
             part = next(parts, None)
             if part is None:
                 return
-            small = pool is not None and part.row_groups is None and source.rows_in(part.index) <= BATCH_ROWS
+            small = (pool is not None and part.row_groups is None and source.rows_in(part.index) <= BATCH_ROWS
+                     and source.streams(part.index))  # a file read whole is never read beside another
             ahead.append((part, pool.submit(read_whole, part) if small else None))
 
     try:

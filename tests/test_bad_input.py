@@ -399,7 +399,7 @@ def test_no_such_input(tmp_path):
 def test_not_a_data_file(tmp_path):
     path = tmp_path / "notes.txt"
     path.write_text("hello")
-    with pytest.raises(InputError, match="neither a Parquet nor an Arrow IPC file"):
+    with pytest.raises(InputError, match="not a format tf2eng reads by its name .*give --format"):
         tf2eng.run(path, tmp_path / "o")
 
 

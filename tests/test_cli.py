@@ -189,6 +189,23 @@ def check_layout(tmp_path, **_):
     assert _stages(tmp_path / "long")["T"].to_list() == [3, 2]
 
 
+def check_format(tmp_path, **_):
+    """Detected by the name; --format forces one (a misnamed file), or picks one kind in a directory."""
+    lines = '{"video_id": "a", "scores": [0.2, 0.9, 0.1]}\n{"video_id": "b", "scores": [0.7, 0.3]}\n'
+    (tmp_path / "d.jsonl").write_text(lines)
+    _ok("run", tmp_path / "d.jsonl", "-o", tmp_path / "o", "--no-plot", "-q")
+    assert _summary(tmp_path / "o")["input"]["format"] == "jsonl"
+    assert _stages(tmp_path / "o")["key_frame"].to_list() == [1, 0]
+    (tmp_path / "d.txt").write_text(lines)
+    result = invoke("run", tmp_path / "d.txt", "-o", tmp_path / "t")
+    assert result.exit_code == 2 and "give --format" in result.stderr
+    _ok("run", tmp_path / "d.txt", "-o", tmp_path / "t", "--format", "jsonl", "--no-plot", "-q")
+    assert _stages(tmp_path / "t")["T"].to_list() == [3, 2]
+    result = invoke("run", tmp_path / "d.jsonl", "-o", tmp_path / "c", "--format", "csv")
+    assert result.exit_code == 2 and "d.jsonl" in result.stderr
+    assert invoke("run", tmp_path / "d.jsonl", "--format", "xml").exit_code == 2
+
+
 def check_id_cols(tmp_path, **_):
     table = pa.table({"video_id": ["a", "a"], "take": [1, None], "scores": pa.array([[0.5, 0.1]] * 2)})
     pq.write_table(table, tmp_path / "ids.parquet")
@@ -422,7 +439,8 @@ OPTION_CHECKS = {
     "--out": check_out, "-o": check_o, "--lam": check_lam, "--stages": check_stages, "--reduce": check_reduce,
     "--grid-step": check_grid_step, "--key": check_key, "--key-col": check_key_col,
     "--scores-col": check_scores_col, "--frame-col": check_frame_col, "--id-cols": check_id_cols,
-    "--by": check_by, "--layout": check_layout, "--normalize": check_normalize, "--on-invalid": check_on_invalid,
+    "--by": check_by, "--layout": check_layout, "--format": check_format,
+    "--normalize": check_normalize, "--on-invalid": check_on_invalid,
     "--threads": check_threads, "--plot": check_plot, "--no-plot": check_no_plot, "--plot-format": check_plot_format,
     "--plot-dpi": check_plot_dpi, "--device": check_device,
     "--engine": check_engine, "--scheduler": check_scheduler, "--workers": check_workers,

@@ -1,0 +1,578 @@
+"""Input files that are not Parquet or Arrow IPC: JSON Lines, CSV / TSV, nested JSON and NumPy
+(README, Input formats).
+
+Each file is one :class:`TextFragment`: what engine/source.py needs of a file
+(its path, its columns and types, its rows) and a reader that yields record
+batches with the columns and types the scan asks for, so that everything
+after the read (schema checks, units, fingerprints, validation, the long
+layout) is the same as for Parquet.
+
+- JSON Lines (``.jsonl``, ``.ndjson``) and CSV / TSV (``.csv``, ``.tsv``)
+  are streamed by Arrow's own readers, a block at a time; their column
+  types are inferred from the file's first block, then fixed for the rest of
+  the file.  Compressed files (``.gz``, ``.bz2``, ``.zst``, ``.lz4``)
+  are decompressed on the fly.
+- Nested JSON (``.json``) cannot be streamed: a file is parsed whole, with
+  Python's ``json``, and its tracks are then handed on in batches.
+- NumPy (``.npy``) arrays are memory-mapped and handed on in slices;
+  ``.npz`` archives are read an array at a time.
+
+Row counts of text formats are estimates (they have no footer): the
+newlines (JSON Lines, CSV) or opening brackets (nested JSON) of the file's
+first MiB, scaled to the file's size.  They only decide how files are
+packed into units and what the progress bar expects; every count in the
+outputs is of the rows actually read.
+
+The Arrow JSON and CSV readers are imported where a file is opened, not at
+import: other inputs never load them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
+
+from .errors import InputError
+from .options import FORMATS as CHOICES
+
+# The formats this module reads; "parquet" and "ipc" are read by engine/source.py.
+READERS = ("jsonl", "csv", "tsv", "json", "npy")
+NAMES = {"parquet": "Parquet", "ipc": "Arrow IPC", "jsonl": "JSON Lines", "csv": "CSV", "tsv": "TSV",
+         "json": "JSON", "npy": "NumPy"}
+SUFFIXES = {
+    "parquet": (".parquet", ".pq", ".parq"),
+    "ipc": (".arrow", ".feather", ".ipc", ".arrows"),
+    "jsonl": (".jsonl", ".ndjson"),
+    "csv": (".csv",),
+    "tsv": (".tsv", ".tab"),
+    "json": (".json",),
+    "npy": (".npy", ".npz"),
+}
+# Compressions Arrow's input streams detect by name; text formats may carry one of them.
+COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
+# Bytes of a text file parsed at once.  The first block decides the column types; one JSON line
+# (one track's scores in the wide layout) must fit in a block.
+BLOCK_BYTES = 8 << 20
+# Bytes (decompressed) sampled at the start of a text file to estimate its rows.
+SAMPLE_BYTES = 1 << 20
+# A NumPy batch holds at most this many scores (fewer tracks when tracks are long).
+VALUES_PER_BATCH = 1 << 23
+_PLAIN_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+
+
+def format_by_name(path: str) -> str | None:
+    """The format a file's name says ("parquet", "ipc", "jsonl", ...), or None."""
+    name = os.path.basename(path).lower()
+    for fmt, suffixes in SUFFIXES.items():
+        if name.endswith(suffixes):
+            return fmt
+    stem, dot, ext = name.rpartition(".")
+    if dot and "." + ext in COMPRESSED:
+        found = format_by_name(stem)
+        return found if found in ("jsonl", "csv", "tsv", "json") else None
+    return None
+
+
+def canonical(fmt: str) -> str:
+    """--format's spelling to the engine's: "arrow" is "ipc"."""
+    return "ipc" if fmt == "arrow" else fmt
+
+
+def check_choice(fmt: str) -> None:
+    if fmt not in CHOICES:
+        raise InputError(f"--format must be one of {', '.join(CHOICES)}, got {fmt!r}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+# --- the columns a file's reader must know ------------------------------------------------------
+
+
+class Roles:
+    """Which input columns play which part, as far as the options tell before the schema is known:
+    the score column's name per layout, and the names of key and frame columns."""
+
+    def __init__(self, options):
+        self.layout = options.layout
+        self.scores = {options.scores_col} if options.scores_col else {"scores", "score"}
+        self.labels = {options.key_col, options.frame_col}
+
+
+def _numeric_or_null(t: pa.DataType) -> bool:
+    return pa.types.is_null(t) or pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
+def _score_type(t: pa.DataType) -> pa.DataType | None:
+    """A score column's type as read from a text file: numbers (JSON writes 1 for 1.0) as float64,
+    lists of numbers as list<float64>; None where the column is of another type."""
+    if _numeric_or_null(t):
+        return pa.float64()
+    if (pa.types.is_list(t) or pa.types.is_large_list(t)) and _numeric_or_null(t.value_type):
+        return pa.list_(pa.float64())
+    return None
+
+
+# --- one file ------------------------------------------------------------------------------------
+
+
+class TextFragment:
+    """One input file read by this module: ``path``, ``physical_schema`` (None for a file without
+    data until :func:`open_fragments` gives it the dataset's), ``count_rows()`` (exact or estimated,
+    see the module docstring) and ``batches(schema, batch_rows)``."""
+
+    def __init__(self, path: str, fmt: str, roles: Roles):
+        self.path = path
+        self.partition_keys: dict = {}  # hive partition values, by column (open_fragments)
+        self.format = fmt
+        self.roles = roles
+        self.physical_schema: pa.Schema | None = None
+        self.rows = 0
+        try:
+            if fmt in ("jsonl", "csv", "tsv"):
+                self._inspect_text()
+            elif fmt == "json":
+                self._inspect_json()
+            else:
+                self._inspect_numpy()
+        except InputError:
+            raise
+        except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
+            raise InputError(f"{path}: cannot read as {NAMES[fmt]}: {_first_line(exc)}") from None
+
+    def count_rows(self) -> int:
+        return self.rows
+
+    @property
+    def streams(self) -> bool:
+        """False where a file is read whole (nested JSON): never read ahead beside another."""
+        return self.format != "json"
+
+    def batches(self, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """The file's rows in record batches of ``schema`` (a subset of its columns, possibly cast)."""
+        if self._empty:
+            return
+        try:
+            if self.format == "jsonl":
+                batches = self._jsonl_batches(schema)
+            elif self.format in ("csv", "tsv"):
+                batches = self._csv_batches(schema)
+            elif self.format == "json":
+                batches = _table_batches(self._json_table(), batch_rows)
+            else:
+                batches = self._numpy_batches(batch_rows)
+            for batch in batches:
+                yield _conform(batch, schema, self.path, self.partition_keys)
+        except InputError:
+            raise
+        except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
+            raise InputError(f"{self.path}: cannot read as {NAMES[self.format]}: {self._explain(exc)}") from None
+
+    def _explain(self, exc: BaseException) -> str:
+        """Arrow's message, with a CSV column number replaced by the column's name."""
+        text = _first_line(exc)
+        names = getattr(self, "_csv_names", None)
+        if names:
+            found = re.search(r"column #(\d+)", text)
+            if found and int(found.group(1)) < len(names):
+                text = text.replace(found.group(0), f"column '{names[int(found.group(1))]}'")
+        return text
+
+    # --- JSON Lines and CSV: Arrow's streaming readers -----------------------------------------
+
+    _empty = False
+
+    def _inspect_text(self) -> None:
+        sample, whole = _sample(self.path)
+        if not sample.strip():  # no data: it takes the dataset's columns and yields nothing
+            self._empty = True
+            return
+        lines = sample.count(b"\n") + (not sample.endswith(b"\n"))
+        if self.format == "jsonl":
+            lines = sum(1 for line in sample.splitlines() if line.strip()) if whole else lines
+            reader = self._open_jsonl(None)
+            schema = reader.schema
+        else:
+            reader, schema = self._inspect_csv()
+            lines -= 1  # the header
+            if whole and not lines:
+                self._empty = True
+                return
+        del reader
+        self.rows = max(0, lines) if whole else _scaled(lines, self.path, sample)
+        fields = []
+        for field in schema:
+            t = field.type
+            if field.name in self.roles.scores:
+                wide = self.roles.layout == "wide" or self.roles.layout is None and field.name == "scores"
+                t = pa.list_(pa.float64()) if pa.types.is_null(t) and wide else _score_type(t) or t
+            elif pa.types.is_null(t):  # no value in the first block: a label or text, as the role says
+                t = pa.int64() if field.name in self.roles.labels else pa.string()
+            fields.append(pa.field(field.name, t))
+        self.physical_schema = pa.schema(fields)
+
+    def _open_jsonl(self, schema: pa.Schema | None):
+        import pyarrow.json as pj
+
+        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") if schema is not None \
+            else pj.ParseOptions()
+        return pj.open_json(self.path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=parse)
+
+    def _jsonl_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        # Only the columns the run reads are parsed, in the types the first block showed; a value
+        # of another JSON type later stops the read with Arrow's message (it names the column).
+        explicit = pa.schema([self.physical_schema.field(f.name) for f in schema
+                              if f.name in self.physical_schema.names])  # not the hive partition columns
+        done = 0
+        try:
+            for batch in self._open_jsonl(explicit):
+                yield batch
+                done += batch.num_rows
+        except pa.ArrowInvalid as exc:
+            # Arrow counts rows within the failing block (read one at a time): counted from the file's start here.
+            text = re.sub(r"in row (\d+)", lambda m: f"in row {done + int(m.group(1))} (0-based)", _first_line(exc))
+            raise InputError(f"{self.path}: cannot read as JSON Lines: {text}") from None
+
+    def _csv_options(self, column_types: dict | None = None, include: list | None = None):
+        import pyarrow.csv as pc
+
+        read = pc.ReadOptions(block_size=BLOCK_BYTES)
+        parse = pc.ParseOptions(delimiter="\t" if self.format == "tsv" else ",")
+        # An empty field is null; "nan" and "inf" are numbers (a NaN score is non-finite, not null).
+        convert = pc.ConvertOptions(null_values=[""], strings_can_be_null=True, column_types=column_types or {},
+                                    include_columns=include or [])
+        return read, parse, convert
+
+    def _inspect_csv(self):
+        import pyarrow.csv as pc
+
+        read, parse, convert = self._csv_options()
+        reader = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
+        schema = reader.schema
+        self._csv_names = schema.names
+        # Integer columns whose labels have leading zeros ("00005") stay text, as written.
+        integers = [f.name for f in schema if pa.types.is_integer(f.type)]
+        if integers:
+            read, parse, convert = self._csv_options({name: pa.string() for name in integers}, integers)
+            head = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
+            first = head.read_next_batch()
+            for name in integers:
+                values = first.column(name).drop_null().to_pylist()
+                if not all(_PLAIN_INTEGER.match(v) for v in values):
+                    schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
+        return reader, schema
+
+    def _csv_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        import pyarrow.csv as pc
+
+        types = {f.name: self.physical_schema.field(f.name).type for f in schema
+                 if f.name in self.physical_schema.names}  # not the hive partition columns
+        read, parse, convert = self._csv_options(types, list(types))
+        yield from pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
+
+    # --- nested JSON: parsed whole -------------------------------------------------------------
+
+    def _inspect_json(self) -> None:
+        sample, whole = _sample(self.path)
+        if not sample.strip():
+            raise InputError(f"{self.path}: empty file; expected a JSON object {{video_id: {{exp_id: scores}}}}")
+        brackets = sample.count(b"[")
+        self.rows = brackets if whole else _scaled(brackets, self.path, sample)
+        fields = [pa.field("video_id", pa.string()), pa.field("exp_id", pa.string()),
+                  pa.field("scores", pa.list_(pa.float64()))]
+        if _mentions(self.path, b'"key_frame"'):
+            fields.append(pa.field("key_frame", pa.int64()))
+        self.physical_schema = pa.schema(fields)
+
+    def _json_table(self) -> pa.Table:
+        with pa.input_stream(self.path) as f:
+            text = f.read()
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
+        del text
+        return nested_json_table(data, self.path, "key_frame" in self.physical_schema.names)
+
+    # --- NumPy ----------------------------------------------------------------------------------
+
+    def _inspect_numpy(self) -> None:
+        self._arrays = _npz_headers(self.path) if self.path.lower().endswith(".npz") else \
+            [(None, *_npy_header(self.path))]
+        rows = 0
+        dtypes = set()
+        for name, shape, dtype in self._arrays:
+            where = f"{self.path}" + (f": array '{name}'" if name is not None else "")
+            if dtype.hasobject:
+                raise InputError(f"{where}: holds Python objects; tf2eng reads numeric arrays only "
+                                 "(pickled arrays are never loaded)")
+            if dtype.kind not in "biuf":
+                raise InputError(f"{where}: has dtype {dtype}, expected numbers")
+            if len(shape) not in (1, 2):
+                raise InputError(f"{where}: has shape {shape}; expected 1-D (one track) or 2-D (tracks, frames)")
+            rows += 1 if len(shape) == 1 else shape[0]
+            dtypes.add(np.float32 if dtype == np.float32 else np.float64)
+        self.rows = rows
+        self._dtype = np.float32 if dtypes == {np.float32} else np.float64
+        exp = pa.int64() if self._arrays and self._arrays[0][0] is None else pa.string()
+        self.physical_schema = pa.schema([pa.field("video_id", pa.string()), pa.field("exp_id", exp),
+                                          pa.field("scores", pa.list_(pa.from_numpy_dtype(self._dtype)))])
+
+    def _numpy_batches(self, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        video = _stem(self.path)
+        if self._arrays and self._arrays[0][0] is None:
+            array = np.load(self.path, mmap_mode="r", allow_pickle=False)
+            yield from _array_batches(array, video, None, self._dtype, batch_rows)
+            return
+        with np.load(self.path, allow_pickle=False) as archive:
+            for name, _, _ in self._arrays:
+                yield from _array_batches(archive[name], video, name, self._dtype, batch_rows)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def open_fragments(files: list[str], fmt: str, options, base: str | None = None
+                   ) -> tuple[list[TextFragment], pa.Schema]:
+    """The files as fragments, and the dataset's schema (the first file with data decides it;
+    files without data take it), with the hive partition columns of the directories under ``base``."""
+    from .source import parallel_map
+
+    roles = Roles(options)
+    fragments = parallel_map(lambda path: TextFragment(path, fmt, roles), files)
+    with_data = [f for f in fragments if f.physical_schema is not None]
+    if not with_data:
+        raise InputError(f"{files[0]}: no data (every file of the input is empty)")
+    schema = with_data[0].physical_schema
+    for fragment in fragments:
+        if fragment.physical_schema is None:
+            fragment.physical_schema = schema
+    if base is not None:
+        for field in _hive_partitions(fragments, base):
+            if field.name not in schema.names:
+                schema = schema.append(field)
+    return fragments, schema
+
+
+_HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+def _hive_partitions(fragments: list[TextFragment], base: str) -> list[pa.Field]:
+    """Hive ``key=value`` directories between ``base`` and each file, as Arrow's dataset discovery
+    reads them for Parquet: values URI-decoded, int32 where every value of a key is an int32, else
+    text, null for __HIVE_DEFAULT_PARTITION__.  Sets each fragment's ``partition_keys``."""
+    from urllib.parse import unquote
+
+    found: list[dict] = []
+    for fragment in fragments:
+        keys = {}
+        relative = os.path.relpath(os.path.dirname(fragment.path), base)
+        for segment in relative.split(os.sep):
+            name, eq, value = segment.partition("=")
+            if eq and name:
+                value = unquote(value)
+                keys[name] = None if value == _HIVE_NULL else value
+        found.append(keys)
+    names = list(dict.fromkeys(name for keys in found for name in keys))
+    fields = []
+    for name in names:
+        values = [keys[name] for keys in found if keys.get(name) is not None]
+        integer = bool(values) and all(re.fullmatch(r"[+-]?[0-9]+", v) and -2**31 <= int(v) < 2**31 for v in values)
+        fields.append(pa.field(name, pa.int32() if integer else pa.string()))
+        for fragment, keys in zip(fragments, found):
+            value = keys.get(name)
+            fragment.partition_keys[name] = int(value) if integer and value is not None else value
+    return fields
+
+
+def _sample(path: str) -> tuple[bytes, bool]:
+    """The first SAMPLE_BYTES of a file (decompressed), and whether that is the whole file."""
+    with pa.input_stream(path) as f:
+        head = f.read(SAMPLE_BYTES)
+        return head, len(head) < SAMPLE_BYTES or not f.read(1)
+
+
+def _scaled(count: int, path: str, sample: bytes) -> int:
+    """``count`` in the sample scaled to the whole file: by the file's size, over the compressed
+    bytes the sample took (for a compressed file, measured by compressing the sample again)."""
+    size = os.path.getsize(path)
+    sample_size = len(sample)
+    codec = _codec(path)
+    if codec is not None:  # (streamed: bz2 has no one-shot compression in Arrow)
+        sink = pa.BufferOutputStream()
+        with pa.CompressedOutputStream(sink, codec) as stream:
+            stream.write(sample)
+        sample_size = max(1, sink.getvalue().size)
+    return max(count, math.ceil(count * size / max(1, sample_size)))
+
+
+def _codec(path: str) -> str | None:
+    lower = path.lower()
+    for suffix, codec in ((".gz", "gzip"), (".bz2", "bz2"), (".zst", "zstd"), (".lz4", "lz4")):
+        if lower.endswith(suffix):
+            return codec
+    return None
+
+
+def _mentions(path: str, text: bytes) -> bool:
+    """Whether the (decompressed) file holds ``text``, read a MiB at a time."""
+    tail = b""
+    with pa.input_stream(path) as f:
+        while True:
+            chunk = f.read(SAMPLE_BYTES)
+            if not chunk:
+                return False
+            if text in tail + chunk:
+                return True
+            tail = chunk[-len(text):]
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:
+    """``batch`` with the columns of ``schema``, in its order and types (hive partition values as
+    constant columns)."""
+    columns = []
+    for field in schema:
+        if field.name not in batch.schema.names and field.name in partition:
+            columns.append(pa.repeat(pa.scalar(partition[field.name], field.type), batch.num_rows))
+            continue
+        if field.name not in batch.schema.names:
+            raise InputError(f"{path}: missing column '{field.name}'")
+        column = batch.column(field.name)
+        if column.type != field.type:
+            try:
+                column = column.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                raise InputError(f"{path}: column '{field.name}': {_first_line(exc)}") from None
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _table_batches(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    for start in range(0, table.num_rows, batch_rows):
+        yield from table.slice(start, batch_rows).combine_chunks().to_batches()
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def nested_json_table(data, path: str, with_key: bool) -> pa.Table:
+    """``{video_id: {exp_id: scores}}`` or ``{video_id: {exp_id: {"scores": [...], "key_frame": k}}}``
+    as a wide table.  A null where a track or a score belongs is kept (it is quarantined later); a
+    value of another JSON type stops the read, naming the track."""
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object {{video_id: {{exp_id: scores}}}}, found a "
+                         f"{type(data).__name__}")
+    videos, exps, offsets, values, keys = [], [], [0], [], []
+    valid = []
+    for video, tracks in data.items():
+        if not isinstance(tracks, dict):
+            raise InputError(f"{path}: video {video!r}: expected an object {{exp_id: scores}}, "
+                             f"found {json.dumps(tracks)[:40]}")
+        for exp, entry in tracks.items():
+            key = None
+            if isinstance(entry, dict):
+                unknown = set(entry) - {"scores", "key_frame"}
+                if "scores" not in entry or unknown:
+                    raise InputError(f"{path}: video {video!r}, exp {exp!r}: expected an object with 'scores' "
+                                     f"(and 'key_frame'), found keys {sorted(entry)}")
+                key = entry.get("key_frame")
+                if key is not None and not (isinstance(key, int) and not isinstance(key, bool)):
+                    raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'key_frame' holds "
+                                     f"{json.dumps(key)[:40]}, expected an integer")
+                entry = entry["scores"]
+            if entry is not None and not isinstance(entry, list):
+                raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'scores' holds "
+                                 f"{json.dumps(entry)[:40]}, expected a list of numbers")
+            if entry is not None:
+                for s in entry:
+                    if s is not None and not _is_number(s):
+                        raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'scores' holds "
+                                         f"{json.dumps(s)[:40]}, expected numbers")
+                values.extend(entry)
+            videos.append(video)
+            exps.append(exp)
+            valid.append(entry is not None)
+            offsets.append(len(values))
+            keys.append(key)
+    scores = pa.ListArray.from_arrays(pa.array(offsets, pa.int32() if len(values) < 2**31 else pa.int64()),
+                                      pa.array(values, pa.float64()),
+                                      mask=pa.array([not v for v in valid], pa.bool_()))
+    columns = {"video_id": pa.array(videos, pa.string()), "exp_id": pa.array(exps, pa.string()), "scores": scores}
+    if with_key:
+        try:
+            columns["key_frame"] = pa.array(keys, pa.int64())
+        except OverflowError:
+            raise InputError(f"{path}: column 'key_frame' holds an integer beyond int64") from None
+    return pa.table(columns)
+
+
+def _stem(path: str) -> str:
+    name = os.path.basename(path)
+    return name.rsplit(".", 1)[0] if "." in name else name
+
+
+def _npy_header(path: str) -> tuple[tuple, np.dtype]:
+    with open(path, "rb") as f:
+        return _read_header(f)
+
+
+def _read_header(f) -> tuple[tuple, np.dtype]:
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy version {version}")
+    return shape, dtype
+
+
+def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
+    """(array name, shape, dtype) of each array of an .npz archive, in archive order."""
+    import zipfile  # here: only .npz input needs it
+
+    found = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.namelist():
+                if not member.endswith(".npy"):
+                    continue
+                with archive.open(member) as f:
+                    shape, dtype = _read_header(f)
+                found.append((member[: -len(".npy")], shape, dtype))
+    except zipfile.BadZipFile as exc:
+        raise ValueError(str(exc)) from None
+    return found
+
+
+def _array_batches(array: np.ndarray, video: str, name: str | None, dtype, batch_rows: int
+                   ) -> Iterator[pa.RecordBatch]:
+    """Tracks of a 1-D (one track) or 2-D (tracks, frames) array: exp_id is the row (an .npy) or the
+    array's name, with "/row" for a 2-D array of an .npz."""
+    one = array.ndim == 1
+    matrix = array.reshape(1, -1) if one else array
+    E, T = matrix.shape
+    step = max(1, min(batch_rows, VALUES_PER_BATCH // max(1, T)))
+    for start in range(0, E, step):
+        stop = min(E, start + step)
+        values = np.ascontiguousarray(matrix[start:stop], dtype=dtype).reshape(-1)
+        n = stop - start
+        offsets = np.arange(n + 1, dtype=np.int64) * T
+        large = values.size >= 2**31
+        scores = (pa.LargeListArray if large else pa.ListArray).from_arrays(
+            pa.array(offsets if large else offsets.astype(np.int32)), pa.array(values))
+        if name is None:
+            exp = pa.array(np.arange(start, stop, dtype=np.int64))
+        else:
+            exp = pa.array([name] * n if one else [f"{name}/{row}" for row in range(start, stop)], pa.string())
+        yield pa.RecordBatch.from_arrays([pa.array([video] * n, pa.string()), exp, scores],
+                                         names=["video_id", "exp_id", "scores"])
