@@ -37,10 +37,19 @@ def _mix(x):
 
 @njit(**EXACT)
 def _bytes_hash(data, start, end):
+    """A 64-bit hash of data[start:end], eight bytes at a time."""
     h = np.uint64(0xCBF29CE484222325) ^ np.uint64(end - start)
-    for i in range(start, end):
-        h = (h ^ np.uint64(data[i])) * np.uint64(0x100000001B3)
-    return _mix(h)
+    i = start
+    while i + 8 <= end:
+        w = np.uint64(0)
+        for k in range(8):
+            w |= np.uint64(data[i + k]) << np.uint64(8 * k)
+        h = _mix(h ^ w)
+        i += 8
+    w = np.uint64(0)
+    for k in range(end - i):
+        w |= np.uint64(data[i + k]) << np.uint64(8 * k)
+    return _mix(h ^ w ^ np.uint64(0x9E3779B97F4A7C15))
 
 
 @njit(**EXACT)

@@ -68,3 +68,17 @@ def test_long_shape_runs_tf2eng_and_names_a_missing_duckdb(tmp_path, monkeypatch
     tf2eng_run, duck = report["runs"]
     assert tf2eng_run["wall_s"] > 0 and tf2eng_run["peak_rss_bytes"] > 0
     assert duck["wall_s"] is None and duck["note"].startswith("skipped")
+
+
+def test_peak_rss_is_the_commands_own_not_the_benchmarks(tmp_path):
+    """A child's peak RSS starts at its parent's (Linux carries it over fork and exec): the command is
+    started from a small launcher, so a large benchmark process does not show in its number."""
+    import sys
+
+    ballast = b"\x01" * 400_000_000  # noqa: F841 - held while the command runs
+    wall, rss = shapes.measured([sys.executable, "-S", "-c", "pass"])
+    assert 0 < wall and 0 < rss < 100 * 2**20
+    wall, rss = shapes.measured([sys.executable, "-S", "-c", "x = b'\\x01' * 300_000_000"])
+    assert 300_000_000 < rss < 400_000_000
+    with pytest.raises(shapes.InputError, match="exited with 3"):
+        shapes.measured([sys.executable, "-S", "-c", "raise SystemExit(3)"])

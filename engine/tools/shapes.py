@@ -75,16 +75,26 @@ class Measured:
     note: str = ""
 
 
+# Starts the measured command and prints its wall time and peak RSS.  A process's peak RSS starts at
+# that of the process it was forked from (Linux carries it over fork and exec), so the command is
+# started from this small interpreter, not from the benchmark's own, larger process.
+_LAUNCHER = (
+    "import os, subprocess, sys, time\n"
+    "t = time.perf_counter()\n"
+    "p = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "print(time.perf_counter() - t, usage.ru_maxrss, os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def measured(cmd: list[str], cwd: str | None = None) -> tuple[float, int]:
     """(wall seconds, peak RSS in bytes) of one fresh process running ``cmd``."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise InputError(f"{cmd[0]}: exited with {proc.returncode} while benchmarking")
-    return wall, usage.ru_maxrss * 1024
+    out = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, *cmd], cwd=cwd, stdout=subprocess.PIPE,
+                         text=True)
+    wall, rss_kb, rc = out.stdout.split()[-3:]
+    if out.returncode != 0 or int(rc) != 0:
+        raise InputError(f"{cmd[0]}: exited with {rc} while benchmarking")
+    return float(wall), int(rss_kb) * 1024
 
 
 def long_chunk(rng: np.random.Generator, first_video: int, n_tracks: int) -> tuple[pa.Table, int]:
@@ -191,7 +201,7 @@ def run_shape(shape: str, tracks: int, seed: int = 0, files: int | None = None, 
     files = files or DEFAULT_FILES[shape]
     if files < 1:
         raise InputError("--files: must be at least 1")
-    data_dir = Path(data_dir)
+    data_dir = Path(data_dir).absolute()  # DuckDB runs in a directory of its own
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
         if shape == "long":
