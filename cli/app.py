@@ -329,7 +329,7 @@ def bench(
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the results here [default: bench/results/bench-TIME.json].")] = None,
     skip: Annotated[Optional[str], typer.Option(help="Comma-separated competitors to leave out: numpy, polars, duckdb.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: all cores].")] = None,
-    shape: Annotated[str, typer.Option(help="wide: the table of entries below, on one wide file. many-files: "
+    shape: Annotated[str, typer.Option(help="wide: tf2eng, numpy, polars, DuckDB and a pyarrow read on one wide file. many-files: "
                                        "the synthetic tracks in --files files (default 2,000) and as one file; "
                                        "long: the same tracks as one row per frame, shuffled over --files files "
                                        "(default 10). The last two time whole tf2eng and DuckDB runs in fresh "
