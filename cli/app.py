@@ -343,8 +343,15 @@ def bench(
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the results here [default: bench/results/bench-TIME.json].")] = None,
     skip: Annotated[Optional[str], typer.Option(help="Comma-separated competitors to leave out: numpy, polars, duckdb.")] = None,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: all cores].")] = None,
+    shape: Annotated[str, typer.Option(help="wide: tf2eng, numpy, polars, DuckDB and a pyarrow read on one wide file. many-files: "
+                                       "the synthetic tracks in --files files (default 2,000) and as one file; "
+                                       "long: the same tracks as one row per frame, shuffled over --files files "
+                                       "(default 10). The last two time whole tf2eng and DuckDB runs in fresh "
+                                       "processes: wall time and peak RSS, side by side.")] = "wide",
+    files: Annotated[Optional[int], typer.Option(min=1, help="Files of --shape many-files or long.")] = None,
 ) -> None:
-    """Time tf2eng against numpy, polars, DuckDB and a bare pyarrow read, on the same data."""
+    """Time tf2eng against numpy, polars, DuckDB and a bare pyarrow read, on the same data; or (--shape
+    many-files|long) whole runs of tf2eng and DuckDB on many files or on the long layout."""
 
     def body():
         from ..engine.api import check_threads
@@ -354,6 +361,22 @@ def bench(
         target = json_out or Path("bench/results") / time.strftime("bench-%Y%m%d-%H%M%S.json")
         check_writable(target)
         check_threads(threads)
+        if shape != "wide":
+            from ..engine.errors import InputError
+            from ..engine.tools.shapes import run_shape, shape_table, write_shape_report
+
+            if path is not None:
+                raise InputError(f"--shape {shape}: makes its own dataset; leave out PATH")
+            what, rows = run_shape(shape, tracks, seed, files, repeat, data_dir, threads,
+                                   log=lambda m: typer.echo(m, err=True))
+            typer.echo(shape_table(rows))
+            write_shape_report(shape, what, rows, target)
+            typer.echo(f"results in {target}")
+            return
+        if files is not None:
+            from ..engine.errors import InputError
+
+            raise InputError("--files: only with --shape many-files or long")
         with numba_threads(threads):
             report = run_benchmark(path, tracks, seed, repeat, data_dir, _split(skip) or (),
                                    log=lambda m: typer.echo(m, err=True))

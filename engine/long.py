@@ -29,8 +29,8 @@ frames of a track land in one partition; then each partition is read back
 and grouped in memory on its own.  Peak memory is about one partition, not
 the dataset.  Tracks come out sorted by their ids within a partition, the
 partitions in index order: the same order whatever the file split and row
-order of the input (the hash is polars' ``hash_rows`` with fixed seeds,
-stable for a given polars version).
+order of the input (the hash is tf2eng's own, kernels/group.py, fixed seeds;
+the same in every process and version).
 """
 
 from __future__ import annotations
@@ -40,15 +40,19 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..kernels import group as group_kernels
 from ..kernels import reasons
+from .pipeline import prefetched
 from .ragged import int64_or_null
 from .source import BATCH_ROWS, Columns, Source
 
@@ -73,6 +77,7 @@ SPILL_BUFFER_ROWS = 1 << 20
 SPILL_PREFIX = ".spill-"
 _HASH_SEED = 0x7F2E
 _UINT64_DIGITS = 19  # every 19-digit number fits in a uint64
+_NO_NULLS = np.zeros(0, np.bool_)
 
 
 # --- labels -------------------------------------------------------------------------------
@@ -114,22 +119,28 @@ class LabelStats:
         return "int" if self.integer else ("numeric" if self.all_digits else "text")
 
 
-def _order_exprs(cols: Columns, stats: LabelStats, key_type: pa.DataType | None) -> list[pl.Expr]:
-    """The sort keys of the frame labels and of the key (comparable with each other)."""
+def _frame_order_expr(cols: Columns, stats: LabelStats) -> pl.Expr:
+    """The sort key of the frame labels."""
     frame = pl.col(cols.frame)
     kind = stats.kind
-    wide_numbers = kind == "numeric" and stats.width > _UINT64_DIGITS
     if kind == "int":
         order = frame.cast(pl.Int64)
-    elif kind == "numeric" and not wide_numbers:
+    elif kind == "numeric" and not _wide_numbers(stats):
         order = frame.cast(pl.UInt64)
-    elif wide_numbers:  # longer than a uint64: zero-padded to one width, compared as strings
+    elif _wide_numbers(stats):  # longer than a uint64: zero-padded to one width, compared as strings
         order = frame.str.strip_chars_start("0").str.zfill(stats.width)
     else:
         order = frame
-    exprs = [order.alias(_ORDER)]
-    if cols.key is None:
-        return exprs
+    return order.alias(_ORDER)
+
+
+def _wide_numbers(stats: LabelStats) -> bool:
+    return stats.kind == "numeric" and stats.width > _UINT64_DIGITS
+
+
+def _key_order_expr(cols: Columns, stats: LabelStats, key_type: pa.DataType | None) -> pl.Expr:
+    """The key's sort key, comparable with the frames' (null where it can match no frame)."""
+    kind = stats.kind
     key = pl.col(cols.key)
     key_is_int = pa.types.is_integer(key_type)
     if kind == "int":
@@ -138,38 +149,235 @@ def _order_exprs(cols: Columns, stats: LabelStats, key_type: pa.DataType | None)
     elif kind == "numeric":
         digits = key.cast(pl.String) if key_is_int else key
         digits = pl.when(digits.str.contains(r"^[0-9]+$")).then(digits)
-        if wide_numbers:
+        if _wide_numbers(stats):
             stripped = digits.str.strip_chars_start("0")
             key_order = pl.when(stripped.str.len_bytes() <= stats.width).then(stripped.str.zfill(stats.width))
         else:
             key_order = digits.cast(pl.UInt64, strict=False)  # more than 19 digits: null, no match
     else:
         key_order = key.cast(pl.String)
-    return exprs + [key_order.alias(_KEY_ORDER)]
+    return key_order.alias(_KEY_ORDER)
+
+
+def _order_exprs(cols: Columns, stats: LabelStats, key_type: pa.DataType | None) -> list[pl.Expr]:
+    """The sort keys of the frame labels and of the key (comparable with each other)."""
+    exprs = [_frame_order_expr(cols, stats)]
+    return exprs if cols.key is None else exprs + [_key_order_expr(cols, stats, key_type)]
 
 
 # --- grouping -----------------------------------------------------------------------------
 
+_CODE = "__track"  # a track's dense code, in id order
 
-def group_tracks(frame: pl.DataFrame, cols: Columns, stats: LabelStats,
+
+def _valid_of(arr: pa.Array) -> np.ndarray:
+    """The validity of each value as a numpy bool array; empty when there is no null."""
+    if arr.null_count == 0:
+        return _NO_NULLS
+    return arr.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _int_view(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """An integer array as (int64 values, validity)."""
+    valid = _valid_of(arr)
+    values = arr.cast(pa.int64()) if arr.type != pa.int64() else arr
+    values = values.fill_null(0) if arr.null_count else values
+    return values.to_numpy(zero_copy_only=False), valid
+
+
+def _bytes_view(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A string or binary array as (int64 offsets, bytes, validity)."""
+    if not (pa.types.is_large_string(arr.type) or pa.types.is_large_binary(arr.type)):
+        arr = arr.cast(pa.large_binary() if pa.types.is_binary(arr.type) or pa.types.is_binary_view(arr.type)
+                       else pa.large_string())
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], np.int64, count=arr.offset + len(arr) + 1)[arr.offset:]
+    data = np.frombuffer(buffers[2], np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    return offsets, data, _valid_of(arr)
+
+
+def _is_bytes(t: pa.DataType) -> bool:
+    return any(kind(t) for kind in (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view,
+                                     pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view))
+
+
+def _dense_codes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each value, first row of each code): equal values (nulls together) share a code."""
+    if _is_bytes(arr.type):
+        return group_kernels.dense_codes_bytes(*_bytes_view(arr))
+    return group_kernels.dense_codes_int(*_int_view(arr))
+
+
+def _ranked(codes: np.ndarray, uniques: pa.Array) -> np.ndarray:
+    """codes renumbered so that their order is that of ``uniques`` (the value of each code; nulls first)."""
+    order = pc.array_sort_indices(uniques, null_placement="at_start").to_numpy()
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size)
+    return rank[codes]
+
+
+def _equal_to_codes(column: pa.Array, codes: np.ndarray, uniques: pa.Array) -> bool:
+    """True if every value of ``column`` equals the value of its code (``uniques[code]``, a compact
+    array that stays in cache)."""
+    if _is_bytes(column.type):
+        offsets, data, valid = _bytes_view(column)
+        code_offsets, code_data, code_valid = _bytes_view(uniques)
+        if code_valid.size == 0 and valid.size:
+            code_valid = np.ones(len(uniques), np.bool_)
+        return group_kernels.equal_to_code_bytes(codes, offsets, data, valid, code_offsets, code_data, code_valid)
+    values, valid = _int_view(column)
+    code_values, code_valid = _int_view(uniques)
+    if code_valid.size == 0 and valid.size:
+        code_valid = np.ones(len(uniques), np.bool_)
+    return group_kernels.equal_to_code_int(codes, values, valid, code_values, code_valid)
+
+
+def _exact_codes(columns: list[pa.Array]) -> tuple[np.ndarray, np.ndarray]:
+    """(code, first row of each code) of the rows' value tuples, column by column (exact)."""
+    codes, first = _dense_codes(columns[0])
+    for column in columns[1:]:
+        more, more_first = _dense_codes(column)
+        codes, first = group_kernels.dense_codes_int(codes * more_first.size + more, _NO_NULLS)
+    return codes, first
+
+
+def track_codes(table: pa.Table, ids: list[str]) -> tuple[np.ndarray, int]:
+    """Each row's track (its id values) as a dense code, in the order of the ids (column by column,
+    nulls first); and the number of tracks.
+
+    Rows are coded by a 64-bit hash of their ids, then every row is compared with the first row of its
+    code; should two different ids share a hash, the ids are coded column by column instead."""
+    columns = [table.column(c).combine_chunks() for c in ids]
+    codes, first = group_kernels.dense_codes_int(row_hashes(table, ids).view(np.int64), _NO_NULLS)
+    taken = pa.array(first)
+    if not all(_equal_to_codes(column, codes, column.take(taken)) for column in columns):
+        codes, first = _exact_codes(columns)
+    uniques = pl.from_arrow(table.select(ids).take(pa.array(first))).with_row_index(_CODE)
+    order = uniques.sort(ids, nulls_last=False, maintain_order=True)[_CODE].to_numpy()
+    rank = np.empty(first.size, np.int64)
+    rank[order] = np.arange(first.size)
+    return rank[codes], first.size
+
+
+def _order_keys(column: pa.Array, cols: Columns, stats: LabelStats) -> tuple[np.ndarray, np.ndarray, pa.Array | None]:
+    """(int64 sort key of each frame label, its validity, the sorted distinct labels when the keys are
+    their ranks (string order), else None)."""
+    if stats.kind == "int":
+        values, valid = _int_view(column)
+        return values, valid, None
+    order = pl.from_arrow(pa.table({cols.frame: column})).select(_frame_order_expr(cols, stats)).to_series()
+    if order.dtype == pl.UInt64:  # order-preserving map onto int64
+        valid = _valid_of(column)
+        values = order.fill_null(0).to_numpy().view(np.int64) ^ np.int64(-(2**63))
+        return values, valid, None
+    order = order.to_arrow()
+    codes, first = _dense_codes(order)
+    uniques = order.take(pa.array(first))
+    ranks = _ranked(codes, uniques)
+    distinct = uniques.take(pc.array_sort_indices(uniques, null_placement="at_start"))
+    return ranks, _valid_of(order), distinct
+
+
+def _key_order_keys(first_keys: pa.Table, cols: Columns, stats: LabelStats, key_type: pa.DataType,
+                    distinct: pa.Array | None) -> tuple[np.ndarray, np.ndarray]:
+    """(each track's key as an int64 sort key comparable with _order_keys', whether it can match)."""
+    order = pl.from_arrow(first_keys.select([cols.key])).select(_key_order_expr(cols, stats, key_type)).to_series()
+    if distinct is not None:  # string order: the key's rank among the labels, if it is one
+        at = pc.index_in(order.to_arrow().cast(distinct.type), value_set=distinct)
+        return at.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), at.is_valid().to_numpy(
+            zero_copy_only=False)
+    can_match = order.is_not_null().to_numpy()
+    values = order.fill_null(0).to_numpy()
+    if order.dtype == pl.UInt64:
+        values = values.view(np.int64) ^ np.int64(-(2**63))
+    return values.astype(np.int64), can_match
+
+
+def group_tracks(table: pa.Table, cols: Columns, stats: LabelStats,
                  key_type: pa.DataType | None) -> tuple[pa.Table, np.ndarray]:
-    """Frame rows (in any order) to one row per track, sorted by ids; with the
-    pre-kernel reason of each track."""
-    ids = list(cols.ids)
-    frame = frame.with_columns(_order_exprs(cols, stats, key_type))
-    sort_by = ids + [_ORDER, cols.scores] + ([cols.key] if cols.key else [])
-    # Within a track, frames in label order; ties (duplicate labels, rejected
-    # anyway) broken by score and key, so that no output depends on row order.
-    frame = frame.sort(sort_by, nulls_last=[False] * len(ids) + [True] * (len(sort_by) - len(ids)))
+    """Frame rows (in any order) to one row per track, sorted by ids; with the pre-kernel reason of
+    each track.
+
+    Tracks get dense codes in id order (kernels/group.py, exact hash tables), rows are counting-sorted
+    by code and sorted by label within a track.  A track with a null label or two rows with the same
+    label (rejected either way) is grouped by ``_group_flagged`` instead, whose order of tied rows
+    (score, then key) does not depend on the order of the input rows.
+    """
+    table = table.combine_chunks()
+    n = table.num_rows
+    codes, groups = track_codes(table, list(cols.ids)) if n else (np.zeros(0, np.int64), 0)
+    order, order_valid, distinct = _order_keys(table.column(cols.frame).combine_chunks(), cols, stats)
+    perm, starts, flagged = group_kernels.group_rows(codes, groups, order, order_valid,
+                                                     4 * numba.get_num_threads())
+    clean = np.flatnonzero(~flagged)
+    if clean.size < groups:  # keep only the clean tracks' rows
+        lengths = np.diff(starts)
+        perm = perm[np.repeat(~flagged, lengths)]
+        starts = np.zeros(clean.size + 1, np.int64)
+        np.cumsum(lengths[clean], out=starts[1:])
+    tracks, reason = _clean_tracks(table, cols, stats, key_type, perm, starts, order, distinct)
+    if clean.size < groups:
+        rows = np.flatnonzero(flagged[codes])
+        flagged_codes = np.flatnonzero(flagged)
+        more, more_reason = _group_flagged(table.take(pa.array(rows)), codes[rows], cols, stats, key_type)
+        tracks = pa.concat_tables([tracks, more.cast(tracks.schema)])
+        reason = np.concatenate([reason, more_reason])
+        back = np.argsort(np.concatenate([clean, flagged_codes]), kind="stable")
+        tracks, reason = tracks.take(pa.array(back)), reason[back]
+    return tracks, reason
+
+
+def _list_of(values: pa.Array, starts: np.ndarray) -> pa.Array:
+    return pa.LargeListArray.from_arrays(pa.array(starts, pa.int64()), values)
+
+
+def _clean_tracks(table: pa.Table, cols: Columns, stats: LabelStats, key_type: pa.DataType | None,
+                  perm: np.ndarray, starts: np.ndarray, order: np.ndarray,
+                  distinct: pa.Array | None) -> tuple[pa.Table, np.ndarray]:
+    """The tracks of rows ``perm`` (track g: perm[starts[g]:starts[g+1]], in label order, no label
+    null or repeated)."""
+    groups = starts.size - 1
+    rows = pa.array(perm)
+    firsts = pa.array(perm[starts[:-1]])
+    columns = {c: table.column(c).take(firsts) for c in cols.carried if c not in cols.meta}  # --meta: joined later
+    columns[cols.scores] = _list_of(table.column(cols.scores).take(rows).combine_chunks(), starts)
+    reason = np.zeros(groups, np.uint8)
+    if cols.key is not None:
+        key = table.column(cols.key).combine_chunks()
+        first_keys = pa.table({cols.key: key.take(firsts)})
+        if _is_bytes(key.type):
+            same = group_kernels.same_as_first_bytes(perm, starts, *_bytes_view(key))
+        else:
+            same = group_kernels.same_as_first_int(perm, starts, *_int_view(key))
+        key_order, can_match = _key_order_keys(first_keys, cols, stats, key_type, distinct)
+        beyond = table.column(_KEY_BEYOND_INT64).combine_chunks().take(firsts).to_numpy(zero_copy_only=False)
+        position = group_kernels.key_positions(perm, starts, order, key_order, can_match & ~beyond)
+        key_null = first_keys.column(cols.key).is_null().to_numpy(zero_copy_only=False)
+        columns[cols.key] = pa.array(position, pa.int64(), mask=key_null & ~beyond)
+        columns[KEY_READ] = first_keys.column(cols.key)
+        reason[~same] = reasons.INCONSISTENT_KEY_FRAME
+    columns[FRAMES] = _list_of(table.column(cols.frame).take(rows).combine_chunks(), starts)
+    columns[ROWS] = pa.array(np.diff(starts), pa.int64())
+    return pa.table(columns), reason
+
+
+def _group_flagged(table: pa.Table, codes: np.ndarray, cols: Columns, stats: LabelStats,
+                   key_type: pa.DataType | None) -> tuple[pa.Table, np.ndarray]:
+    """group_tracks for tracks with a null or repeated label, with polars: rows of a track sorted by
+    label (nulls last), ties broken by score and key, so that no output depends on row order."""
+    frame = pl.from_arrow(table).with_columns(pl.Series(_CODE, codes)).with_columns(
+        _order_exprs(cols, stats, key_type))
+    sort_by = [_CODE, _ORDER, cols.scores] + ([cols.key] if cols.key else [])
+    frame = frame.sort(sort_by, nulls_last=[False] + [True] * (len(sort_by) - 1))
     label = pl.col(cols.frame)
-    aggs = [
+    aggs = [pl.col(c).first() for c in cols.carried if c not in cols.meta]  # --meta: joined later
+    aggs += [
         pl.col(cols.scores),
         label.alias(FRAMES),
         pl.len().cast(pl.Int64).alias(ROWS),
         (label.null_count() > 0).alias("__null_label"),
         (pl.col(_ORDER).n_unique() < pl.len()).alias("__duplicate"),
     ]
-    aggs += [pl.col(c).first() for c in cols.by if c not in ids and c not in cols.meta]
     if cols.key is not None:
         key, key_order, order = pl.col(cols.key).first(), pl.col(_KEY_ORDER).first(), pl.col(_ORDER)
         position = (
@@ -180,7 +388,7 @@ def group_tracks(frame: pl.DataFrame, cols: Columns, stats: LabelStats,
         )
         aggs += [position.cast(pl.Int64).alias(cols.key), key.alias(KEY_READ),
                  (pl.col(cols.key).n_unique() == 1).alias("__key_ok")]
-    tracks = frame.group_by(ids, maintain_order=True).agg(aggs)
+    tracks = frame.group_by(_CODE, maintain_order=True).agg(aggs)
     reason = np.zeros(tracks.height, np.uint8)
     if cols.key is not None:
         reason[~tracks["__key_ok"].to_numpy()] = reasons.INCONSISTENT_KEY_FRAME
@@ -207,13 +415,12 @@ def partitions_for(rows: int) -> int:
 
 
 def _spill_schema(source: Source) -> pa.Schema:
-    """Frame rows as they are grouped: scores as float64, integer labels and keys as int64, and
-    (with a key column) whether the key was an integer beyond int64."""
+    """Frame rows as they are grouped: the columns read, uint64 labels and keys as int64 (null beyond
+    it), and (with a key column) whether the key was an integer beyond int64."""
     cols = source.columns
     schema = source.scan_schema(0)
-    schema = schema.set(schema.get_field_index(cols.scores), pa.field(cols.scores, pa.float64()))
     for name in (cols.frame, cols.key):
-        if name is not None and pa.types.is_integer(schema.field(name).type):
+        if name is not None and schema.field(name).type == pa.uint64():
             schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
     if cols.key is not None:
         schema = schema.append(pa.field(_KEY_BEYOND_INT64, pa.bool_()))
@@ -221,12 +428,12 @@ def _spill_schema(source: Source) -> pa.Schema:
 
 
 def _as_int64_labels(batch: pa.RecordBatch, cols: Columns) -> pa.RecordBatch:
-    """Integer frame labels and keys as int64, null where a value does not fit; a key that did not
-    fit is flagged (it names no frame)."""
+    """uint64 frame labels and keys as int64, null where a value does not fit; a key that did not
+    fit is flagged (it names no frame).  Other integer types fit in int64 and are kept."""
     arrays, names = list(batch.columns), list(batch.schema.names)
-    beyond = pa.array([False] * batch.num_rows, pa.bool_())
+    beyond = None
     for name in (cols.frame, cols.key):
-        if name is None or not pa.types.is_integer(batch.schema.field(name).type):
+        if name is None or batch.schema.field(name).type != pa.uint64():
             continue
         i = names.index(name)
         given = arrays[i]
@@ -234,7 +441,7 @@ def _as_int64_labels(batch: pa.RecordBatch, cols: Columns) -> pa.RecordBatch:
         if name == cols.key:
             beyond = pc.and_(given.is_valid(), arrays[i].is_null())
     if cols.key is not None:
-        arrays.append(beyond)
+        arrays.append(beyond if beyond is not None else pa.array(np.zeros(batch.num_rows, np.bool_)))
         names.append(_KEY_BEYOND_INT64)
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
@@ -276,32 +483,37 @@ class LongTracks:
             self.spill_dir = None
 
     def _read(self) -> Iterator[pa.RecordBatch]:
-        """Every input batch, scores as float64, counting rows and label statistics."""
+        """Every input batch in the spill schema (decoded ahead on the reader thread), counting rows and
+        label statistics."""
         frame = self.source.columns.frame
-        for i in range(len(self.source.fragments)):
-            for batch in self.source.batches(i):
-                batch = _as_int64_labels(batch, self.source.columns).cast(self.schema)
+        with closing(prefetched(self._decoded())) as batches:
+            for batch in batches:
                 self.stats.update(batch.column(frame))
                 self.rows += batch.num_rows
                 if self.on_rows is not None:
                     self.on_rows(batch.num_rows)
                 yield batch
 
+    def _decoded(self) -> Iterator[pa.RecordBatch]:
+        for i in range(len(self.source.fragments)):
+            for batch in self.source.batches(i):
+                yield _as_int64_labels(batch, self.source.columns).cast(self.schema)
+
     def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
-        cols = self.source.columns
         if self.partitions == 1:
-            parts = [pl.from_arrow(pa.Table.from_batches([b], self.schema)) for b in self._read()]
-            frame = pl.concat(parts, how="vertical_relaxed") if parts else pl.from_arrow(self.schema.empty_table())
-            del parts
-            yield from _batches(*group_tracks(frame, cols, self.stats, self.key_type))
+            table = pa.Table.from_batches(list(self._read()), self.schema)
+            yield from _batches(*group_tracks(table, self.source.columns, self.stats, self.key_type))
             return
+        # A partition is grouped on the reader thread while the tracks of the one before are scored.
+        with closing(prefetched(self._grouped())) as batches:
+            yield from batches
+
+    def _grouped(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
         for table in self._partitions():
             if table.num_rows == 0:
                 continue
-            frame = pl.from_arrow(table)
+            tracks, reason = group_tracks(table, self.source.columns, self.stats, self.key_type)
             del table
-            tracks, reason = group_tracks(frame, cols, self.stats, self.key_type)
-            del frame
             yield from _batches(tracks, reason)
 
     def _partitions(self) -> Iterator[pa.Table]:
@@ -360,19 +572,32 @@ class LongTracks:
 
 def _split(batch: pa.RecordBatch, ids: list[str], partitions: int) -> Iterator[tuple[int, pa.RecordBatch]]:
     """(partition, its rows of the batch, in batch order) for each partition the batch has rows of."""
-    part = partition_of(batch, ids, partitions)
-    counts = np.bincount(part, minlength=partitions)
-    batch = batch.take(pa.array(np.argsort(part, kind="stable")))
+    perm, counts = group_kernels.partition_rows(row_hashes(batch, ids), partitions)
+    batch = batch.take(pa.array(perm))
     start = 0
     for p in np.flatnonzero(counts):
         yield int(p), batch.slice(start, counts[p])
         start += counts[p]
 
 
+def row_hashes(rows: pa.RecordBatch | pa.Table, ids: list[str]) -> np.ndarray:
+    """A 64-bit hash of each row's id values (kernels/group.py): the same for the same values in any
+    batch, process or version of the libraries; integers hash by value whatever their type."""
+    h = np.full(rows.num_rows, _HASH_SEED, np.uint64)
+    for name in ids:
+        column = rows.column(name)
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if _is_bytes(column.type):
+            group_kernels.hash_bytes_into(h, *_bytes_view(column))
+        else:
+            group_kernels.hash_int_into(h, *_int_view(column))
+    return h
+
+
 def partition_of(batch: pa.RecordBatch, ids: list[str], partitions: int) -> np.ndarray:
     """The spill partition of each row: a hash of its id columns, the same in every process."""
-    hashes = pl.from_arrow(pa.Table.from_batches([batch.select(ids)])).hash_rows(seed=_HASH_SEED).to_numpy()
-    return (hashes % np.uint64(partitions)).astype(np.intp)
+    return (row_hashes(batch, ids) % np.uint64(partitions)).astype(np.intp)
 
 
 # --- outputs ------------------------------------------------------------------------------

@@ -154,3 +154,41 @@ def test_leftover_spill_of_a_killed_run_is_removed_on_resume(tmp_path, monkeypat
     result = tf2eng.run(tmp_path / "long", tmp_path / "out", plot=False, resume=True)
     assert not list(result.out.rglob(SPILL_PREFIX + "*"))
     assert pl.read_parquet(result.out / "stage_means.parquet").height > 0
+
+
+@pytest.mark.parametrize("kind", ["int", "digits", "text"])
+def test_in_memory_and_spilled_agree_on_bad_tracks(tmp_path, monkeypatch, kind):
+    """Tracks with a null label, a repeated label, keys that disagree or name no frame are grouped
+    apart from the clean ones (engine/long.py _group_flagged); in memory or spilled, every output
+    holds the same rows."""
+    *_, (long, labels) = _dataset(40, 7, kind)
+    frame_type = long.schema.field("frame").type
+    label = (lambda i: i) if kind == "int" else (lambda i: f"{i:05d}" if kind == "digits" else f"f{i}")
+    bad = pa.table({
+        "video_id": ["dup", "dup", "dup", "nul", "nul", "inc", "inc", "out", "out", "tie", "tie"],
+        "exp_id": pa.array([0] * 11, pa.int32()),
+        "frame": pa.array([label(1), label(1), label(2), label(3), None, label(1), label(2), label(1), label(2),
+                           label(4), label(4)], frame_type),
+        "score": [0.5, 0.4, 0.3, 0.2, 0.1, 0.6, 0.7, 0.8, 0.9, 0.5, 0.5],
+        "grp": ["a", "b", "a", "b", "a", "b", "a", "b", "a", "c", "c"],
+        "key_frame": pa.array([label(1), label(1), label(1), label(3), label(3), label(1), label(2), label(9),
+                               label(9), label(4), label(5)], frame_type),
+    })
+    long = pa.concat_tables([long, bad.select(long.column_names)])
+    results = {}
+    for name, budget in (("memory", 10**9), ("spilled", 13)):
+        monkeypatch.setattr(long_module, "PARTITION_ROWS", budget)
+        directory = write_split(long, tmp_path / f"in-{name}", 3, 11)
+        results[name] = tf2eng.run(directory, tmp_path / f"out-{name}", by=["grp"], plot=False)
+    memory, spilled = results["memory"], results["spilled"]
+    assert memory.summary["rows"]["rejected_by_reason"] == {
+        "duplicate_frame": 2, "bad_frame_index": 1, "inconsistent_key_frame": 1, "key_frame_out_of_range": 1}
+    assert memory.summary["rows"] == spilled.summary["rows"]
+    for name in ("stage_means.parquet", "curve.parquet"):
+        assert memory.summary["digests"][name] == spilled.summary["digests"][name]
+    a, b = (pl.read_parquet(r.out / "stages").sort("video_id") for r in (memory, spilled))
+    assert a.equals(b)
+    a, b = (pl.read_parquet(r.out / "rejected.parquet").drop("source").sort("video_id") for r in (memory, spilled))
+    assert a.equals(b)
+    dup = a.filter(pl.col("video_id") == "dup")  # ties in label order: by score
+    assert dup["score"].to_list() == [[0.4, 0.5, 0.3]] and dup["frames"].to_list() == [[label(1), label(1), label(2)]]

@@ -1,0 +1,84 @@
+"""`tf2eng bench --shape many-files|long` (engine/tools/shapes.py): datasets, runs side by side, bad options."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from tf2eng.cli.app import app
+from tf2eng.engine.tools import shapes
+
+runner = CliRunner()
+
+
+def _bench(tmp_path, *args):
+    return runner.invoke(app, ["bench", "--data-dir", str(tmp_path / "data"), "--json-out",
+                               str(tmp_path / "bench.json"), *map(str, args)])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--shape", "tall"], "--shape: unknown 'tall'"),
+    (["--files", "3"], "--files: only with --shape many-files or long"),
+    (["--shape", "long", "some.parquet"], "--shape long: makes its own dataset"),
+])
+def test_bad_shape_options_stop_with_one_line(tmp_path, args, message):
+    result = _bench(tmp_path, *args)
+    assert result.exit_code == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists() and not (tmp_path / "bench.json").exists()
+
+
+def test_long_dataset_holds_every_frame_once_spread_over_the_files(tmp_path):
+    rows = shapes.long_dataset(tmp_path / "long", 300, 4, 1)
+    assert shapes.long_dataset(tmp_path / "long", 300, 4, 1) == rows  # made once
+    files = sorted((tmp_path / "long").glob("*.parquet"))
+    assert len(files) == 4
+    long = pl.read_parquet(files)
+    assert long.height == rows
+    wide = pl.from_arrow(shapes._chunk(np.random.default_rng(1), 0, 300))
+    assert rows == wide["scores"].list.len().sum()
+    # each track: frames 0 ... T-1 once, its scores in frame order, its key on every row
+    got = long.sort("video_id", "exp_id", "frame").group_by("video_id", "exp_id", maintain_order=True).agg(
+        "frame", "score", pl.col("key_frame").unique())
+    joined = wide.join(got, on=["video_id", "exp_id"])
+    assert joined.height == 300
+    assert all(f == list(range(len(s))) for f, s in zip(joined["frame"].to_list(), joined["scores"].to_list()))
+    assert joined["score"].to_list() == joined["scores"].to_list()
+    assert joined["key_frame_right"].to_list() == [[k] for k in joined["key_frame"].to_list()]
+    # shuffled: the first file's rows are not in track order, and a track has rows in several files
+    first = pl.read_parquet(files[0])
+    assert not first["video_id"].is_sorted()
+    assert long.with_columns(pl.Series("file", np.repeat(np.arange(4), [pq.read_metadata(f).num_rows for f in files]))
+                             ).group_by("video_id", "exp_id").agg(pl.col("file").n_unique())["file"].max() > 1
+
+
+def test_long_shape_runs_tf2eng_and_names_a_missing_duckdb(tmp_path, monkeypatch):
+    monkeypatch.setattr(shapes, "duckdb_available", lambda: False)
+    result = _bench(tmp_path, "--shape", "long", "--tracks", 40, "--files", 3, "--repeat", 1)
+    assert result.exit_code == 0, result.output
+    assert "DuckDB is not installed" in result.stderr
+    assert "tf2eng run, 3 files" in result.stdout and "skipped: DuckDB not installed" in result.stdout
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert report["shape"] == "long"
+    tf2eng_run, duck = report["runs"]
+    assert tf2eng_run["wall_s"] > 0 and tf2eng_run["peak_rss_bytes"] > 0
+    assert duck["wall_s"] is None and duck["note"].startswith("skipped")
+
+
+def test_peak_rss_is_the_commands_own_not_the_benchmarks(tmp_path):
+    """A child's peak RSS starts at its parent's (Linux carries it over fork and exec): the command is
+    started from a small launcher, so a large benchmark process does not show in its number."""
+    import sys
+
+    ballast = b"\x01" * 400_000_000  # noqa: F841 - held while the command runs
+    wall, rss = shapes.measured([sys.executable, "-S", "-c", "pass"])
+    assert 0 < wall and 0 < rss < 100 * 2**20
+    wall, rss = shapes.measured([sys.executable, "-S", "-c", "x = b'\\x01' * 300_000_000"])
+    assert 300_000_000 < rss < 400_000_000
+    with pytest.raises(shapes.InputError, match="exited with 3"):
+        shapes.measured([sys.executable, "-S", "-c", "raise SystemExit(3)"])
