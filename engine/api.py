@@ -18,7 +18,7 @@ import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,8 @@ from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
-from .units import Part, Unit, UnitAggregates, options_digest, pack_files, row_group_runs, unit_key, unit_rows
+from .sweep import Sweep, sweep_values
+from .units import Part, Unit, UnitAggregates, pack_files, row_group_runs, unit_key, unit_rows
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -58,8 +59,8 @@ def run(
     path: str | Path,
     out: str | Path | None = None,
     *,
-    lam: float = 0.7,
-    stages: int = 10,
+    lam: float | Sequence[float] = 0.7,
+    stages: int | Sequence[int] = 10,
     reduce: str = "sum",
     grid_step: float = 0.01,
     key: str = "column",
@@ -84,7 +85,8 @@ def run(
 ) -> RunResult:
     """Run the alignment analysis of the dataset at ``path`` into the directory ``out``.
 
-    Parameters mirror the CLI options of ``tf2eng run``.  ``resume`` picks
+    Parameters mirror the CLI options of ``tf2eng run``; ``lam`` and ``stages`` may be lists (or
+    tuples), for a sweep over every combination in one read (README, Parameter sweeps).  ``resume`` picks
     up the units a killed run committed; ``full`` recomputes units the
     previous output already has.  Raises :class:`InputError` for bad
     options or unreadable input, and its subclass :class:`OutputError` when
@@ -94,9 +96,10 @@ def run(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
+    lams, ks = sweep_values("--lam", lam, float), sweep_values("--stages", stages, int)
     options = Options(
-        lam=lam,
-        stages=stages,
+        lam=lams[0],
+        stages=ks[0],
         reduce=reduce,
         grid_step=grid_step,
         key=key,
@@ -110,6 +113,7 @@ def run(
         on_invalid=on_invalid,
         device=resolve_device(device),
     )
+    sweep = Sweep.of(options, lams, ks)
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     check_threads(threads)
@@ -119,7 +123,7 @@ def run(
             source = Source(path, options)
             output = OutputDir(out if out is not None else default_output(path), resume=resume)
             emit = log or (lambda event: None)
-            job = _Job(source, options, output, progress, emit, engine, threads)
+            job = _Job(source, sweep, output, progress, emit, engine, threads)
             try:
                 result = job.run(plot, reuse_previous=not full, scheduler=scheduler, workers=workers,
                                  started=started, started_at=started_at)
@@ -187,17 +191,19 @@ def check_threads(threads: int | None) -> None:
 class _Job:
     """The units of a run, their streaming, the merge of their aggregates, and the commit."""
 
-    def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None, emit: Log,
+    def __init__(self, source: Source, sweep: Sweep, output: OutputDir, progress: Progress | None, emit: Log,
                  engine: str, threads: int | None):
         self.source = source
-        self.options = options
+        self.sweep = sweep  # the configurations: one, or every (λ, K) of a sweep
+        self.options = sweep.options
         self.output = output
         self.progress = progress
         self.emit = emit
         self.columns = source.columns
         self.rejected_schema = source_rejected_schema(source)
+        sweep.check_columns(self.columns.carried)
         self.groups = GroupIndex(self.columns.by)
-        self.moments = GroupMoments(options.stages, options.grid_size)
+        self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0}
         self.reasons: Counter[str] = Counter()
@@ -249,7 +255,7 @@ class _Job:
     def units(self) -> list[Unit]:
         """The run's units in path order: small files packed together (units.pack_files), a large file
         cut into runs of row groups, or (long layout) the whole dataset."""
-        digest = options_digest(self.options)
+        digest = self.sweep.digest()
         files = self.source.fingerprint["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
             return [Unit(unit_key(files, digest), tuple(Part(i) for i in range(len(files))), self.source.path,
@@ -298,7 +304,7 @@ class _Job:
         self.unit_counts["processed"] = len(todo)
         self.rows_todo = sum(u.rows for u in todo)
         if cluster is not None:
-            ctx = UnitContext(self.source, self.options, staging, threads=self.threads)
+            ctx = UnitContext(self.source, self.options, staging, threads=self.threads, sweep=self.sweep)
 
             def done_remote(unit: Unit, result: UnitResult) -> None:
                 self._done(unit, result)
@@ -306,7 +312,7 @@ class _Job:
 
             cluster.run_units(ctx, todo, done_remote)
         else:
-            ctx = UnitContext(self.source, self.options, staging)  # this thread's count, set by run()
+            ctx = UnitContext(self.source, self.options, staging, sweep=self.sweep)  # this thread's count, set by run()
             for unit in todo:
                 self._done(unit, run_unit(ctx, unit, self._tick))
 
@@ -344,9 +350,9 @@ class _Job:
             self.counts["written"] += c["written"]
             self.counts["frame_rows"] += c["frame_rows"]
             self.reasons.update(c["rejected_by_reason"])
-        result = self.moments.finalize(self.groups, self.options.stages, self.options.grid_step)
+        self.stage_means, self.curves = self.sweep.finalize(self.moments, self.groups)  # one per configuration
         self.timings["aggregate"] += time.perf_counter() - t
-        return result
+        return self.sweep.tables(self.stage_means), self.sweep.tables(self.curves)
 
     def write(self, stage_means: pl.DataFrame, curve: pl.DataFrame, units: list[Unit], plot: bool) -> None:
         """The whole-run files: the aggregate tables, rejected.parquet and the plot."""
@@ -359,8 +365,14 @@ class _Job:
             from .plot import render
 
             t = time.perf_counter()
-            render(self.output.path(STAGES_DIR), self.output.path(PLOT), curve, self.groups, self.group_tracks,
-                   self.options)
+            if self.sweep.is_sweep:
+                from .sweep_plot import render_sweep
+
+                render_sweep(self.output.path(STAGES_DIR), self.output.path(PLOT), self.curves, self.groups,
+                             self.group_tracks, self.sweep)
+            else:
+                render(self.output.path(STAGES_DIR), self.output.path(PLOT), curve, self.groups, self.group_tracks,
+                       self.options)
             self.timings["plot"] = time.perf_counter() - t
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:
@@ -374,6 +386,9 @@ class _Job:
         if self.columns.layout == "long":
             rows["input_frame_rows"] = self.counts["frame_rows"]
         outputs = [STAGES_DIR + "/", STAGE_MEANS, CURVE, REJECTED] + ([PLOT] if plot else [])
+        parameters = self.options.as_dict()
+        if self.sweep.is_sweep:
+            parameters["lam"], parameters["stages"] = self.sweep.lams, self.sweep.stages
         return {
             "status": "complete",
             "tf2eng": __version__,
@@ -386,7 +401,8 @@ class _Job:
                 "files": len(self.source.fragments),
                 "fingerprint": self.source.fingerprint,
             },
-            "parameters": self.options.as_dict(),
+            "parameters": parameters,
+            "configurations": self.sweep.summary(),
             "columns": {
                 "ids": list(self.columns.ids),
                 "by": list(self.columns.by),

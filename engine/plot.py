@@ -85,8 +85,10 @@ def matplotlib_figure() -> type:
     return Figure
 
 
-def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, options: Options) -> _Plot:
-    """The drawn grid, the mean curves and the y range from the curve table; how each group is drawn."""
+def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, options: Options,
+          shared: bool | None = None) -> _Plot:
+    """The drawn grid, the mean curves and the y range from the curve table; how each group is drawn
+    (``shared``: every group in one panel; by default beyond PANELS_MAX groups)."""
     full_grid = grid_points(options.stages, options.grid_step)
     # A finer grid than the figure can show is drawn every stride-th point:
     # the track curves and their shading are computed on that coarser grid.
@@ -97,7 +99,7 @@ def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, opt
     tracks = np.zeros(G, np.int64)
     tracks[: group_tracks.size] = group_tracks
     mean, std = _group_curves(curve, groups, G, full_grid.size)
-    shared = G > PANELS_MAX  # one panel: every track in one shading
+    shared = G > PANELS_MAX if shared is None else shared  # one panel: every track in one shading
     as_lines = (tracks <= LINES_MAX) & (not shared)
     slot = np.zeros(G, np.int64) if shared else np.maximum(np.cumsum(~as_lines) - 1, 0)
     return _Plot(grid, options.grid_step * stride, order, tracks, mean[:, ::stride], _y_limit(mean, std),
@@ -121,8 +123,12 @@ def _read_track_curves(plot: _Plot, stages_dir: Path, groups: GroupIndex, stages
     with lines, binned into the shading for the others."""
     dataset = ds.dataset(str(stages_dir), format="parquet")
     for batch in dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"]):
-        if not batch.num_rows:
-            continue
+        _add_track_curves(plot, batch, groups, stages)
+
+
+def _add_track_curves(plot: _Plot, batch, groups: GroupIndex, stages: int) -> None:
+    """The curves of a batch of stages/ rows (of one configuration), into ``plot``."""
+    if batch.num_rows:
         Y = _stage_matrix(batch, stages)
         pos_key = batch.column("pos_key").to_numpy()
         codes = groups.codes(batch)
@@ -203,9 +209,17 @@ def _draw_shading(ax, plot: _Plot, hist: np.ndarray, **style) -> None:
 
 def _draw_shared_panel(fig, plot: _Plot, groups: GroupIndex) -> list:
     """Many groups in one panel: every track in one shading, and the mean curves of the largest groups."""
+    ax = fig.subplots()
+    _draw_shared(ax, plot, groups)
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(plot.y_label)
+    return [ax]
+
+
+def _draw_shared(ax, plot: _Plot, groups: GroupIndex, title: str = "") -> None:
+    """Every track of every group in one shading, and the mean curves of the largest groups."""
     from matplotlib import colormaps
 
-    ax = fig.subplots()
     colours = colormaps["tab20"]
     with_tracks = plot.order[plot.tracks[plot.order] > 0]
     largest = with_tracks[np.argsort(-plot.tracks[with_tracks], kind="stable")][:MEANS_MAX]
@@ -213,11 +227,8 @@ def _draw_shared_panel(fig, plot: _Plot, groups: GroupIndex) -> list:
     for i, code in enumerate(largest):
         ax.plot(plot.grid, plot.mean[code], color=colours(i % 20), lw=1.0)
     shown = "each" if largest.size == with_tracks.size else f"the {largest.size} largest"
-    ax.set_title(f"{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10,
+    ax.set_title(f"{title}{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10,
                  parse_math=False)
-    ax.set_xlabel(X_LABEL)
-    ax.set_ylabel(plot.y_label)
-    return [ax]
 
 
 def _label_axes(fig, axes: list, plot: _Plot, options: Options) -> None:

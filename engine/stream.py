@@ -34,6 +34,7 @@ from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
 from .source import BATCH_ROWS, Columns, Source
+from .sweep import Sweep
 from .units import Part, Unit, UnitAggregates
 
 Tick = Callable[[int], None]  # rows done since the last call
@@ -85,6 +86,11 @@ class UnitContext:
     options: Options
     staging: Staging
     threads: int | None = None  # numba threads for the unit's kernels; None: as the process has them
+    sweep: Sweep | None = None  # the configurations of a sweep (engine/sweep.py); None: ``options`` alone
+
+    def __post_init__(self):
+        if self.sweep is None:
+            self.sweep = Sweep((self.options,))
 
     @property
     def columns(self) -> Columns:
@@ -93,8 +99,8 @@ class UnitContext:
     @property
     def stage_schema(self) -> pa.Schema:
         if self.columns.layout == "long":
-            return stage_schema(self.source.output_schema, label_type(self.source))
-        return stage_schema(self.source.output_schema)
+            return self.sweep.stage_schema(stage_schema(self.source.output_schema, label_type(self.source)))
+        return self.sweep.stage_schema(stage_schema(self.source.output_schema))
 
     @property
     def rejected_schema(self) -> pa.Schema:
@@ -330,7 +336,7 @@ class _UnitState:
         counts = np.bincount(result.group[accepted], minlength=self.groups.size)
         self.group_tracks = np.pad(self.group_tracks, (0, counts.size - self.group_tracks.size)) + counts
         self.read += batch.num_rows
-        self.written += result.stages.num_rows
+        self.written += int(accepted.sum())  # tracks (a sweep writes each once per configuration)
 
     def aggregates(self, by_schema: pa.Schema) -> UnitAggregates:
         self.moments.grow(self.groups.size)
@@ -347,7 +353,7 @@ class _UnitScorer:
 
     def __init__(self, ctx: UnitContext, files: _UnitFiles, writer: BackgroundWriter, timings: dict):
         self.ctx = ctx
-        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.options.stages, ctx.options.grid_size))
+        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
         self.files = files
         self.writer = writer
         self.timings = timings
@@ -357,10 +363,15 @@ class _UnitScorer:
     def add(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> None:
         t = time.perf_counter()
         ctx = self.ctx
-        result = process_batch(batch, ctx.columns, ctx.options, self.state.groups, pre_reason)
-        if ctx.columns.layout == "long":
-            result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
-                                                          result.reason_codes, ctx.columns)
+        results = []
+        for options in ctx.sweep.configurations:  # the batch is read once, scored once per configuration
+            result = process_batch(batch, ctx.columns, options, self.state.groups,
+                                   None if pre_reason is None else pre_reason.copy())
+            if ctx.columns.layout == "long":
+                result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
+                                                              result.reason_codes, ctx.columns)
+            results.append(result)
+        result = ctx.sweep.combine(results)
         self.state.add(batch, result)
         self.writer.submit(self.files.stages.write_table, result.stages.cast(self.stage_schema))
         if result.rejected.num_rows:
