@@ -366,7 +366,8 @@ class _UnitScorer:
         results = []
         for options in ctx.sweep.configurations:  # the batch is read once, scored once per configuration
             result = process_batch(batch, ctx.columns, options, self.state.groups,
-                                   None if pre_reason is None else pre_reason.copy())
+                                   None if pre_reason is None else pre_reason.copy(),
+                                   results[0].group if results else None)
             if ctx.columns.layout == "long":
                 result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
                                                               result.reason_codes, ctx.columns)
