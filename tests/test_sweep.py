@@ -301,3 +301,25 @@ def test_lists_parse_and_sort():
     assert sweep_values("--lam", parse_list("--lam", "1,0.5,0.7", float), float) == (0.5, 0.7, 1.0)
     assert sweep_values("--stages", [np.int64(20), 5], int) == (5, 20)
     assert sweep_values("--lam", 0.7, float) == (0.7,)
+
+
+def test_sigkill_then_resume_a_sweep(synthetic, tmp_path, monkeypatch):
+    """A sweep killed after two units resumes them; resumed with other lists, it reuses none."""
+    import signal
+
+    from test_jobs import _run_until_paused, _split_dataset
+
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")  # a unit per file
+    data = _split_dataset(synthetic, tmp_path / "data", 4)
+    lists = ("--lam", "0.5,1", "--stages", "4,10")
+    for out, resumed_lists, resumed_units in ((tmp_path / "same", ([0.5, 1.0], [4, 10]), 2),
+                                              (tmp_path / "other", ([0.5, 1.0], [4, 12]), 0)):
+        proc = _run_until_paused(data, out, 2, *lists)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        lam, stages = resumed_lists
+        resumed = tf2eng.run(data, out, lam=lam, stages=stages, plot=False, resume=True)
+        assert resumed.summary["units"]["resumed"] == resumed_units
+        assert resumed.summary["units"]["processed"] == 4 - resumed_units
+        clean = tf2eng.run(data, tmp_path / f"clean-{out.name}", lam=lam, stages=stages, plot=False)
+        assert resumed.summary["digests"] == clean.summary["digests"]
