@@ -374,7 +374,12 @@ class _UnitScorer:
             results.append(result)
         result = ctx.sweep.combine(results)
         self.state.add(batch, result)
-        self.writer.submit(self.files.stages.write_table, result.stages.cast(self.stage_schema))
+        stages = result.stages.cast(self.stage_schema)
+        if ctx.sweep.is_sweep:  # a row group per configuration: a filter on lam and stages skips the others
+            for part in stages.to_batches():
+                self.writer.submit(self.files.stages.write_batch, part)
+        else:
+            self.writer.submit(self.files.stages.write_table, stages)
         if result.rejected.num_rows:
             rejected = self._rejected_rows(result, origin)
             self.writer.submit(self.files.rejected.write_table, rejected)

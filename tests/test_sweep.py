@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -323,3 +322,17 @@ def test_sigkill_then_resume_a_sweep(synthetic, tmp_path, monkeypatch):
         assert resumed.summary["units"]["processed"] == 4 - resumed_units
         clean = tf2eng.run(data, tmp_path / f"clean-{out.name}", lam=lam, stages=stages, plot=False)
         assert resumed.summary["digests"] == clean.summary["digests"]
+
+
+def test_each_row_group_of_stages_holds_one_configuration(synthetic, tmp_path):
+    """So that a filter on lam and stages reads only that configuration's row groups."""
+    result = tf2eng.run(synthetic, tmp_path / "o", lam=[0.5, 1.0], stages=[4, 10], plot=False)
+    (part,) = (result.out / "stages").glob("*.parquet")
+    meta = pq.ParquetFile(part).metadata
+    seen = []
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        stats = [group.column(c).statistics for c in (0, 1)]
+        assert all(s.min == s.max for s in stats)
+        seen.append((stats[0].min, stats[1].min))
+    assert sorted(set(seen)) == [(0.5, 4), (0.5, 10), (1.0, 4), (1.0, 10)]
