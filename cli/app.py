@@ -151,8 +151,8 @@ def main_options(
 def run(
     path: Annotated[str, typer.Argument(help="Parquet or Arrow IPC file, dataset directory, or glob.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output directory [default: beside the input, NAME.tf2eng].")] = None,
-    lam: Annotated[float, typer.Option(help="Power transform exponent: P_i = S_i ** lam (eq. 1).")] = 0.7,
-    stages: Annotated[int, typer.Option(help="Number of stages K.")] = 10,
+    lam: Annotated[str, typer.Option(help="Power transform exponent: P_i = S_i ** lam (eq. 1); a comma-separated list (0.5,0.7,1) sweeps it.")] = "0.7",
+    stages: Annotated[str, typer.Option(help="Number of stages K; a comma-separated list (5,10,20) sweeps it, every combination with --lam in one read.")] = "10",
     reduce: Annotated[Reduce, typer.Option(help="Stage score: sum (eq. 2) or mean of P_i in the stage.")] = Reduce.sum,
     grid_step: Annotated[float, typer.Option(help="Step h of the common grid of aligned positions.")] = 0.01,
     key: Annotated[KeyMode, typer.Option(help="column: use the key-frame column where present, else the first arg-max; auto: always the arg-max.")] = KeyMode.column,
@@ -190,6 +190,7 @@ def run(
 
     def body():
         from ..engine.api import run as run_engine
+        from ..engine.sweep import parse_list
 
         if plot:  # before the work, not after it
             from ..engine.plot import matplotlib_figure
@@ -200,8 +201,8 @@ def run(
             result = run_engine(
                 path,
                 out,
-                lam=lam,
-                stages=stages,
+                lam=list(parse_list("--lam", lam, float)),
+                stages=list(parse_list("--stages", stages, int)),
                 reduce=reduce.value,
                 grid_step=grid_step,
                 key=key.value,

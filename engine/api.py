@@ -18,7 +18,7 @@ import os
 import platform
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,8 @@ from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
-from .units import Part, Unit, UnitAggregates, options_digest, pack_files, row_group_runs, unit_key, unit_rows
+from .sweep import Sweep, sweep_values
+from .units import Part, Unit, UnitAggregates, pack_files, row_group_runs, unit_key, unit_rows
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -65,8 +66,8 @@ def run(
     path: str | Path,
     out: str | Path | None = None,
     *,
-    lam: float = 0.7,
-    stages: int = 10,
+    lam: float | Sequence[float] = 0.7,
+    stages: int | Sequence[int] = 10,
     reduce: str = "sum",
     grid_step: float = 0.01,
     key: str = "column",
@@ -96,7 +97,8 @@ def run(
     """Run the alignment analysis of the dataset at ``path`` into the directory ``out``.
 
     Parameters mirror the CLI options of ``tf2eng run``; ``format`` is ``--format`` (README, Input
-    formats).  ``resume`` picks
+    formats); ``lam`` and ``stages`` may be lists (or tuples), for a sweep over every combination in
+    one read (README, Parameter sweeps).  ``resume`` picks
     up the units a killed run committed; ``full`` recomputes units the
     previous output already has.  ``meta`` is a Ref-YouTube-VOS / MeViS
     metadata file or a list of them (README, Dataset metadata).  Raises
@@ -107,9 +109,10 @@ def run(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
+    lams, ks = sweep_values("--lam", lam, float), sweep_values("--stages", stages, int)
     options = Options(
-        lam=lam,
-        stages=stages,
+        lam=lams[0],
+        stages=ks[0],
         reduce=reduce,
         grid_step=grid_step,
         key=key,
@@ -124,6 +127,7 @@ def run(
         device=resolve_device(device),
         meta=_meta_paths(meta),
     )
+    sweep = Sweep.of(options, lams, ks)
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     check_threads(threads)
@@ -134,7 +138,7 @@ def run(
             source = Source(path, options, input_format=format)
             output = OutputDir(out if out is not None else default_output(path), resume=resume)
             emit = log or (lambda event: None)
-            job = _Job(source, options, output, progress, emit, engine, threads, plot_format, plot_dpi)
+            job = _Job(source, sweep, output, progress, emit, engine, threads, plot_format, plot_dpi)
             try:
                 result = job.run(plot, reuse_previous=not full, scheduler=scheduler, workers=workers,
                                  started=started, started_at=started_at)
@@ -211,17 +215,19 @@ def check_threads(threads: int | None) -> None:
 class _Job:
     """The units of a run, their streaming, the merge of their aggregates, and the commit."""
 
-    def __init__(self, source: Source, options: Options, output: OutputDir, progress: Progress | None, emit: Log,
+    def __init__(self, source: Source, sweep: Sweep, output: OutputDir, progress: Progress | None, emit: Log,
                  engine: str, threads: int | None, plot_format: str = "png", plot_dpi: int = PLOT_DPI):
         self.source = source
-        self.options = options
+        self.sweep = sweep  # the configurations: one, or every (λ, K) of a sweep
+        self.options = sweep.options
         self.output = output
         self.progress = progress
         self.emit = emit
         self.columns = source.columns
         self.rejected_schema = source_rejected_schema(source)
+        sweep.check_columns(self.columns.carried)
         self.groups = GroupIndex(self.columns.by)
-        self.moments = GroupMoments(options.stages, options.grid_size)
+        self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0, "meta_matched": 0}
         self.reasons: Counter[str] = Counter()
@@ -274,7 +280,7 @@ class _Job:
     def units(self) -> list[Unit]:
         """The run's units in path order: small files packed together (units.pack_files), a large file
         cut into runs of row groups, or (long layout) the whole dataset."""
-        digest = options_digest(self.options, self.source.meta.sha256 if self.source.meta is not None else None)
+        digest = self.sweep.digest(self.source.meta.sha256 if self.source.meta is not None else None)
         files = self.source.fingerprint["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
             return [Unit(unit_key(files, digest), tuple(Part(i) for i in range(len(files))), self.source.path,
@@ -323,7 +329,7 @@ class _Job:
         self.unit_counts["processed"] = len(todo)
         self.rows_todo = sum(u.rows for u in todo)
         if cluster is not None:
-            ctx = UnitContext(self.source, self.options, staging, threads=self.threads)
+            ctx = UnitContext(self.source, self.options, staging, threads=self.threads, sweep=self.sweep)
 
             def done_remote(unit: Unit, result: UnitResult) -> None:
                 self._done(unit, result)
@@ -331,7 +337,7 @@ class _Job:
 
             cluster.run_units(ctx, todo, done_remote)
         else:
-            ctx = UnitContext(self.source, self.options, staging)  # this thread's count, set by run()
+            ctx = UnitContext(self.source, self.options, staging, sweep=self.sweep)  # this thread's count, set by run()
             for unit in todo:
                 self._done(unit, run_unit(ctx, unit, self._tick))
 
@@ -375,9 +381,9 @@ class _Job:
             self.counts["frame_rows"] += c["frame_rows"]
             self.counts["meta_matched"] += c.get("meta_matched", 0)
             self.reasons.update(c["rejected_by_reason"])
-        result = self.moments.finalize(self.groups, self.options.stages, self.options.grid_step)
+        self.stage_means, self.curves = self.sweep.finalize(self.moments, self.groups)  # one per configuration
         self.timings["aggregate"] += time.perf_counter() - t
-        return result
+        return self.sweep.tables(self.stage_means), self.sweep.tables(self.curves)
 
     def write(self, stage_means: pl.DataFrame, curve: pl.DataFrame, units: list[Unit], plot: bool) -> None:
         """The whole-run files: the aggregate tables, rejected.parquet and the plot."""
@@ -390,8 +396,14 @@ class _Job:
             from .plot import render
 
             t = time.perf_counter()
-            render(self.output.path(STAGES_DIR), self.output.path(self.plot_name), curve, self.groups,
-                   self.group_tracks, self.options, self.plot_format, self.plot_dpi)
+            if self.sweep.is_sweep:
+                from .sweep_plot import render_sweep
+
+                render_sweep(self.output.path(STAGES_DIR), self.output.path(self.plot_name), self.curves,
+                             self.groups, self.group_tracks, self.sweep, self.plot_format, self.plot_dpi)
+            else:
+                render(self.output.path(STAGES_DIR), self.output.path(self.plot_name), curve, self.groups,
+                       self.group_tracks, self.options, self.plot_format, self.plot_dpi)
             self.timings["plot"] = time.perf_counter() - t
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:
@@ -405,6 +417,9 @@ class _Job:
         if self.columns.layout == "long":
             rows["input_frame_rows"] = self.counts["frame_rows"]
         outputs = [STAGES_DIR + "/", STAGE_MEANS, CURVE, REJECTED] + ([self.plot_name] if plot else [])
+        parameters = self.options.as_dict()
+        if self.sweep.is_sweep:
+            parameters["lam"], parameters["stages"] = self.sweep.lams, self.sweep.stages
         summary = {
             "status": "complete",
             "tf2eng": __version__,
@@ -417,7 +432,8 @@ class _Job:
                 "files": len(self.source.fragments),
                 "fingerprint": self.source.fingerprint,
             },
-            "parameters": self.options.as_dict(),
+            "parameters": parameters,
+            "configurations": self.sweep.summary(),
             "columns": {
                 "ids": list(self.columns.ids),
                 "by": list(self.columns.by),

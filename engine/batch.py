@@ -57,11 +57,13 @@ def process_batch(
     options: Options,
     groups: GroupIndex,
     reason: np.ndarray | None = None,
+    group: np.ndarray | None = None,
 ) -> BatchResult:
     """Validate and score every track of ``batch``.
 
     ``reason`` may carry rejections found before the kernel (long layout);
-    rows with a null id are rejected here.
+    rows with a null id are rejected here.  ``group``: the rows' --by group
+    codes where already known (another configuration of a sweep).
     """
     n = batch.num_rows
     reason = np.zeros(n, np.uint8) if reason is None else np.ascontiguousarray(reason, np.uint8)
@@ -69,7 +71,7 @@ def process_batch(
     scores_col = batch.column(columns.scores)
     scores = scores_of(scores_col)
     keys = key_frames_of(batch.column(columns.key) if columns.key else None)
-    group = groups.codes(batch)
+    group = groups.codes(batch) if group is None else group
     if options.device == "cuda":
         from ..kernels.cuda import align_tracks_cuda
 

@@ -38,6 +38,7 @@ from .long import LongTracks
 from .options import Options
 from .output import REJECTED, STAGES_DIR
 from .source import BATCH_ROWS, Source, _first_line
+from .sweep import sweep_values
 from .stream import BatchScorer, UnitContext, numba_threads
 
 DATA = "data"  # how messages name the input: the argument's name
@@ -104,9 +105,13 @@ def align(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
+    lams, ks = sweep_values("--lam", lam, float), sweep_values("--stages", stages, int)
+    if len(lams) * len(ks) > 1:
+        raise InputError("tf2eng.align computes one configuration: give one λ and one K (a sweep over "
+                         "lists is tf2eng run's, README, Parameter sweeps)")
     options = Options(
-        lam=lam,
-        stages=stages,
+        lam=lams[0],
+        stages=ks[0],
         reduce=reduce,
         grid_step=grid_step,
         key=key,
@@ -417,6 +422,9 @@ def plot_run(result: RunResult, ax=None):
     from .plot import draw, stage_batches
 
     params = dict(result.summary["parameters"])
+    if isinstance(params["lam"], list) or isinstance(params["stages"], list):
+        raise ValueError("plot() draws a run of one configuration; a sweep's figure is the alignment file "
+                         "tf2eng run wrote (README, Parameter sweeps)")
     params["by"] = tuple(params["by"])
     params["id_cols"] = tuple(params["id_cols"]) if params["id_cols"] is not None else None
     options = Options(**params)

@@ -186,8 +186,12 @@ def _read_track_curves(plot: _Plot, batches: Iterable, groups: GroupIndex, stage
     """Every accepted track's aligned curve from its stage rows: kept as a line for the groups
     drawn with lines, binned into the shading for the others."""
     for batch in batches:
-        if not batch.num_rows:
-            continue
+        _add_track_curves(plot, batch, groups, stages)
+
+
+def _add_track_curves(plot: _Plot, batch, groups: GroupIndex, stages: int) -> None:
+    """The curves of a batch of stages/ rows (of one configuration), into ``plot``."""
+    if batch.num_rows:
         Y = _stage_matrix(batch, stages)
         pos_key = batch.column("pos_key").to_numpy()
         codes = groups.codes(batch)
@@ -275,6 +279,14 @@ def _draw_shading(ax, plot: _Plot, hist: np.ndarray, **style) -> None:
 def _draw_shared_panel(ax, plot: _Plot, groups: GroupIndex) -> list:
     """Many groups in one panel: every track in one shading, and the mean curves of the largest
     groups, named in a legend where there are at most PANELS_MAX of them."""
+    _draw_shared(ax, plot, groups)
+    ax.set_xlabel(X_LABEL)
+    ax.set_ylabel(plot.y_label)
+    return [ax]
+
+
+def _draw_shared(ax, plot: _Plot, groups: GroupIndex, title: str = "") -> None:
+    """Every track of every group in one shading, and the mean curves of the largest groups."""
     from matplotlib import colormaps
 
     colours = colormaps["tab20"]
@@ -287,11 +299,8 @@ def _draw_shared_panel(ax, plot: _Plot, groups: GroupIndex) -> list:
     if 0 < largest.size <= PANELS_MAX:
         ax.legend(loc="upper left", fontsize=8, frameon=False)
     shown = "each" if largest.size == with_tracks.size else f"the {largest.size} largest"
-    ax.set_title(f"{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10,
+    ax.set_title(f"{title}{plot.size} groups by {', '.join(groups.by)}: mean curve of {shown}", fontsize=10,
                  parse_math=False)
-    ax.set_xlabel(X_LABEL)
-    ax.set_ylabel(plot.y_label)
-    return [ax]
 
 
 def _label_axes(axes: list, plot: _Plot) -> None:

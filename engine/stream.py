@@ -35,6 +35,7 @@ from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
 from .source import BATCH_ROWS, Columns, Source
+from .sweep import Sweep
 from .units import Part, Unit, UnitAggregates
 
 Tick = Callable[[int], None]  # rows done since the last call
@@ -88,6 +89,11 @@ class UnitContext:
     options: Options
     staging: Staging
     threads: int | None = None  # numba threads for the unit's kernels; None: as the process has them
+    sweep: Sweep | None = None  # the configurations of a sweep (engine/sweep.py); None: ``options`` alone
+
+    def __post_init__(self):
+        if self.sweep is None:
+            self.sweep = Sweep((self.options,))
 
     @property
     def columns(self) -> Columns:
@@ -96,10 +102,10 @@ class UnitContext:
     @property
     def stage_schema(self) -> pa.Schema:
         if self.columns.layout == "long":
-            return stage_schema(self.source.output_schema, label_type(self.source))
+            return self.sweep.stage_schema(stage_schema(self.source.output_schema, label_type(self.source)))
         if named_keys(self.source):
-            return stage_schema(self.source.output_schema, pa.string())
-        return stage_schema(self.source.output_schema)
+            return self.sweep.stage_schema(stage_schema(self.source.output_schema, pa.string()))
+        return self.sweep.stage_schema(stage_schema(self.source.output_schema))
 
     @property
     def rejected_schema(self) -> pa.Schema:
@@ -337,7 +343,7 @@ class _UnitState:
         counts = np.bincount(result.group[accepted], minlength=self.groups.size)
         self.group_tracks = np.pad(self.group_tracks, (0, counts.size - self.group_tracks.size)) + counts
         self.read += batch.num_rows
-        self.written += result.stages.num_rows
+        self.written += int(accepted.sum())  # tracks (a sweep writes each once per configuration)
 
     def aggregates(self, by_schema: pa.Schema) -> UnitAggregates:
         self.moments.grow(self.groups.size)
@@ -355,7 +361,7 @@ class BatchScorer:
 
     def __init__(self, ctx: UnitContext):
         self.ctx = ctx
-        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.options.stages, ctx.options.grid_size))
+        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
         self.stage_schema = ctx.stage_schema
         self.rejected_schema = ctx.rejected_schema
 
@@ -367,13 +373,19 @@ class BatchScorer:
             joined = ctx.source.meta.join(batch, ctx.columns)
             batch = joined.batch
             self.state.meta_matched += joined.matched
-        result = process_batch(batch, ctx.columns, ctx.options, self.state.groups, pre_reason)
-        if ctx.columns.layout == "long":
-            result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
-                                                          result.reason_codes, ctx.columns)
-        elif joined is not None and joined.key_names is not None:
-            result.stages, result.rejected = joined.outputs(result.stages, result.rejected, result.reason_codes,
-                                                            ctx.columns.key, KEY_LABEL)
+        results = []
+        for options in ctx.sweep.configurations:  # the batch is read once, scored once per configuration
+            result = process_batch(batch, ctx.columns, options, self.state.groups,
+                                   None if pre_reason is None else pre_reason.copy(),
+                                   results[0].group if results else None)
+            if ctx.columns.layout == "long":
+                result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
+                                                              result.reason_codes, ctx.columns)
+            elif joined is not None and joined.key_names is not None:
+                result.stages, result.rejected = joined.outputs(result.stages, result.rejected,
+                                                                result.reason_codes, ctx.columns.key, KEY_LABEL)
+            results.append(result)
+        result = ctx.sweep.combine(results)
         self.state.add(batch, result)
         rejected = self._rejected_rows(result, origin) if result.rejected.num_rows else None
         return result.stages.cast(self.stage_schema), rejected
@@ -413,7 +425,11 @@ class _UnitScorer(BatchScorer):
     def add(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> None:
         t = time.perf_counter()
         stages, rejected = self.score(batch, origin, pre_reason)
-        self.writer.submit(self.files.stages.write_table, stages)
+        if self.ctx.sweep.is_sweep:  # a row group per configuration: a filter on lam and stages skips the others
+            for part in stages.to_batches():
+                self.writer.submit(self.files.stages.write_batch, part)
+        else:
+            self.writer.submit(self.files.stages.write_table, stages)
         if rejected is not None:
             self.writer.submit(self.files.rejected.write_table, rejected)
         self.timings["compute"] += time.perf_counter() - t

@@ -111,6 +111,12 @@ def check_lam(small, tmp_path, **_):
     stages = _stages(tmp_path / "o")
     np.testing.assert_allclose(stages["stage_scores"].to_list(), [[0.5, 0.8], [0.2, 0.9]], rtol=1e-14)
     assert _summary(tmp_path / "o")["parameters"]["lam"] == 0.5
+    _ok("run", small, "-o", tmp_path / "sweep", "--lam", "1,0.5", "--stages", "2", "--no-plot", "-q")
+    sweep = _stages(tmp_path / "sweep")
+    assert sorted(sweep["lam"].to_list()) == [0.5, 0.5, 1.0, 1.0] and sweep["stages"].to_list() == [2] * 4
+    half = sweep.filter(pl.col("lam") == 0.5)["stage_scores"].to_list()
+    np.testing.assert_allclose(half, [[0.5, 0.8], [0.2, 0.9]], rtol=1e-14)
+    assert _summary(tmp_path / "sweep")["parameters"]["lam"] == [0.5, 1.0]
 
 
 def check_stages(small, tmp_path, **_):
@@ -118,6 +124,9 @@ def check_stages(small, tmp_path, **_):
     assert _stages(tmp_path / "o")["stage_counts"].to_list() == [[0, 1, 0, 1]] * 2
     assert pl.read_parquet(tmp_path / "o" / "stage_means.parquet")["stage"].to_list() == [0, 1, 2, 3]
     assert pl.read_parquet(tmp_path / "o" / "curve.parquet").height == round(7 / (4 * 0.01)) + 1
+    _ok("run", small, "-o", tmp_path / "sweep", "--stages", "4,2", "--no-plot", "-q")
+    means = pl.read_parquet(tmp_path / "sweep" / "stage_means.parquet")
+    assert means.select("lam", "stages", "stage").rows() == [(0.7, 2, 0), (0.7, 2, 1)] + [(0.7, 4, k) for k in range(4)]
 
 
 def check_reduce(small, tmp_path, **_):
