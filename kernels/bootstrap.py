@@ -1,0 +1,339 @@
+"""Poisson-bootstrap replicate sums, exact in integers (README, Confidence bands).
+
+Each accepted track t enters replicate b with a weight w_tb ~ Poisson(1)
+(Chamandy et al., "Estimating Uncertainty for Massive Data Streams", 2012)
+drawn from a counter-based generator: nothing but the track's key (a hash
+of its ids and the seed, :func:`track_keys`) and b decide it, so a track gets
+the same weights on every thread, batch, file, worker and device.
+
+Replicate b keeps, per group, the weighted sums sum_t w_tb * q_t of the
+tracks' fixed-point values q = round(y * 2**FRACTION_BITS) and the weighted
+counts sum_t w_tb, for every stage and grid point.  Integer sums are
+associative, so partials merge in any grouping to the same integers.
+
+Layout of one group's accumulator, rows x replicates (replicates last, so
+that adding a track is a loop over contiguous memory that vectorizes)::
+
+    rows [0, K)                  stage sums
+    rows [K, 2K + 1)             stage counts, as differences (a run of present stages: +w, -w)
+    rows [2K + 1, 2K + M + 3)    curve sums, as second differences
+    rows [2K + M + 3, 2K + 2M + 4)  curve counts, as differences
+
+A track covers a contiguous run of grid points and its curve is linear
+between its stage points, so in second differences it touches about 2K
+rows instead of the ~M it covers; :func:`prefix_sums` undoes the
+differences once, at the end.  Within a segment the curve is a run of
+arithmetic sequences (a restart every PIECE grid points bounds the error of
+the integer slope): value Q at the piece's first point, slope s per step,
+both rounded to the fixed-point grid.
+
+Exactness: a chunk of tracks adds into float64 accumulators, which are exact
+while every partial sum stays below 2**53 (all values are integers); a
+per-group bound of what has been added decides when the float partials are
+moved ("flushed") into two int64 limbs, hi * 2**32 + lo with 0 <= lo < 2**32.
+A track too large for the float path alone adds straight into the limbs.
+"""
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .config import EXACT, PARALLEL
+from .grid import COVER_TOLERANCE
+from .track import aligned_x, curve_value, first_grid_at_or_after
+
+# Fixed point: values are kept as integers in units of 2**-32 (2.3e-10).
+FRACTION_BITS = 32
+SCALE = float(2**FRACTION_BITS)
+# |y| must stay below this: a curve's second differences then stay below 2**53.
+VALUE_LIMIT = float(2**18)
+# Grid points per arithmetic piece of a segment: the piece's integer slope is
+# off by at most half a unit, so a value is off by at most PIECE / 2 units
+# (7.5e-9) plus the half unit of its first point.
+PIECE = 64
+# Float accumulators stay exact while the sum of what was added stays below
+# this (2**53, less a margin for the rounding of the bound itself).
+FLOAT_EXACT = float(2**52)
+LIMB = np.int64(32)
+LOW_MASK = np.int64(0xFFFFFFFF)
+
+# splitmix64 (Steele, Lea and Flood 2014; Vigna): the golden-ratio increment and the output mix.
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S32 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32)
+
+# FNV-1a, 64 bit.
+FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+FNV_PRIME = np.uint64(0x100000001B3)
+TAG_NONNEGATIVE, TAG_NEGATIVE, TAG_STRING = ord("+"), ord("-"), ord("s")
+
+# Poisson(1) by inverse CDF on 32-bit uniforms: weight = #{k : u >= T_k}, where
+# T_k = round(2**32 * P(X <= k)) for X ~ Poisson(1) (computed with 60-digit
+# decimals); T_12 and beyond are 2**32, so the largest weight is 12.
+POISSON_THRESHOLDS = (1580030169, 3160060337, 3950075422, 4213413783, 4279248374, 4292415292,
+                      4294609778, 4294923276, 4294962463, 4294966817, 4294967253, 4294967292)
+MAX_WEIGHT = len(POISSON_THRESHOLDS)
+(_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11) = (np.uint64(t) for t in POISSON_THRESHOLDS)
+
+
+def rows(stages: int, grid_size: int) -> int:
+    """Accumulator rows of one group (see the module docstring)."""
+    return 2 * stages + 2 * grid_size + 4
+
+
+@njit(**EXACT)
+def mix64(z):
+    """splitmix64's output function: a bijection of uint64 that mixes every bit."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(**EXACT)
+def _fnv(h, byte):
+    return (h ^ np.uint64(byte)) * FNV_PRIME
+
+
+@njit(**EXACT)
+def _fnv_word(h, word):
+    """The 8 bytes of word, least significant first."""
+    for j in range(8):
+        h = _fnv(h, (word >> np.uint64(8 * j)) & np.uint64(0xFF))
+    return h
+
+
+@njit(**EXACT)
+def hash_integers(h, bits, negative):
+    """Feed one integer id column into the running hashes h (uint64, n): per value its sign tag
+    ('+' or '-') and its 8 bytes modulo 2**64, little-endian.  ``bits`` (uint64) holds the value
+    modulo 2**64, ``negative`` (bool) whether it is below zero."""
+    for i in range(h.size):
+        g = _fnv(h[i], TAG_NEGATIVE if negative[i] else TAG_NONNEGATIVE)
+        h[i] = _fnv_word(g, bits[i])
+
+
+@njit(**EXACT)
+def hash_strings(h, offsets, data):
+    """Feed one string id column (Arrow's offsets, int64, and UTF-8 bytes) into h: per value the
+    tag 's', its length in bytes (8 bytes, little-endian), then its bytes."""
+    for i in range(h.size):
+        start, stop = offsets[i], offsets[i + 1]
+        g = _fnv(h[i], TAG_STRING)
+        g = _fnv_word(g, np.uint64(stop - start))
+        for j in range(start, stop):
+            g = _fnv(g, data[j])
+        h[i] = g
+
+
+@njit(**EXACT)
+def track_keys(h, seed, keys):
+    """keys = mix64(h) XOR mix64(seed): the key of each track's weights."""
+    s = mix64(np.uint64(seed))
+    for i in range(h.size):
+        keys[i] = mix64(h[i]) ^ s
+
+
+@njit(**EXACT)
+def weights(key, w):
+    """Poisson(1) weights of replicates b = 0 ... B - 1 into w (float64): the (b + 1)-th output of
+    splitmix64 started from ``key``, its high 32 bits as the uniform.  Returns the largest."""
+    top = 0.0
+    for b in range(w.size):
+        u = mix64(key + np.uint64(b + 1) * GOLDEN) >> _S32
+        c = ((u >= _T0) + (u >= _T1) + (u >= _T2) + (u >= _T3) + (u >= _T4) + (u >= _T5) + (u >= _T6)
+             + (u >= _T7) + (u >= _T8) + (u >= _T9) + (u >= _T10) + (u >= _T11))
+        w[b] = c
+        top = max(top, w[b])
+    return top
+
+
+@njit(**EXACT)
+def quantize(y):
+    """round(y * 2**32), ties up, as a float64 holding an integer (|y| < VALUE_LIMIT)."""
+    return math.floor(y * SCALE + 0.5)
+
+
+@njit(**EXACT)
+def _put(r, v, n, rows_out, vals):
+    """Add v at row r of the track's sparse update list; a row just written is added to in place."""
+    for back in (1, 2):
+        if n >= back and rows_out[n - back] == r:
+            vals[n - back] += v
+            return n
+    rows_out[n] = r
+    vals[n] = v
+    return n + 1
+
+
+@njit(**EXACT)
+def _next_present(Y, k):
+    for j in range(k + 1, Y.size):
+        if not np.isnan(Y[j]):
+            return j
+    return -1
+
+
+@njit(**EXACT)
+def track_updates(Y, pos_key, step, M, rows_out, vals):
+    """The rows a track adds to (see the module docstring) and its integer values there, in
+    rows_out and vals; returns how many.  Mirrors track.interpolate_track: the same segments, the
+    same covered grid points."""
+    K = Y.size
+    D = 2 * K + 1  # curve second differences
+    E = D + M + 2  # curve count differences
+    n = 0
+    for k in range(K):
+        if np.isnan(Y[k]):
+            continue
+        n = _put(k, quantize(Y[k]), n, rows_out, vals)
+        if k == 0 or np.isnan(Y[k - 1]):
+            n = _put(K + k, 1.0, n, rows_out, vals)
+        if k == K - 1 or np.isnan(Y[k + 1]):
+            n = _put(K + k + 1, -1.0, n, rows_out, vals)
+    left = _next_present(Y, -1)
+    if left < 0:
+        return n
+    inv_step = 1.0 / step
+    eps = COVER_TOLERANCE * step
+    x_left = aligned_x(left, K, pos_key)
+    m_first = first_grid_at_or_after(x_left - eps, step, inv_step, M)
+    m = m_first
+    while left >= 0:
+        right = _next_present(Y, left)
+        y_left = Y[left]
+        if right >= 0:
+            x_right = aligned_x(right, K, pos_key)
+            stop = first_grid_at_or_after(x_right, step, inv_step, M)
+            slope = (Y[right] - y_left) / (x_right - x_left)
+        else:
+            x_right = x_left
+            stop = first_grid_at_or_after(x_left + eps, step, inv_step, M)
+            if stop < M and -1.0 + stop * step <= x_left + eps:
+                stop += 1
+            slope = 0.0
+        s = quantize(slope * step)
+        a = m
+        while a < stop:
+            e = min(stop, a + PIECE)
+            Q = quantize(curve_value(-1.0 + a * step, x_left, slope, y_left))
+            # Q + s*(j - a) on [a, e), in second differences.
+            n = _put(D + a, Q, n, rows_out, vals)
+            n = _put(D + a + 1, s - Q, n, rows_out, vals)
+            n = _put(D + e, -(Q + s * (e - a)), n, rows_out, vals)
+            n = _put(D + e + 1, Q + s * (e - 1 - a), n, rows_out, vals)
+            a = e
+        m = max(m, stop)
+        left = right
+        x_left = x_right
+    if m > m_first:
+        n = _put(E + m_first, 1.0, n, rows_out, vals)
+        n = _put(E + m, -1.0, n, rows_out, vals)
+    return n
+
+
+def updates_capacity(stages: int, grid_size: int) -> int:
+    """Room for one track's update list: 3 per stage, 2 per piece boundary, 2 for the counts."""
+    pieces = stages + grid_size // PIECE + 2
+    return 3 * stages + 4 * pieces + 4
+
+
+@njit(**EXACT)
+def _normalize_row(hi, lo):
+    """Carry lo's bits above 32 into hi, so that 0 <= lo < 2**32."""
+    for b in range(lo.size):
+        hi[b] += lo[b] >> LIMB
+        lo[b] &= LOW_MASK
+
+
+@njit(**EXACT)
+def _flush(acc, hi, lo):
+    """hi, lo (R, B) += acc (R, B, integers below 2**53 held as float64); acc = 0."""
+    for r in range(acc.shape[0]):
+        for b in range(acc.shape[1]):
+            v = np.int64(acc[r, b])
+            lo[r, b] += v & LOW_MASK
+            hi[r, b] += v >> LIMB
+            acc[r, b] = 0.0
+        _normalize_row(hi[r], lo[r])
+
+
+@njit(**EXACT)
+def _add_exact(hi, lo, rows_in, vals, n, w):
+    """The slow path of a track too large for the float accumulators: straight into the limbs."""
+    for j in range(n):
+        v = np.int64(vals[j])
+        h = hi[rows_in[j]]
+        l = lo[rows_in[j]]
+        for b in range(w.size):
+            p = np.int64(w[b]) * v
+            l[b] += p & LOW_MASK
+            h[b] += p >> LIMB
+        _normalize_row(h, l)
+
+
+@njit(**PARALLEL)
+def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
+    """Add every track's weighted values to the replicate sums of its group.
+
+    Y (n, K) float64 stage scores (NaN: null), pos_key (n,), group (n,) int32, keys (n,) uint64
+    (:func:`track_keys`); ``chunks`` (c + 1,) cuts the tracks into runs, run c adding into hi[c],
+    lo[c], each (G, R, B) int64, zeroed by the caller.
+    """
+    n, K = Y.shape
+    G, R, B = hi.shape[1], hi.shape[2], hi.shape[3]
+    M = (R - 2 * K - 4) // 2
+    capacity = 3 * K + 4 * (K + M // PIECE + 2) + 4
+    for c in prange(chunks.size - 1):
+        acc = np.zeros((G, R, B))
+        room = np.full(G, FLOAT_EXACT)
+        w = np.empty(B)
+        rows_buf = np.empty(capacity, np.int64)
+        vals = np.empty(capacity)
+        for t in range(chunks[c], chunks[c + 1]):
+            top = weights(keys[t], w)
+            if top == 0.0:
+                continue
+            count = track_updates(Y[t], pos_key[t], step, M, rows_buf, vals)
+            size = 0.0
+            for j in range(count):
+                size += abs(vals[j])
+            bound = top * size * (1.0 + 1e-12)
+            g = group[t]
+            if bound > FLOAT_EXACT:
+                _add_exact(hi[c, g], lo[c, g], rows_buf, vals, count, w)
+                continue
+            if bound > room[g]:
+                _flush(acc[g], hi[c, g], lo[c, g])
+                room[g] = FLOAT_EXACT
+            room[g] -= bound
+            a = acc[g]
+            for j in range(count):
+                row = a[rows_buf[j]]
+                v = vals[j]
+                for b in range(B):
+                    row[b] += w[b] * v
+        for g in range(G):
+            _flush(acc[g], hi[c, g], lo[c, g])
+
+
+def normalize(hi: np.ndarray, lo: np.ndarray) -> None:
+    """In place: carry lo's bits above 32 into hi (lo may hold any int64 before)."""
+    hi += lo >> 32
+    lo &= 0xFFFFFFFF
+
+
+def merge(hi: np.ndarray, lo: np.ndarray, src_hi: np.ndarray, src_lo: np.ndarray) -> None:
+    """(hi, lo) += (src_hi, src_lo), exactly; every lo stays in [0, 2**32)."""
+    hi += src_hi
+    lo += src_lo
+    normalize(hi, lo)
+
+
+def prefix_sums(hi: np.ndarray, lo: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact running sums along ``axis`` of the two-limb integers (hi, lo) with 0 <= lo < 2**32."""
+    lo_sum = np.cumsum(lo, axis=axis)  # below 2**32 times the length: no overflow
+    hi_sum = np.cumsum(hi, axis=axis)
+    normalize(hi_sum, lo_sum)
+    return hi_sum, lo_sum
