@@ -28,10 +28,12 @@ import polars as pl
 
 from .. import __version__
 from .aggregate import GroupMoments
+from .bands import with_bands
 from .errors import InputError, OutputError
 from .groups import GroupIndex
 from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
+from .replicates import ReplicateSums
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
 from .units import Part, Unit, UnitAggregates, options_digest, pack_files, row_group_runs, unit_key, unit_rows
@@ -71,6 +73,9 @@ def run(
     layout: str | None = None,
     normalize: str = "none",
     on_invalid: str = "quarantine",
+    ci: float | None = None,
+    bootstrap: int | None = None,
+    seed: int = 0,
     plot: bool = True,
     threads: int | None = None,
     device: str = "cpu",
@@ -109,6 +114,9 @@ def run(
         normalize=normalize,
         on_invalid=on_invalid,
         device=resolve_device(device),
+        ci=ci,
+        bootstrap=bootstrap,
+        seed=seed,
     )
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
@@ -198,6 +206,8 @@ class _Job:
         self.rejected_schema = source_rejected_schema(source)
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(options.stages, options.grid_size)
+        self.replicates = None if options.bootstrap is None else ReplicateSums(
+            options.bootstrap, options.seed, options.stages, options.grid_size, self.columns.by)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0}
         self.reasons: Counter[str] = Counter()
@@ -336,6 +346,8 @@ class _Job:
             n_local = aggregates.stage.shape[0]
             codes = self.groups.codes(aggregates.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
             self.moments.add(aggregates.stage, aggregates.curve, codes)
+            if self.replicates is not None:
+                self.replicates.add(aggregates.replicate_hi, aggregates.replicate_lo, codes)
             tracks = np.zeros(self.groups.size, np.int64)
             np.add.at(tracks, codes, aggregates.group_tracks)
             self.group_tracks = np.pad(self.group_tracks, (0, tracks.size - self.group_tracks.size)) + tracks
@@ -345,6 +357,8 @@ class _Job:
             self.counts["frame_rows"] += c["frame_rows"]
             self.reasons.update(c["rejected_by_reason"])
         result = self.moments.finalize(self.groups, self.options.stages, self.options.grid_step)
+        if self.options.ci is not None:
+            result = with_bands(*result, self.options.ci, self.replicates, self.moments.output_order(self.groups))
         self.timings["aggregate"] += time.perf_counter() - t
         return result
 

@@ -17,7 +17,7 @@ from .errors import InputError
 
 # The replicate sums of every group may take at most this much memory (per copy: the sums of a
 # unit, of a batch, of the merge); --by with more groups than fit stops the run.
-BUDGET_BYTES = 2 * 2**30
+BUDGET_BYTES = 2**30
 # Memory for the per-thread partials of one batch (a float64 accumulator and two limbs each).
 PARTIALS_BYTES = 512 * 2**20
 
@@ -121,16 +121,17 @@ class ReplicateSums:
                              f"fixed-point range of the replicate sums (below {kb.VALUE_LIMIT:.0f})")
         pos_key = stages.column("pos_key").to_numpy().astype(np.float64, copy=False)
         keys = track_keys(stages, id_cols, self.seed)
+        present, local = np.unique(group, return_inverse=True)  # the batch's own groups only
         R, B = self.hi.shape[1], self.replicates
-        per_chunk = 24 * n_groups * R * B
+        per_chunk = 24 * present.size * R * B
         n_chunks = max(1, min(numba.get_num_threads(), Y.shape[0], PARTIALS_BYTES // per_chunk))
         chunks = np.linspace(0, Y.shape[0], n_chunks + 1).astype(np.int64)
-        hi = np.zeros((n_chunks, n_groups, R, B), np.int64)
-        lo = np.zeros((n_chunks, n_groups, R, B), np.int64)
-        kb.replicate_sums(Y, np.ascontiguousarray(pos_key), np.ascontiguousarray(group, np.int32), keys,
-                          float(step), chunks, hi, lo)
+        hi = np.zeros((n_chunks, present.size, R, B), np.int64)
+        lo = np.zeros((n_chunks, present.size, R, B), np.int64)
+        kb.replicate_sums(Y, np.ascontiguousarray(pos_key), local.astype(np.int32), keys, float(step), chunks, hi, lo)
         for c in range(n_chunks):
-            kb.merge(self.hi[:n_groups], self.lo[:n_groups], hi[c], lo[c])
+            for i, code in enumerate(present):
+                kb.merge(self.hi[code], self.lo[code], hi[c, i], lo[c, i])
 
     def means(self, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Replicate means of the groups ``order``: stage (G, K, B) and curve (G, M, B), NaN where a

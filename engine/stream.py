@@ -33,6 +33,7 @@ from .long import FRAMES, KEY_LABEL, ROWS, LongTracks, key_read_type, label_type
 from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
+from .replicates import ReplicateSums
 from .source import BATCH_ROWS, Columns, Source
 from .units import Part, Unit, UnitAggregates
 
@@ -323,10 +324,16 @@ class _UnitState:
     read: int = 0
     written: int = 0
     frame_rows: int = 0
+    replicates: ReplicateSums | None = None  # --bootstrap
+    id_cols: tuple[str, ...] = ()
+    grid_step: float = 0.0
 
     def add(self, batch: pa.RecordBatch, result: BatchResult) -> None:
         self.moments.add(result.stage_partial, result.curve_partial)
         accepted = result.reason_codes == reasons.OK
+        if self.replicates is not None:
+            self.replicates.add_tracks(result.stages, result.group[accepted], self.groups.size, self.id_cols,
+                                       self.grid_step)
         counts = np.bincount(result.group[accepted], minlength=self.groups.size)
         self.group_tracks = np.pad(self.group_tracks, (0, counts.size - self.group_tracks.size)) + counts
         self.read += batch.num_rows
@@ -339,7 +346,11 @@ class _UnitState:
         tracks[: self.group_tracks.size] = self.group_tracks
         counts = {"read": self.read, "written": self.written, "rejected_by_reason": dict(self.reasons),
                   "frame_rows": self.frame_rows}
-        return UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
+        aggregates = UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
+        if self.replicates is not None:
+            self.replicates.grow(self.groups.size)
+            aggregates.replicate_hi, aggregates.replicate_lo = self.replicates.hi, self.replicates.lo
+        return aggregates
 
 
 class _UnitScorer:
@@ -347,7 +358,12 @@ class _UnitScorer:
 
     def __init__(self, ctx: UnitContext, files: _UnitFiles, writer: BackgroundWriter, timings: dict):
         self.ctx = ctx
-        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.options.stages, ctx.options.grid_size))
+        options = ctx.options
+        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(options.stages, options.grid_size))
+        if options.bootstrap is not None:
+            self.state.replicates = ReplicateSums(options.bootstrap, options.seed, options.stages, options.grid_size,
+                                                  ctx.columns.by)
+            self.state.id_cols, self.state.grid_step = ctx.columns.ids, options.grid_step
         self.files = files
         self.writer = writer
         self.timings = timings

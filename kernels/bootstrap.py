@@ -75,7 +75,8 @@ TAG_NONNEGATIVE, TAG_NEGATIVE, TAG_STRING = ord("+"), ord("-"), ord("s")
 POISSON_THRESHOLDS = (1580030169, 3160060337, 3950075422, 4213413783, 4279248374, 4292415292,
                       4294609778, 4294923276, 4294962463, 4294966817, 4294967253, 4294967292)
 MAX_WEIGHT = len(POISSON_THRESHOLDS)
-(_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11) = (np.uint64(t) for t in POISSON_THRESHOLDS)
+(_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11) = (np.uint32(t) for t in POISSON_THRESHOLDS)
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
 def rows(stages: int, grid_size: int) -> int:
@@ -136,17 +137,21 @@ def track_keys(h, seed, keys):
 
 
 @njit(**EXACT)
-def weights(key, w):
-    """Poisson(1) weights of replicates b = 0 ... B - 1 into w (float64): the (b + 1)-th output of
-    splitmix64 started from ``key``, its high 32 bits as the uniform.  Returns the largest."""
-    top = 0.0
-    for b in range(w.size):
-        u = mix64(key + np.uint64(b + 1) * GOLDEN) >> _S32
-        c = ((u >= _T0) + (u >= _T1) + (u >= _T2) + (u >= _T3) + (u >= _T4) + (u >= _T5) + (u >= _T6)
-             + (u >= _T7) + (u >= _T8) + (u >= _T9) + (u >= _T10) + (u >= _T11))
-        w[b] = c
-        top = max(top, w[b])
-    return top
+def poisson(u):
+    """Poisson(1) by inverse CDF of a 32-bit uniform u (as uint32): #{k : u >= T_k}."""
+    return ((u >= _T0) + (u >= _T1) + (u >= _T2) + (u >= _T3) + (u >= _T4) + (u >= _T5) + (u >= _T6)
+            + (u >= _T7) + (u >= _T8) + (u >= _T9) + (u >= _T10) + (u >= _T11))
+
+
+@njit(**EXACT)
+def weights(key, first, w):
+    """Poisson(1) weights of replicates first ... first + w.size - 1 (first and w.size even) into w:
+    replicates 2j and 2j + 1 take the high and the low 32 bits of the (j + 1)-th output of
+    splitmix64 started from ``key``, mix64(key + (j + 1) * GOLDEN)."""
+    for i in range(w.size // 2):
+        x = mix64(key + np.uint64(first // 2 + i + 1) * GOLDEN)
+        w[2 * i] = poisson(np.uint32(x >> _S32))
+        w[2 * i + 1] = poisson(np.uint32(x & _LOW32))
 
 
 @njit(**EXACT)
@@ -249,13 +254,13 @@ def _normalize_row(hi, lo):
 
 @njit(**EXACT)
 def _flush(acc, hi, lo):
-    """hi, lo (R, B) += acc (R, B, integers below 2**53 held as float64); acc = 0."""
+    """hi, lo (R, B) += acc (R, B or more columns, integers below 2**53 held as float64); acc = 0."""
     for r in range(acc.shape[0]):
-        for b in range(acc.shape[1]):
+        for b in range(hi.shape[1]):
             v = np.int64(acc[r, b])
             lo[r, b] += v & LOW_MASK
             hi[r, b] += v >> LIMB
-            acc[r, b] = 0.0
+        acc[r, :] = 0.0
         _normalize_row(hi[r], lo[r])
 
 
@@ -266,7 +271,7 @@ def _add_exact(hi, lo, rows_in, vals, n, w):
         v = np.int64(vals[j])
         h = hi[rows_in[j]]
         l = lo[rows_in[j]]
-        for b in range(w.size):
+        for b in range(h.size):
             p = np.int64(w[b]) * v
             l[b] += p & LOW_MASK
             h[b] += p >> LIMB
@@ -286,21 +291,19 @@ def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
     M = (R - 2 * K - 4) // 2
     capacity = 3 * K + 4 * (K + M // PIECE + 2) + 4
     for c in prange(chunks.size - 1):
-        acc = np.zeros((G, R, B))
+        acc = np.zeros((G, R, B + B % 2))
         room = np.full(G, FLOAT_EXACT)
-        w = np.empty(B)
+        w = np.empty(B + B % 2)
         rows_buf = np.empty(capacity, np.int64)
         vals = np.empty(capacity)
         for t in range(chunks[c], chunks[c + 1]):
-            top = weights(keys[t], w)
-            if top == 0.0:
-                continue
             count = track_updates(Y[t], pos_key[t], step, M, rows_buf, vals)
-            size = 0.0
+            total = 0.0
             for j in range(count):
-                size += abs(vals[j])
-            bound = top * size * (1.0 + 1e-12)
+                total += abs(vals[j])
+            bound = MAX_WEIGHT * total * (1.0 + 1e-12)  # at least what any replicate's sums can grow by
             g = group[t]
+            weights(keys[t], 0, w)
             if bound > FLOAT_EXACT:
                 _add_exact(hi[c, g], lo[c, g], rows_buf, vals, count, w)
                 continue
@@ -312,7 +315,7 @@ def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
             for j in range(count):
                 row = a[rows_buf[j]]
                 v = vals[j]
-                for b in range(B):
+                for b in range(row.size):
                     row[b] += w[b] * v
         for g in range(G):
             _flush(acc[g], hi[c, g], lo[c, g])

@@ -145,12 +145,14 @@ def track_key(values, seed: int) -> int:
 
 
 def poisson_weights(key: int, B: int) -> list[int]:
-    """Weight of replicate b: the inverse CDF of Poisson(1) at the high 32 bits of splitmix64's
-    (b + 1)-th output from ``key``; CDF thresholds from exact series (math.fsum of e^-1/k!)."""
+    """Weight of replicate b: the inverse CDF of Poisson(1) at 32 bits of splitmix64's
+    (b // 2 + 1)-th output from ``key`` (the high half for even b, the low half for odd b);
+    CDF thresholds from the series (math.fsum of e^-1/k!)."""
     cdf = [round(2**32 * math.fsum(math.exp(-1) / math.factorial(j) for j in range(k + 1))) for k in range(20)]
     out = []
     for b in range(B):
-        u = splitmix_mix((key + (b + 1) * 0x9E3779B97F4A7C15) & _MASK64) >> 32
+        x = splitmix_mix((key + (b // 2 + 1) * 0x9E3779B97F4A7C15) & _MASK64)
+        u = x >> 32 if b % 2 == 0 else x & 0xFFFFFFFF
         out.append(next(k for k in range(20) if u < cdf[k]))
     return out
 
