@@ -4,15 +4,17 @@ interval mean ± t·std/√n, and percentile intervals over bootstrap replicates
 The t quantile needs no special-function library: the t distribution's tail
 is a regularized incomplete beta function, evaluated by its continued
 fraction (Abramowitz and Stegun 26.5.8, with the modified Lentz method), and
-inverted by Newton steps kept inside a shrinking bracket.  Accurate to about
-1e-13 relative (tests/test_intervals.py holds it to closed forms and table
-values to 1e-10).
+inverted by Newton steps kept inside a shrinking bracket; from 10**4 degrees
+of freedom on, by Fisher's expansion around the normal quantile.  Accurate to
+about 1e-13 relative (tests/test_intervals.py holds it to closed forms, to an
+independent 40-digit evaluation of the CDF and to table values).
 """
 
 from __future__ import annotations
 
 import math
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
 
@@ -20,6 +22,7 @@ _TINY = 1e-300
 _EPS = 1e-16
 _MAX_TERMS = 100_000
 _HALF_LOG_PI = 0.5 * math.log(math.pi)
+ASYMPTOTIC_DF = 1e4  # from here on, the t quantile comes from its expansion in 1/df
 
 
 def check_level(level) -> float:
@@ -92,6 +95,8 @@ def t_quantile(p: float, df: float) -> float:
         return 0.0
     if p < 0.5:
         return -t_quantile(1.0 - p, df)
+    if df >= ASYMPTOTIC_DF:
+        return _t_quantile_asymptotic(p, df)
     alpha = 1.0 - p  # solve t_tail(t) = alpha, t > 0; t_tail falls from 1/2
     lo, hi = 0.0, 1.0
     while t_tail(hi, df) > alpha:
@@ -111,6 +116,19 @@ def t_quantile(p: float, df: float) -> float:
             return nxt
         t = nxt
     return t
+
+
+def _t_quantile_asymptotic(p: float, df: float) -> float:
+    """Fisher's expansion of the t quantile in powers of 1/df around the normal quantile z
+    (Abramowitz and Stegun 26.7.5, four terms): for df >= 10**4 its truncation error is below
+    1e-15 relative, where the continued fraction, slow near its convergence boundary, loses digits."""
+    z = NormalDist().inv_cdf(p)
+    z2 = z * z
+    g1 = (z2 + 1.0) * z / 4.0
+    g2 = ((5.0 * z2 + 16.0) * z2 + 3.0) * z / 96.0
+    g3 = (((3.0 * z2 + 19.0) * z2 + 17.0) * z2 - 15.0) * z / 384.0
+    g4 = ((((79.0 * z2 + 776.0) * z2 + 1482.0) * z2 - 1920.0) * z2 - 945.0) * z / 92160.0
+    return z + (g1 + (g2 + (g3 + g4 / df) / df) / df) / df
 
 
 def normal_interval(mean: np.ndarray, std: np.ndarray, count: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
