@@ -166,3 +166,17 @@ def replicate_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     counts = present.T.astype(np.float64) @ weights
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / counts, np.nan)
+
+
+def track_curve_from_stages(Y: np.ndarray, pos_key: float, K: int, h: float) -> np.ndarray:
+    """The curve of a track given its stage scores (NaN: null) and pos_key, as in :func:`track`."""
+    X = np.arange(K) / K - pos_key
+    present = ~np.isnan(Y)
+    g = grid(K, h)
+    curve = np.full(g.size, np.nan)
+    if present.any():
+        xs, ys = X[present], Y[present]
+        eps = COVER_TOLERANCE * h
+        cover = (g >= xs[0] - eps) & (g <= xs[-1] + eps)
+        curve[cover] = np.interp(g[cover], xs, ys)
+    return curve
