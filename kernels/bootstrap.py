@@ -28,10 +28,11 @@ the integer slope): value Q at the piece's first point, slope s per step,
 both rounded to the fixed-point grid.
 
 Exactness: a chunk of tracks adds into float64 accumulators, which are exact
-while every partial sum stays below 2**53 (all values are integers); a
-per-group bound of what has been added decides when the float partials are
-moved ("flushed") into two int64 limbs, hi * 2**32 + lo with 0 <= lo < 2**32.
-A track too large for the float path alone adds straight into the limbs.
+while every partial sum stays below 2**53 (all values are integers); for each
+row, a bound of what has been added (the track's largest weight times |value|)
+decides when its float partials are moved ("flushed") into two int64 limbs,
+hi * 2**32 + lo with 0 <= lo < 2**32.  A value too large for the float path
+alone adds straight into the limbs.
 """
 
 import math
@@ -52,9 +53,9 @@ VALUE_LIMIT = float(2**18)
 # off by at most half a unit, so a value is off by at most PIECE / 2 units
 # (7.5e-9) plus the half unit of its first point.
 PIECE = 64
-# Float accumulators stay exact while the sum of what was added stays below
-# this (2**53, less a margin for the rounding of the bound itself).
-FLOAT_EXACT = float(2**52)
+# Float accumulators stay exact while the sum of the magnitudes added to a row
+# stays below this (every partial sum is then an integer below 2**53).
+FLOAT_EXACT = float(2**53)
 LIMB = np.int64(32)
 LOW_MASK = np.int64(0xFFFFFFFF)
 
@@ -144,14 +145,40 @@ def poisson(u):
 
 
 @njit(**EXACT)
+def _poisson_head(u):
+    """min(Poisson(1) of u, 5): the first five thresholds only (a weight of 5 or more is rare)."""
+    return (u >= _T0) + (u >= _T1) + (u >= _T2) + (u >= _T3) + (u >= _T4)
+
+
+@njit(**EXACT)
+def _uniform(key, b):
+    """The 32-bit uniform of replicate b (see :func:`weights`)."""
+    x = mix64(key + np.uint64(b // 2 + 1) * GOLDEN)
+    return np.uint32(x >> _S32) if b % 2 == 0 else np.uint32(x & _LOW32)
+
+
+@njit(**EXACT)
 def weights(key, first, w):
-    """Poisson(1) weights of replicates first ... first + w.size - 1 (first and w.size even) into w:
-    replicates 2j and 2j + 1 take the high and the low 32 bits of the (j + 1)-th output of
-    splitmix64 started from ``key``, mix64(key + (j + 1) * GOLDEN)."""
+    """Poisson(1) weights of replicates first ... first + w.size - 1 (first and w.size even) into w;
+    returns the largest.  Replicates 2j and 2j + 1 take the high and the low 32 bits of the
+    (j + 1)-th output of splitmix64 started from ``key``, mix64(key + (j + 1) * GOLDEN).
+
+    One vectorized pass compares against the first five thresholds; the rare weights of 5 or more
+    (0.4 %) are then completed one by one."""
     for i in range(w.size // 2):
         x = mix64(key + np.uint64(first // 2 + i + 1) * GOLDEN)
-        w[2 * i] = poisson(np.uint32(x >> _S32))
-        w[2 * i + 1] = poisson(np.uint32(x & _LOW32))
+        w[2 * i] = _poisson_head(np.uint32(x >> _S32))
+        w[2 * i + 1] = _poisson_head(np.uint32(x & _LOW32))
+    top = 0.0
+    for b in range(w.size):
+        top = max(top, w[b])
+    if top == 5.0:
+        top = 0.0
+        for b in range(w.size):
+            if w[b] == 5.0:
+                w[b] = poisson(_uniform(key, first + b))
+            top = max(top, w[b])
+    return top
 
 
 @njit(**EXACT)
@@ -254,28 +281,24 @@ def _normalize_row(hi, lo):
 
 @njit(**EXACT)
 def _flush(acc, hi, lo):
-    """hi, lo (R, B) += acc (R, B or more columns, integers below 2**53 held as float64); acc = 0."""
-    for r in range(acc.shape[0]):
-        for b in range(hi.shape[1]):
-            v = np.int64(acc[r, b])
-            lo[r, b] += v & LOW_MASK
-            hi[r, b] += v >> LIMB
-        acc[r, :] = 0.0
-        _normalize_row(hi[r], lo[r])
+    """hi, lo (B,) += acc (B or more entries, integers below 2**53 held as float64); acc = 0."""
+    for b in range(hi.size):
+        v = np.int64(acc[b])
+        lo[b] += v & LOW_MASK
+        hi[b] += v >> LIMB
+    acc[:] = 0.0
+    _normalize_row(hi, lo)
 
 
 @njit(**EXACT)
-def _add_exact(hi, lo, rows_in, vals, n, w):
-    """The slow path of a track too large for the float accumulators: straight into the limbs."""
-    for j in range(n):
-        v = np.int64(vals[j])
-        h = hi[rows_in[j]]
-        l = lo[rows_in[j]]
-        for b in range(h.size):
-            p = np.int64(w[b]) * v
-            l[b] += p & LOW_MASK
-            h[b] += p >> LIMB
-        _normalize_row(h, l)
+def _add_exact(hi, lo, w, v):
+    """hi, lo (B,) += w * v exactly, for a value too large for the float accumulators."""
+    v = np.int64(v)
+    for b in range(hi.size):
+        p = np.int64(w[b]) * v
+        lo[b] += p & LOW_MASK
+        hi[b] += p >> LIMB
+    _normalize_row(hi, lo)
 
 
 @njit(**PARALLEL)
@@ -285,6 +308,9 @@ def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
     Y (n, K) float64 stage scores (NaN: null), pos_key (n,), group (n,) int32, keys (n,) uint64
     (:func:`track_keys`); ``chunks`` (c + 1,) cuts the tracks into runs, run c adding into hi[c],
     lo[c], each (G, R, B) int64, zeroed by the caller.
+
+    Each accumulator row has its own room: what may still be added before its float partials could
+    leave the exact range; a row is flushed into the limbs when a track would exceed it.
     """
     n, K = Y.shape
     G, R, B = hi.shape[1], hi.shape[2], hi.shape[3]
@@ -292,33 +318,32 @@ def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
     capacity = 3 * K + 4 * (K + M // PIECE + 2) + 4
     for c in prange(chunks.size - 1):
         acc = np.zeros((G, R, B + B % 2))
-        room = np.full(G, FLOAT_EXACT)
+        room = np.full((G, R), FLOAT_EXACT)
         w = np.empty(B + B % 2)
         rows_buf = np.empty(capacity, np.int64)
         vals = np.empty(capacity)
         for t in range(chunks[c], chunks[c + 1]):
             count = track_updates(Y[t], pos_key[t], step, M, rows_buf, vals)
-            total = 0.0
-            for j in range(count):
-                total += abs(vals[j])
-            bound = MAX_WEIGHT * total * (1.0 + 1e-12)  # at least what any replicate's sums can grow by
+            top = weights(keys[t], 0, w)
             g = group[t]
-            weights(keys[t], 0, w)
-            if bound > FLOAT_EXACT:
-                _add_exact(hi[c, g], lo[c, g], rows_buf, vals, count, w)
-                continue
-            if bound > room[g]:
-                _flush(acc[g], hi[c, g], lo[c, g])
-                room[g] = FLOAT_EXACT
-            room[g] -= bound
             a = acc[g]
             for j in range(count):
-                row = a[rows_buf[j]]
+                r = rows_buf[j]
                 v = vals[j]
+                bound = top * abs(v)  # exact: a small integer times an integer below 2**53
+                if bound > FLOAT_EXACT:
+                    _add_exact(hi[c, g, r], lo[c, g, r], w, v)
+                    continue
+                if bound > room[g, r]:
+                    _flush(a[r], hi[c, g, r], lo[c, g, r])
+                    room[g, r] = FLOAT_EXACT
+                room[g, r] -= bound
+                row = a[r]
                 for b in range(row.size):
                     row[b] += w[b] * v
         for g in range(G):
-            _flush(acc[g], hi[c, g], lo[c, g])
+            for r in range(R):
+                _flush(acc[g, r], hi[c, g, r], lo[c, g, r])
 
 
 def normalize(hi: np.ndarray, lo: np.ndarray) -> None:
