@@ -57,6 +57,8 @@ PIECE = 64
 # stays below this (every partial sum is then an integer below 2**53).
 FLOAT_EXACT = float(2**53)
 LIMB = np.int64(32)
+# Tracks whose update lists are built, sorted by the rows they add to and added, at a time.
+SUBCHUNK = 2048
 LOW_MASK = np.int64(0xFFFFFFFF)
 
 # splitmix64 (Steele, Lea and Flood 2014; Vigna): the golden-ratio increment and the output mix.
@@ -301,6 +303,31 @@ def _add_exact(hi, lo, w, v):
     _normalize_row(hi, lo)
 
 
+@njit(**EXACT)
+def _add_one(row, hi, lo, room, r, w, top, v):
+    """row (B,) += w * v, within the row's room (flushing it into hi, lo first when needed)."""
+    bound = top * abs(v)  # exact: a small integer times an integer below 2**53
+    if bound > FLOAT_EXACT:
+        _add_exact(hi, lo, w, v)
+        return
+    if bound > room[r]:
+        _flush(row, hi, lo)
+        room[r] = FLOAT_EXACT
+    room[r] -= bound
+    for b in range(row.size):
+        row[b] += w[b] * v
+
+
+@njit(**EXACT)
+def _same_rows(rows_buf, counts, i, j):
+    if counts[i] != counts[j]:
+        return False
+    for k in range(counts[i]):
+        if rows_buf[i, k] != rows_buf[j, k]:
+            return False
+    return True
+
+
 @njit(**PARALLEL)
 def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
     """Add every track's weighted values to the replicate sums of its group.
@@ -310,37 +337,71 @@ def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
     lo[c], each (G, R, B) int64, zeroed by the caller.
 
     Each accumulator row has its own room: what may still be added before its float partials could
-    leave the exact range; a row is flushed into the limbs when a track would exceed it.
+    leave the exact range; a row is flushed into the limbs when a track would exceed it.  Tracks
+    that add to the same rows (the same group, the same stage points on the grid: most tracks share
+    their rows with many others) go four at a time, so that a row is loaded and stored once for
+    four tracks; within a run of SUBCHUNK tracks they are sorted to meet (integer sums do not
+    depend on the order).
     """
     n, K = Y.shape
     G, R, B = hi.shape[1], hi.shape[2], hi.shape[3]
     M = (R - 2 * K - 4) // 2
     capacity = 3 * K + 4 * (K + M // PIECE + 2) + 4
+    width = B + B % 2
     for c in prange(chunks.size - 1):
-        acc = np.zeros((G, R, B + B % 2))
+        acc = np.zeros((G, R, width))
         room = np.full((G, R), FLOAT_EXACT)
-        w = np.empty(B + B % 2)
-        rows_buf = np.empty(capacity, np.int64)
-        vals = np.empty(capacity)
-        for t in range(chunks[c], chunks[c + 1]):
-            count = track_updates(Y[t], pos_key[t], step, M, rows_buf, vals)
-            top = weights(keys[t], 0, w)
-            g = group[t]
-            a = acc[g]
-            for j in range(count):
-                r = rows_buf[j]
-                v = vals[j]
-                bound = top * abs(v)  # exact: a small integer times an integer below 2**53
-                if bound > FLOAT_EXACT:
-                    _add_exact(hi[c, g, r], lo[c, g, r], w, v)
+        rows_buf = np.empty((SUBCHUNK, capacity), np.int64)
+        vals = np.empty((SUBCHUNK, capacity))
+        counts = np.empty(SUBCHUNK, np.int64)
+        signature = np.empty(SUBCHUNK, np.int64)
+        W = np.empty((4, width))
+        top = np.empty(4)
+        for first in range(chunks[c], chunks[c + 1], SUBCHUNK):
+            m = min(SUBCHUNK, chunks[c + 1] - first)
+            for i in range(m):
+                t = first + i
+                counts[i] = track_updates(Y[t], pos_key[t], step, M, rows_buf[i], vals[i])
+                last = rows_buf[i, counts[i] - 1] if counts[i] else 0
+                signature[i] = ((group[t] * 4096 + counts[i]) * 2**20 + last) * 64 + rows_buf[i, counts[i] // 2] % 64
+            order = np.argsort(signature[:m])
+            i = 0
+            while i < m:
+                lead = order[i]
+                g = group[first + lead]
+                size = 1
+                while (size < 4 and i + size < m and group[first + order[i + size]] == g
+                       and _same_rows(rows_buf, counts, lead, order[i + size])):
+                    size += 1
+                if size < 4:
+                    size = 1
+                for q in range(size):
+                    top[q] = weights(keys[first + order[i + q]], 0, W[q])
+                a = acc[g]
+                if size == 1:
+                    for j in range(counts[lead]):
+                        r = rows_buf[lead, j]
+                        _add_one(a[r], hi[c, g, r], lo[c, g, r], room[g], r, W[0], top[0], vals[lead, j])
+                    i += 1
                     continue
-                if bound > room[g, r]:
-                    _flush(a[r], hi[c, g, r], lo[c, g, r])
-                    room[g, r] = FLOAT_EXACT
-                room[g, r] -= bound
-                row = a[r]
-                for b in range(row.size):
-                    row[b] += w[b] * v
+                t1, t2, t3, t4 = order[i], order[i + 1], order[i + 2], order[i + 3]
+                w1, w2, w3, w4 = W[0], W[1], W[2], W[3]
+                for j in range(counts[lead]):
+                    r = rows_buf[lead, j]
+                    v1, v2, v3, v4 = vals[t1, j], vals[t2, j], vals[t3, j], vals[t4, j]
+                    bound = top[0] * abs(v1) + top[1] * abs(v2) + top[2] * abs(v3) + top[3] * abs(v4)
+                    if bound > FLOAT_EXACT:
+                        for q, v in ((0, v1), (1, v2), (2, v3), (3, v4)):
+                            _add_one(a[r], hi[c, g, r], lo[c, g, r], room[g], r, W[q], top[q], v)
+                        continue
+                    if bound > room[g, r]:
+                        _flush(a[r], hi[c, g, r], lo[c, g, r])
+                        room[g, r] = FLOAT_EXACT
+                    room[g, r] -= bound
+                    row = a[r]
+                    for b in range(width):
+                        row[b] += w1[b] * v1 + w2[b] * v2 + w3[b] * v3 + w4[b] * v4
+                i += 4
         for g in range(G):
             for r in range(R):
                 _flush(acc[g, r], hi[c, g, r], lo[c, g, r])
