@@ -105,8 +105,8 @@ def test_replicate_means_match_reference(scores, K, reduce, h, B, seed):
 
 @settings(max_examples=15)
 @given(
-    n=st.integers(1, 60),
-    cuts=st.lists(st.integers(0, 60), max_size=4),
+    n=st.integers(1, 80),
+    cuts=st.lists(st.integers(0, 80), max_size=4),
     order_seed=st.integers(0, 1000),
     threads=st.integers(1, 2),
     big=st.booleans(),
@@ -117,8 +117,9 @@ def test_sums_are_exact_whatever_the_batching(n, cuts, order_seed, threads, big)
     rng = np.random.default_rng(order_seed)
     K, h, B = 10, 0.01, 7
     Y = rng.uniform(0, 3e4 if big else 3.0, (n, K))
-    Y[rng.uniform(size=(n, K)) < 0.1] = np.nan
-    pos_key = rng.uniform(0.01, 1.0, n)
+    Y[rng.uniform(size=(n, K)) < (0.1 if order_seed % 3 else 0.0)] = np.nan
+    # Few distinct positions: many tracks add to the same rows and go four at a time.
+    pos_key = rng.choice([0.25, 0.5, 0.731, 1.0], n) if order_seed % 2 else rng.uniform(0.01, 1.0, n)
     group = rng.integers(0, 3, n).astype(np.int32)
     M = grid_size(K, h)
 
@@ -143,19 +144,20 @@ def test_sums_are_exact_whatever_the_batching(n, cuts, order_seed, threads, big)
 
 
 def test_large_values_take_the_exact_path():
-    """Stage scores near the fixed-point limit still give the weighted means."""
+    """Stage scores near the fixed-point limit still give the weighted means (tracks alone and four
+    at a time)."""
     K, h, B = 3, 0.1, 5
-    Y = np.array([[2.0e5, 1.0e5, 2.5e5], [1.0, 2.0, 3.0], [2.6e5, 0.0, 7.0]])
-    pos_key = np.array([0.5, 0.25, 1.0])
+    Y = np.array([[2.0e5, 1.0e5, 2.5e5], [1.0, 2.0, 3.0], [2.6e5, 0.0, 7.0]] + [[2.0e5, 3.0, 1.0e5]] * 4)
+    pos_key = np.array([0.5, 0.25, 1.0] + [0.5] * 4)
     M = grid_size(K, h)
     sums = ReplicateSums(B, 0, K, M)
-    sums.add_tracks(_stages_table(Y, pos_key), np.zeros(3, np.int32), 1, ("video_id",), h)
+    sums.add_tracks(_stages_table(Y, pos_key), np.zeros(7, np.int32), 1, ("video_id",), h)
     stage, _, _, _ = sums.means(np.array([0]))
-    W = np.array([ref.poisson_weights(ref.track_key([f"v{i}"], 0), B) for i in range(3)], float)
+    W = np.array([ref.poisson_weights(ref.track_key([f"v{i}"], 0), B) for i in range(7)], float)
     np.testing.assert_allclose(stage[0], ref.replicate_means(Y, W), rtol=1e-13, equal_nan=True)
     beyond = ReplicateSums(B, 0, K, M)
     with pytest.raises(InputError, match="fixed-point range"):
-        beyond.add_tracks(_stages_table(Y * 2, pos_key), np.zeros(3, np.int32), 1, ("video_id",), h)
+        beyond.add_tracks(_stages_table(Y * 2, pos_key), np.zeros(7, np.int32), 1, ("video_id",), h)
 
 
 def test_memory_budget():
@@ -223,3 +225,20 @@ def test_bootstrap_agrees_with_the_t_interval():
     assert abs(ratio.mean() - 1.0) < 0.03 and np.abs(ratio - 1.0).max() < 0.1
     centre = 0.5 * (low + high) - 0.5 * (n_low + n_high)
     assert np.abs(centre).max() < 0.1 * (n_high - n_low).min()
+
+
+def test_tracks_four_at_a_time_match_reference():
+    """Tracks that share their rows (the same positions) are added four at a time: the same means."""
+    rng = np.random.default_rng(4)
+    K, h, B = 10, 0.01, 33
+    n = 50
+    Y = rng.uniform(0, 20, (n, K))
+    Y[:, 9] = np.where(rng.uniform(size=n) < 0.3, np.nan, Y[:, 9])
+    pos_key = rng.choice([0.3, 0.55], n)
+    curves = np.array([ref.track_curve_from_stages(y, p, K, h) for y, p in zip(Y, pos_key)])
+    sums = ReplicateSums(B, 8, K, curves.shape[1])
+    sums.add_tracks(_stages_table(Y, pos_key), np.zeros(n, np.int32), 1, ("video_id",), h)
+    stage, curve, _, _ = sums.means(np.array([0]))
+    W = np.array([ref.poisson_weights(ref.track_key([f"v{i}"], 8), B) for i in range(n)], float)
+    np.testing.assert_allclose(stage[0], ref.replicate_means(Y, W), rtol=0, atol=1e-9 * 20, equal_nan=True)
+    np.testing.assert_allclose(curve[0], ref.replicate_means(curves, W), rtol=0, atol=5e-8 * 20, equal_nan=True)
