@@ -78,7 +78,7 @@ TAG_NONNEGATIVE, TAG_NEGATIVE, TAG_STRING = ord("+"), ord("-"), ord("s")
 POISSON_THRESHOLDS = (1580030169, 3160060337, 3950075422, 4213413783, 4279248374, 4292415292,
                       4294609778, 4294923276, 4294962463, 4294966817, 4294967253, 4294967292)
 MAX_WEIGHT = len(POISSON_THRESHOLDS)
-(_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11) = (np.uint32(t) for t in POISSON_THRESHOLDS)
+(_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9, _T10, _T11) = (np.int64(t) for t in POISSON_THRESHOLDS)
 _LOW32 = np.uint64(0xFFFFFFFF)
 
 
@@ -141,7 +141,7 @@ def track_keys(h, seed, keys):
 
 @njit(**EXACT)
 def poisson(u):
-    """Poisson(1) by inverse CDF of a 32-bit uniform u (as uint32): #{k : u >= T_k}."""
+    """Poisson(1) by inverse CDF of a 32-bit uniform u (held as int64): #{k : u >= T_k}."""
     return ((u >= _T0) + (u >= _T1) + (u >= _T2) + (u >= _T3) + (u >= _T4) + (u >= _T5) + (u >= _T6)
             + (u >= _T7) + (u >= _T8) + (u >= _T9) + (u >= _T10) + (u >= _T11))
 
@@ -156,7 +156,7 @@ def _poisson_head(u):
 def _uniform(key, b):
     """The 32-bit uniform of replicate b (see :func:`weights`)."""
     x = mix64(key + np.uint64(b // 2 + 1) * GOLDEN)
-    return np.uint32(x >> _S32) if b % 2 == 0 else np.uint32(x & _LOW32)
+    return np.int64(x >> _S32) if b % 2 == 0 else np.int64(x & _LOW32)
 
 
 @njit(**EXACT)
@@ -169,8 +169,8 @@ def weights(key, first, w):
     (0.4 %) are then completed one by one."""
     for i in range(w.size // 2):
         x = mix64(key + np.uint64(first // 2 + i + 1) * GOLDEN)
-        w[2 * i] = _poisson_head(np.uint32(x >> _S32))
-        w[2 * i + 1] = _poisson_head(np.uint32(x & _LOW32))
+        w[2 * i] = _poisson_head(np.int64(x >> _S32))
+        w[2 * i + 1] = _poisson_head(np.int64(x & _LOW32))
     top = 0.0
     for b in range(w.size):
         top = max(top, w[b])
