@@ -7,6 +7,9 @@ which merge by addition in any grouping (batches, units, Dask tasks) to the same
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 import pyarrow as pa
@@ -20,6 +23,8 @@ from .errors import InputError
 BUDGET_BYTES = 2**30
 # Memory for the per-thread partials of one batch (a float64 accumulator and two limbs each).
 PARTIALS_BYTES = 512 * 2**20
+# Batches whose replicate sums may still be in the making while the next batch is scored.
+IN_FLIGHT = 1
 
 
 def bytes_per_group(replicates: int, stages: int, grid_size: int) -> int:
@@ -89,16 +94,31 @@ class ReplicateSums:
         self.grid_size = grid_size
         self.by = by
         shape = (0, kb.rows(stages, grid_size), replicates)
-        self.hi = np.zeros(shape, np.int64)
-        self.lo = np.zeros(shape, np.int64)
+        self._hi = np.zeros(shape, np.int64)
+        self._lo = np.zeros(shape, np.int64)
+        # Batches are added on threads of their own (the kernel releases the GIL), while the caller
+        # goes on with the next batch; at most IN_FLIGHT batches wait to be merged.
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: deque = deque()
+
+    @property
+    def hi(self) -> np.ndarray:
+        """The high limbs (groups, rows, B), every batch added so far included."""
+        self.finish()
+        return self._hi
+
+    @property
+    def lo(self) -> np.ndarray:
+        self.finish()
+        return self._lo
 
     def grow(self, n_groups: int) -> None:
-        extra = n_groups - self.hi.shape[0]
+        extra = n_groups - self._hi.shape[0]
         if extra > 0:
             check_budget(n_groups, self.replicates, self.stages, self.grid_size, self.by)
-            pad = np.zeros((extra,) + self.hi.shape[1:], np.int64)
-            self.hi = np.concatenate([self.hi, pad])
-            self.lo = np.concatenate([self.lo, pad])
+            pad = np.zeros((extra,) + self._hi.shape[1:], np.int64)
+            self._hi = np.concatenate([self._hi, pad])
+            self._lo = np.concatenate([self._lo, pad])
 
     def add(self, hi: np.ndarray, lo: np.ndarray, codes: np.ndarray | None = None) -> None:
         """Merge sums shaped (groups, rows, B); local group g is group codes[g] here (identity without)."""
@@ -106,7 +126,7 @@ class ReplicateSums:
             codes = np.arange(hi.shape[0])
         self.grow(int(codes.max()) + 1 if codes.size else 0)
         for local, code in enumerate(codes):
-            kb.merge(self.hi[code], self.lo[code], hi[local], lo[local])
+            kb.merge(self._hi[code], self._lo[code], hi[local], lo[local])
 
     def add_tracks(self, stages: pa.Table, group: np.ndarray, n_groups: int, id_cols: tuple[str, ...],
                    step: float) -> None:
@@ -122,23 +142,44 @@ class ReplicateSums:
         pos_key = stages.column("pos_key").to_numpy().astype(np.float64, copy=False)
         keys = track_keys(stages, id_cols, self.seed)
         present, local = np.unique(group, return_inverse=True)  # the batch's own groups only
-        R, B = self.hi.shape[1], self.replicates
-        per_chunk = 24 * present.size * R * B
-        n_chunks = max(1, min(numba.get_num_threads(), Y.shape[0], PARTIALS_BYTES // per_chunk))
+        R, B = self._hi.shape[1], self.replicates
+        threads = numba.get_num_threads()
+        n_chunks = max(1, min(threads, Y.shape[0], PARTIALS_BYTES // (24 * present.size * R * B)))
         chunks = np.linspace(0, Y.shape[0], n_chunks + 1).astype(np.int64)
         hi = np.zeros((n_chunks, present.size, R, B), np.int64)
         lo = np.zeros((n_chunks, present.size, R, B), np.int64)
-        kb.replicate_sums(Y, np.ascontiguousarray(pos_key), local.astype(np.int32), keys, float(step), chunks, hi, lo)
-        for c in range(n_chunks):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(threads, thread_name_prefix="tf2eng-bootstrap")
+        args = (Y, np.ascontiguousarray(pos_key), local.astype(np.int32), keys, float(step))
+        futures = [self._pool.submit(kb.replicate_sums_serial, *args, chunks[c: c + 2], hi[c: c + 1], lo[c: c + 1])
+                   for c in range(n_chunks)]
+        self._pending.append((present, hi, lo, futures))
+        while len(self._pending) > IN_FLIGHT:
+            self._merge_oldest()
+
+    def _merge_oldest(self) -> None:
+        present, hi, lo, futures = self._pending.popleft()
+        for future in futures:
+            future.result()
+        for c in range(hi.shape[0]):
             for i, code in enumerate(present):
-                kb.merge(self.hi[code], self.lo[code], hi[c, i], lo[c, i])
+                kb.merge(self._hi[code], self._lo[code], hi[c, i], lo[c, i])
+
+    def finish(self) -> None:
+        """Wait for the batches still being added, merge them, and let the threads go."""
+        while self._pending:
+            self._merge_oldest()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def means(self, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Replicate means of the groups ``order``: stage (G, K, B) and curve (G, M, B), NaN where a
         replicate has no weight; and the replicate counts alike (int64)."""
+        self.finish()
         self.grow(int(order.max()) + 1 if order.size else 0)
         K, M = self.stages, self.grid_size
-        hi, lo = self.hi[order], self.lo[order]
+        hi, lo = self._hi[order], self._lo[order]
         stage_sum = (hi[:, :K], lo[:, :K])
         stage_count = kb.prefix_sums(hi[:, K: 2 * K + 1], lo[:, K: 2 * K + 1], axis=1)
         D = 2 * K + 1

@@ -348,6 +348,7 @@ class _UnitState:
                   "frame_rows": self.frame_rows}
         aggregates = UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
         if self.replicates is not None:
+            self.replicates.finish()
             self.replicates.grow(self.groups.size)
             aggregates.replicate_hi, aggregates.replicate_lo = self.replicates.hi, self.replicates.lo
         return aggregates

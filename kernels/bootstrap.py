@@ -40,7 +40,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .config import EXACT, PARALLEL
+from .config import ARITHMETIC, EXACT, PARALLEL
 from .grid import COVER_TOLERANCE
 from .track import aligned_x, curve_value, first_grid_at_or_after
 
@@ -405,6 +405,11 @@ def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
         for g in range(G):
             for r in range(R):
                 _flush(acc[g, r], hi[c, g, r], lo[c, g, r])
+
+
+# The same kernel on one thread, for callers that run several at once on threads of their own (it
+# releases the GIL): a run's chunks then overlap with the rest of the pipeline.
+replicate_sums_serial = njit(**ARITHMETIC)(replicate_sums.py_func)
 
 
 def normalize(hi: np.ndarray, lo: np.ndarray) -> None:
