@@ -53,9 +53,10 @@ VALUE_LIMIT = float(2**18)
 # off by at most half a unit, so a value is off by at most PIECE / 2 units
 # (7.5e-9) plus the half unit of its first point.
 PIECE = 64
-# Float accumulators stay exact while the sum of the magnitudes added to a row
-# stays below this (every partial sum is then an integer below 2**53).
-FLOAT_EXACT = float(2**53)
+# Float accumulators stay exact while every partial sum is an integer below
+# 2**53; the bounds of what is added to a row (weight times |value|, summed in
+# float64, so rounded) are kept below half of that.
+FLOAT_EXACT = float(2**52)
 LIMB = np.int64(32)
 # Tracks whose update lists are built, sorted by the rows they add to and added, at a time.
 SUBCHUNK = 2048
