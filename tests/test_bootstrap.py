@@ -116,7 +116,7 @@ def test_sums_are_exact_whatever_the_batching(n, cuts, order_seed, threads, big)
     ``big`` makes tracks too large for the float accumulators (the exact path)."""
     rng = np.random.default_rng(order_seed)
     K, h, B = 10, 0.01, 7
-    Y = rng.uniform(0, 3e4 if big else 3.0, (n, K))
+    Y = rng.uniform(0, 2.5e5 if big else 3.0, (n, K))
     Y[rng.uniform(size=(n, K)) < (0.1 if order_seed % 3 else 0.0)] = np.nan
     # Few distinct positions: many tracks add to the same rows and go four at a time.
     pos_key = rng.choice([0.25, 0.5, 0.731, 1.0], n) if order_seed % 2 else rng.uniform(0.01, 1.0, n)
@@ -148,16 +148,25 @@ def test_large_values_take_the_exact_path():
     at a time)."""
     K, h, B = 3, 0.1, 5
     Y = np.array([[2.0e5, 1.0e5, 2.5e5], [1.0, 2.0, 3.0], [2.6e5, 0.0, 7.0]] + [[2.0e5, 3.0, 1.0e5]] * 4)
-    pos_key = np.array([0.5, 0.25, 1.0] + [0.5] * 4)
+    Y += np.arange(Y.size).reshape(Y.shape) * 0.0123456789  # values with all their bits
+    # Many more: the sums pass 2**53 (float partials must be flushed into the limbs in time).
+    Y = np.vstack([Y, np.random.default_rng(1).uniform(1e5, 2.6e5, (40, K))])
+    pos_key = np.array([0.5, 0.25, 1.0] + [0.5] * 4 + [0.5, 1.0] * 20)
+    n = Y.shape[0]
     M = grid_size(K, h)
     sums = ReplicateSums(B, 0, K, M)
-    sums.add_tracks(_stages_table(Y, pos_key), np.zeros(7, np.int32), 1, ("video_id",), h)
+    sums.add_tracks(_stages_table(Y, pos_key), np.zeros(n, np.int32), 1, ("video_id",), h)
     stage, _, _, _ = sums.means(np.array([0]))
-    W = np.array([ref.poisson_weights(ref.track_key([f"v{i}"], 0), B) for i in range(7)], float)
-    np.testing.assert_allclose(stage[0], ref.replicate_means(Y, W), rtol=1e-13, equal_nan=True)
+    W = np.array([ref.poisson_weights(ref.track_key([f"v{i}"], 0), B) for i in range(n)], float)
+    np.testing.assert_allclose(stage[0], ref.replicate_means(Y, W), rtol=1e-13, atol=2**-32, equal_nan=True)
+    # The stage sums are exactly sum_t w_tb * round(y_t * 2**32), as Python integers.
+    exact = [[sum(int(W[t, b]) * math.floor(Y[t, k] * 2**32 + 0.5) for t in range(n)) for b in range(B)]
+             for k in range(K)]
+    got = sums.hi[0, :K].astype(object) * 2**32 + sums.lo[0, :K].astype(object)
+    assert got.tolist() == exact
     beyond = ReplicateSums(B, 0, K, M)
     with pytest.raises(InputError, match="fixed-point range"):
-        beyond.add_tracks(_stages_table(Y * 2, pos_key), np.zeros(7, np.int32), 1, ("video_id",), h)
+        beyond.add_tracks(_stages_table(Y * 2, pos_key), np.zeros(n, np.int32), 1, ("video_id",), h)
 
 
 def test_memory_budget():
