@@ -43,12 +43,18 @@ class GroupMoments:
             merge_into(self.stage[code], stage[local])
             merge_into(self.curve[code], curve[local])
 
-    def finalize(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """(stage_means, curve) tables: --by columns, position, mean, std, count."""
+    def output_order(self, groups: GroupIndex) -> np.ndarray:
+        """The group codes in the order the tables list them: by --by value, and without a group
+        whose every track was rejected (it has no aggregate)."""
         self.grow(groups.size)
         order = groups.sorted_codes()
-        if groups.by:  # a group whose every track was rejected has no aggregate
+        if groups.by:
             order = order[self.stage[order, COUNT, :].sum(axis=1) > 0]
+        return order
+
+    def finalize(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(stage_means, curve) tables: --by columns, position, mean, std, count."""
+        order = self.output_order(groups)
         stage_x = np.arange(stages, dtype=np.float64) / stages
         stage_means = _table(
             self.stage[order], groups, order, {"stage": np.arange(stages, dtype=np.int32), "x": stage_x}

@@ -28,10 +28,12 @@ import polars as pl
 
 from .. import __version__
 from .aggregate import GroupMoments
+from .bands import with_bands
 from .errors import InputError, OutputError
 from .groups import GroupIndex
 from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
+from .replicates import ReplicateSums
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
 from .sweep import Sweep, sweep_values
@@ -80,6 +82,9 @@ def run(
     format: str = "auto",
     normalize: str = "none",
     on_invalid: str = "quarantine",
+    ci: float | None = None,
+    bootstrap: int | None = None,
+    seed: int = 0,
     plot: bool = True,
     plot_format: str = "png",
     plot_dpi: int = PLOT_DPI,
@@ -126,8 +131,14 @@ def run(
         on_invalid=on_invalid,
         device=resolve_device(device),
         meta=_meta_paths(meta),
+        ci=ci,
+        bootstrap=bootstrap,
+        seed=seed,
     )
     sweep = Sweep.of(options, lams, ks)
+    if sweep.is_sweep and options.bootstrap is not None:
+        raise InputError("--bootstrap takes one configuration: give one --lam and one --stages "
+                         "(a sweep's bands are the Student t ones of --ci; README, Parameter sweeps)")
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     check_threads(threads)
@@ -228,6 +239,9 @@ class _Job:
         sweep.check_columns(self.columns.carried)
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
+        options = self.options
+        self.replicates = None if options.bootstrap is None else ReplicateSums(  # one configuration: checked in run()
+            options.bootstrap, options.seed, options.stages, options.grid_size, self.columns.by)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0, "meta_matched": 0}
         self.reasons: Counter[str] = Counter()
@@ -372,6 +386,8 @@ class _Job:
             n_local = aggregates.stage.shape[0]
             codes = self.groups.codes(aggregates.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
             self.moments.add(aggregates.stage, aggregates.curve, codes)
+            if self.replicates is not None:
+                self.replicates.add(aggregates.replicate_hi, aggregates.replicate_lo, codes)
             tracks = np.zeros(self.groups.size, np.int64)
             np.add.at(tracks, codes, aggregates.group_tracks)
             self.group_tracks = np.pad(self.group_tracks, (0, tracks.size - self.group_tracks.size)) + tracks
@@ -382,6 +398,11 @@ class _Job:
             self.counts["meta_matched"] += c.get("meta_matched", 0)
             self.reasons.update(c["rejected_by_reason"])
         self.stage_means, self.curves = self.sweep.finalize(self.moments, self.groups)  # one per configuration
+        if self.options.ci is not None:  # README, Confidence bands
+            order = self.moments.output_order(self.groups) if self.replicates is not None else None
+            banded = [with_bands(s, c, self.options.ci, self.replicates, order)
+                      for s, c in zip(self.stage_means, self.curves)]
+            self.stage_means, self.curves = [s for s, _ in banded], [c for _, c in banded]
         self.timings["aggregate"] += time.perf_counter() - t
         return self.sweep.tables(self.stage_means), self.sweep.tables(self.curves)
 

@@ -32,6 +32,7 @@ import pyarrow.dataset as ds
 
 from .. import __version__
 from .api import RunResult, _meta_paths, _names, _versions, check_threads, resolve_device
+from .bands import with_bands
 from .errors import InputError
 from .groups import GroupIndex
 from .long import LongTracks
@@ -91,6 +92,9 @@ def align(
     threads: int | None = None,
     device: str = "cpu",
     meta=None,
+    ci: float | None = None,
+    bootstrap: int | None = None,
+    seed: int = 0,
 ) -> Alignment:
     """The alignment analysis of ``data`` in memory; parameters as in :func:`tf2eng.run`.
 
@@ -125,6 +129,9 @@ def align(
         on_invalid=on_invalid,
         device=resolve_device(device),
         meta=_meta_paths(meta),
+        ci=ci,
+        bootstrap=bootstrap,
+        seed=seed,
     )
     check_threads(threads)
     try:
@@ -158,6 +165,13 @@ def _align(source: MemorySource, options: Options) -> Alignment:
         timings["compute"] += time.perf_counter() - t
     t = time.perf_counter()
     stage_means, curve = state.moments.finalize(state.groups, options.stages, options.grid_step)
+    if options.ci is not None:  # README, Confidence bands
+        replicates = state.replicates
+        if replicates is not None:
+            replicates.finish()
+            replicates.grow(state.groups.size)
+        stage_means, curve = with_bands(stage_means, curve, options.ci, replicates,
+                                        state.moments.output_order(state.groups))
     group_tracks = np.zeros(state.groups.size, np.int64)
     group_tracks[: state.group_tracks.size] = state.group_tracks
     timings["aggregate"] = time.perf_counter() - t

@@ -24,6 +24,8 @@ PLOT_DPI = 110  # alignment.png's resolution; SVG and PDF keep their lines as ve
 # beyond, a vector format serves better.
 MAX_PLOT_DPI = 600
 MAX_GRID_STEPS = 10**6  # intervals of the common grid: at most 10**6 + 1 points
+MAX_REPLICATES = 10_000  # --bootstrap: beyond, the percentiles gain nothing a paper can show
+DEFAULT_CI = 0.95  # --bootstrap without --ci
 
 
 def _is_real(value) -> bool:
@@ -67,8 +69,12 @@ class Options:
     on_invalid: str = "quarantine"
     device: str = "cpu"  # resolved: "auto" is decided before Options are made
     meta: tuple[str, ...] = field(default_factory=tuple)  # --meta files (engine/meta.py)
+    ci: float | None = None  # confidence level of ci_low, ci_high (README, Confidence bands); None: no bands
+    bootstrap: int | None = None  # Poisson-bootstrap replicates; None: normal-theory (Student t) bands
+    seed: int = 0  # of the bootstrap weights
 
     def __post_init__(self):
+        self._check_bands()
         for name, value in (("--lam", self.lam), ("--grid-step", self.grid_step)):
             if not _is_real(value):
                 raise InputError(f"{name} must be a number, got {value!r}")
@@ -94,6 +100,22 @@ class Options:
             raise InputError(f"--by names a column twice: {', '.join(self.by)}")
         if self.id_cols is not None and len(set(self.id_cols)) != len(self.id_cols):
             raise InputError(f"--id-cols names a column twice: {', '.join(self.id_cols)}")
+
+    def _check_bands(self) -> None:
+        """--ci, --bootstrap and --seed (README, Confidence bands); --bootstrap alone means --ci 0.95."""
+        if self.ci is not None and not (_is_real(self.ci) and 0.0 < self.ci < 1.0):
+            raise InputError(f"--ci must be a number strictly between 0 and 1 (e.g. 0.95), got {self.ci!r}")
+        if self.bootstrap is not None:
+            if not (isinstance(self.bootstrap, numbers.Integral) and not isinstance(self.bootstrap, bool)
+                    and 1 <= self.bootstrap <= MAX_REPLICATES):
+                raise InputError(f"--bootstrap must be a whole number of replicates from 1 to {MAX_REPLICATES:,}, "
+                                 f"got {self.bootstrap!r}")
+            if self.ci is None:
+                object.__setattr__(self, "ci", DEFAULT_CI)
+        if not (isinstance(self.seed, numbers.Integral) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**64):
+            raise InputError(f"--seed must be a whole number from 0 to 2**64 - 1, got {self.seed!r}")
+        if self.ci is not None:
+            object.__setattr__(self, "ci", float(self.ci))
 
     @property
     def grid_size(self) -> int:

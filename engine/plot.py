@@ -55,6 +55,8 @@ class _Plot:
     as_lines: np.ndarray  # (G,) bool: the group's curves are drawn as lines, not a shading
     slot: np.ndarray  # (G,) the group's slot in ``shading`` (all share slot 0 on the shared panel)
     y_label: str
+    band: np.ndarray | None = None  # (2, G, M) ci_low, ci_high on the drawn grid (README, Confidence bands)
+    level: float | None = None
     lines: dict[int, list[np.ndarray]] = field(default_factory=dict)  # code -> (tracks, M) curves
     shading: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, DENSITY_BINS), np.int64))
 
@@ -162,12 +164,14 @@ def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, opt
     tracks = np.zeros(G, np.int64)
     tracks[: group_tracks.size] = group_tracks
     mean, std = _group_curves(curve, groups, G, full_grid.size)
+    band = _group_band(curve, groups, G, full_grid.size)
     if shared is None:
         shared = G > PANELS_MAX  # one panel: every track in one shading
     as_lines = (tracks <= LINES_MAX) & (not shared)
     slot = np.zeros(G, np.int64) if shared else np.maximum(np.cumsum(~as_lines) - 1, 0)
     return _Plot(grid, options.grid_step * stride, order, tracks, mean[:, ::stride], _y_limit(mean, std),
-                 shared, as_lines, slot, _y_label(options), lines={int(c): [] for c in np.flatnonzero(as_lines)},
+                 shared, as_lines, slot, _y_label(options), None if band is None else band[:, :, ::stride], options.ci,
+                 lines={int(c): [] for c in np.flatnonzero(as_lines)},
                  shading=np.zeros((1 if shared else int((~as_lines).sum()), grid.size, DENSITY_BINS), np.int64))
 
 
@@ -265,9 +269,18 @@ def _draw_group(ax, plot: _Plot, code: int) -> None:
     elif plot.tracks[code]:
         _draw_shading(ax, plot, plot.shading[plot.slot[code]], alpha=0.85, interpolation="nearest")
     if plot.tracks[code]:
+        _draw_band(ax, plot, code, "red", 0.25)
         ax.plot(plot.grid, plot.mean[code], color="red", lw=2.0, label="mean")
     else:
         _note(ax, "no accepted track")
+
+
+def _draw_band(ax, plot: _Plot, code: int, colour, alpha: float) -> None:
+    """The group's confidence band (--ci) around its mean curve, where the run has one."""
+    if plot.band is None:
+        return
+    label = f"{plot.level:.4g} confidence band" if colour == "red" else None
+    ax.fill_between(plot.grid, plot.band[0, code], plot.band[1, code], color=colour, alpha=alpha, lw=0, label=label)
 
 
 def _draw_shading(ax, plot: _Plot, hist: np.ndarray, **style) -> None:
@@ -295,6 +308,7 @@ def _draw_shared(ax, plot: _Plot, groups: GroupIndex, title: str = "") -> None:
     _draw_shading(ax, plot, plot.shading[0], alpha=0.6)
     labels = _group_labels(groups)
     for i, code in enumerate(largest):
+        _draw_band(ax, plot, code, colours(i % 20), 0.2)
         ax.plot(plot.grid, plot.mean[code], color=colours(i % 20), lw=1.0, label=labels[int(code)])
     if 0 < largest.size <= PANELS_MAX:
         ax.legend(loc="upper left", fontsize=8, frameon=False)
@@ -344,6 +358,18 @@ def _group_curves(curve: pl.DataFrame, groups: GroupIndex, n_groups: int, M: int
         mean[codes] = curve["mean"].fill_null(np.nan).to_numpy().reshape(-1, M)
         std[codes] = curve["std"].fill_null(np.nan).to_numpy().reshape(-1, M)
     return mean, std
+
+
+def _group_band(curve: pl.DataFrame, groups: GroupIndex, n_groups: int, M: int) -> np.ndarray | None:
+    """ci_low and ci_high, (2, groups, M) in code order, NaN where undefined; None without --ci."""
+    if "ci_low" not in curve.columns:
+        return None
+    band = np.full((2, n_groups, M), np.nan)
+    if curve.height:
+        codes = groups.codes(curve.select(list(groups.by)).to_arrow())[::M] if groups.by else np.zeros(1, np.int64)
+        for i, name in enumerate(("ci_low", "ci_high")):
+            band[i, codes] = curve[name].fill_null(np.nan).to_numpy().reshape(-1, M)
+    return band
 
 
 def _shade(hist: np.ndarray) -> np.ndarray:

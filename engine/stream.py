@@ -34,6 +34,7 @@ from .meta import named_keys
 from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
+from .replicates import ReplicateSums
 from .source import BATCH_ROWS, Columns, Source
 from .sweep import Sweep
 from .units import Part, Unit, UnitAggregates
@@ -336,10 +337,16 @@ class _UnitState:
     written: int = 0
     frame_rows: int = 0
     meta_matched: int = 0  # tracks the --meta files name
+    replicates: ReplicateSums | None = None  # --bootstrap
+    id_cols: tuple[str, ...] = ()
+    grid_step: float = 0.0
 
     def add(self, batch: pa.RecordBatch, result: BatchResult) -> None:
         self.moments.add(result.stage_partial, result.curve_partial)
         accepted = result.reason_codes == reasons.OK
+        if self.replicates is not None:
+            self.replicates.add_tracks(result.stages, result.group[accepted], self.groups.size, self.id_cols,
+                                       self.grid_step)
         counts = np.bincount(result.group[accepted], minlength=self.groups.size)
         self.group_tracks = np.pad(self.group_tracks, (0, counts.size - self.group_tracks.size)) + counts
         self.read += batch.num_rows
@@ -352,7 +359,12 @@ class _UnitState:
         tracks[: self.group_tracks.size] = self.group_tracks
         counts = {"read": self.read, "written": self.written, "rejected_by_reason": dict(self.reasons),
                   "frame_rows": self.frame_rows, "meta_matched": self.meta_matched}
-        return UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
+        aggregates = UnitAggregates(self.moments.stage, self.moments.curve, keys, tracks, counts)
+        if self.replicates is not None:
+            self.replicates.finish()
+            self.replicates.grow(self.groups.size)
+            aggregates.replicate_hi, aggregates.replicate_lo = self.replicates.hi, self.replicates.lo
+        return aggregates
 
 
 class BatchScorer:
@@ -361,7 +373,12 @@ class BatchScorer:
 
     def __init__(self, ctx: UnitContext):
         self.ctx = ctx
+        options = ctx.options
         self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
+        if options.bootstrap is not None:  # one configuration: a sweep has no --bootstrap (api.run)
+            self.state.replicates = ReplicateSums(options.bootstrap, options.seed, options.stages, options.grid_size,
+                                                  ctx.columns.by)
+            self.state.id_cols, self.state.grid_step = ctx.columns.ids, options.grid_step
         self.stage_schema = ctx.stage_schema
         self.rejected_schema = ctx.rejected_schema
 

@@ -143,6 +143,8 @@ def options_digest(options: Options, meta_sha256: str | None = None) -> str:
     chosen = {k: d[k] for k in _RESULT_OPTIONS}
     if meta_sha256 is not None:
         chosen["meta"] = meta_sha256
+    if options.bootstrap is not None:  # the replicate sums; --ci only changes the final intervals
+        chosen.update(bootstrap=options.bootstrap, seed=options.seed)
     chosen["tf2eng"] = __version__
     from ..kernels import cache  # numba loads with it: not at import, for `tf2eng --help`
 
@@ -168,6 +170,8 @@ class UnitAggregates:
     group_tracks: np.ndarray  # accepted tracks per local group
     counts: dict  # rows read / written, rejected by reason, frame rows
     stages_sha256: str = ""  # SHA-256 of the unit's stages/ part, taken as it was written
+    replicate_hi: np.ndarray | None = None  # --bootstrap: the replicate sums (groups, rows, B), two limbs
+    replicate_lo: np.ndarray | None = None  # (engine/replicates.py)
 
     def save(self, path: Path) -> None:
         """Write atomically, synced to the disk: the file's presence marks the unit as committed."""
@@ -183,6 +187,7 @@ class UnitAggregates:
             group_keys=np.frombuffer(keys.getvalue(), np.uint8),
             counts=np.frombuffer(json.dumps(self.counts).encode(), np.uint8),
             stages_sha256=np.frombuffer(self.stages_sha256.encode(), np.uint8),
+            **({} if self.replicate_hi is None else {"replicate_hi": self.replicate_hi, "replicate_lo": self.replicate_lo}),
         )
         write_file(path, lambda file: file.write(npz.getbuffer()), sync=True)
 
@@ -197,4 +202,6 @@ class UnitAggregates:
                 group_tracks=data["group_tracks"],
                 counts=json.loads(data["counts"].tobytes()),
                 stages_sha256=data["stages_sha256"].tobytes().decode() if "stages_sha256" in data else "",
+                replicate_hi=data["replicate_hi"] if "replicate_hi" in data else None,
+                replicate_lo=data["replicate_lo"] if "replicate_lo" in data else None,
             )

@@ -107,3 +107,76 @@ def dataset(tracks, keys, groups=None, *, lam=0.7, K=10, reduce="sum", h=0.01, m
         C = np.array([r["curve"] for r in members])
         aggregates[g] = {"stage": moments(Y), "curve": moments(C)}
     return reasons, results, aggregates
+
+
+# --- Poisson bootstrap (README, Confidence bands), in Python integers -------------------------
+
+_MASK64 = (1 << 64) - 1
+
+
+def fnv1a64(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & _MASK64
+    return h
+
+
+def splitmix_mix(z: int) -> int:
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def id_bytes(values) -> bytes:
+    """Canonical bytes of a track's id values: an integer as '+' or '-' and its 8 bytes modulo 2**64,
+    little-endian; a string as 's', its UTF-8 length (8 bytes, little-endian) and its bytes."""
+    out = b""
+    for v in values:
+        if isinstance(v, int):
+            out += (b"-" if v < 0 else b"+") + (v & _MASK64).to_bytes(8, "little")
+        else:
+            data = v.encode() if isinstance(v, str) else bytes(v)
+            out += b"s" + len(data).to_bytes(8, "little") + data
+    return out
+
+
+def track_key(values, seed: int) -> int:
+    return splitmix_mix(fnv1a64(id_bytes(values))) ^ splitmix_mix(seed)
+
+
+def poisson_weights(key: int, B: int) -> list[int]:
+    """Weight of replicate b: the inverse CDF of Poisson(1) at 32 bits of splitmix64's
+    (b // 2 + 1)-th output from ``key`` (the high half for even b, the low half for odd b);
+    CDF thresholds from the series (math.fsum of e^-1/k!)."""
+    cdf = [round(2**32 * math.fsum(math.exp(-1) / math.factorial(j) for j in range(k + 1))) for k in range(20)]
+    out = []
+    for b in range(B):
+        x = splitmix_mix((key + (b // 2 + 1) * 0x9E3779B97F4A7C15) & _MASK64)
+        u = x >> 32 if b % 2 == 0 else x & 0xFFFFFFFF
+        out.append(next(k for k in range(20) if u < cdf[k]))
+    return out
+
+
+def replicate_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """values (tracks, width), NaN where not covered; weights (tracks, B): weighted means (width, B),
+    NaN where a replicate has no weight."""
+    present = ~np.isnan(values)
+    v = np.where(present, values, 0.0)
+    sums = v.T @ weights
+    counts = present.T.astype(np.float64) @ weights
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+def track_curve_from_stages(Y: np.ndarray, pos_key: float, K: int, h: float) -> np.ndarray:
+    """The curve of a track given its stage scores (NaN: null) and pos_key, as in :func:`track`."""
+    X = np.arange(K) / K - pos_key
+    present = ~np.isnan(Y)
+    g = grid(K, h)
+    curve = np.full(g.size, np.nan)
+    if present.any():
+        xs, ys = X[present], Y[present]
+        eps = COVER_TOLERANCE * h
+        cover = (g >= xs[0] - eps) & (g <= xs[-1] + eps)
+        curve[cover] = np.interp(g[cover], xs, ys)
+    return curve

@@ -476,3 +476,19 @@ def test_align_joins_metadata_like_run(tmp_path):
     assert aligned.stages.equals(pl.read_parquet(tmp_path / "out" / "stages").sort("video_id"))
     assert aligned.summary["meta"]["tracks_matched"] == 1
     assert run.summary["meta"]["tracks_unmatched"] == aligned.summary["meta"]["tracks_unmatched"] == 1
+
+
+@pytest.mark.parametrize("bands", [{"ci": 0.9}, {"bootstrap": 50, "seed": 3}])
+def test_align_bands_are_the_runs(tmp_path, bands):
+    """ci=, bootstrap=, seed= give tf2eng.align the bands tf2eng run writes (README, Confidence bands)."""
+    rng = np.random.default_rng(5)
+    table = pa.table({"video_id": [f"v{i % 7}" for i in range(60)], "exp_id": list(range(60)),
+                      "category": ["a", "b", "c"] * 20,
+                      "scores": pa.array([rng.random(int(rng.integers(3, 30))) for _ in range(60)],
+                                         pa.list_(pa.float64()))})
+    pq.write_table(table, tmp_path / "in.parquet")
+    run = tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", by="category", plot=False, **bands)
+    aligned = tf2eng.align(table, by="category", **bands)
+    assert "ci_low" in aligned.curve.columns
+    assert_frame_equal(aligned.curve, run.curve)
+    assert_frame_equal(aligned.stage_means, run.stage_means)

@@ -444,6 +444,29 @@ def check_q(small, tmp_path, **_):
     _check_quiet(small, tmp_path, "-q")
 
 
+def check_ci(dataset, tmp_path, **_):
+    _ok("run", dataset, "-o", tmp_path / "o", "--ci", "0.9", "--no-plot", "-q")
+    curve = pl.read_parquet(tmp_path / "o" / "curve.parquet").drop_nulls("ci_low")
+    assert curve.height and (curve["ci_low"] <= curve["mean"]).all() and (curve["mean"] <= curve["ci_high"]).all()
+    assert _summary(tmp_path / "o")["parameters"]["ci"] == 0.9
+
+
+def check_bootstrap(dataset, tmp_path, **_):
+    _ok("run", dataset, "-o", tmp_path / "o", "--bootstrap", "30", "--no-plot", "-q")
+    stage_means = pl.read_parquet(tmp_path / "o" / "stage_means.parquet")
+    assert stage_means["ci_low"].null_count() == 0 and (stage_means["ci_low"] < stage_means["ci_high"]).all()
+    assert _summary(tmp_path / "o")["parameters"]["ci"] == 0.95  # --bootstrap alone: level 0.95
+    _ok("run", dataset, "-o", tmp_path / "n", "--ci", "0.95", "--no-plot", "-q")
+    assert not pl.read_parquet(tmp_path / "n" / "stage_means.parquet").equals(stage_means)
+
+
+def check_seed(dataset, tmp_path, **_):
+    for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
+        _ok("run", dataset, "-o", tmp_path / name, "--bootstrap", "20", "--seed", seed, "--no-plot", "-q")
+    digests = {name: _summary(tmp_path / name)["digests"]["curve.parquet"] for name in "abc"}
+    assert digests["a"] == digests["b"] != digests["c"]
+
+
 OPTION_CHECKS = {
     "--out": check_out, "-o": check_o, "--lam": check_lam, "--stages": check_stages, "--reduce": check_reduce,
     "--grid-step": check_grid_step, "--key": check_key, "--key-col": check_key_col,
@@ -455,6 +478,7 @@ OPTION_CHECKS = {
     "--engine": check_engine, "--scheduler": check_scheduler, "--workers": check_workers,
     "--resume": check_resume, "--full": check_full, "--strict": check_strict, "--log-format": check_log_format,
     "--json": check_json, "--quiet": check_quiet, "-q": check_q,
+    "--ci": check_ci, "--bootstrap": check_bootstrap, "--seed": check_seed,
 }
 
 
@@ -542,6 +566,12 @@ def test_key_auto_and_column_names(tmp_path):
         (["--key-col", "kf"], "missing column 'kf'"),
         (["--layout", "long"], "missing column 'score'"),
         (["--threads", "999"], "--threads must be between 1 and"),
+        (["--ci", "1"], "--ci must be a number strictly between 0 and 1"),
+        (["--ci", "0"], "--ci must be a number strictly between 0 and 1"),
+        (["--bootstrap", "0"], "--bootstrap must be a whole number of replicates from 1 to"),
+        (["--bootstrap", "-1"], "--bootstrap must be a whole number of replicates from 1 to"),
+        (["--bootstrap", "10000", "--by", "video_id"], "groups of --by video_id need"),
+        (["--seed", "-1"], "--seed must be a whole number from 0 to 2**64 - 1"),
     ],
 )
 def test_bad_invocation_exits_2_with_one_line(dataset, tmp_path, args, message):

@@ -70,6 +70,18 @@ def test_dask_equals_local(cluster, dataset, tmp_path):
     assert again.summary["units"]["reused"] == 6 and _digests(again.out) == _digests(local.out)
 
 
+def test_dask_bootstrap_equals_local(cluster, dataset, tmp_path):
+    """Confidence bands from replicate sums made in Dask tasks: the local run's bytes."""
+    local_cluster, _ = cluster
+    options = dict(plot=False, by=["category"], bootstrap=30, seed=6)
+    local = tf2eng.run(dataset, tmp_path / "local", threads=1, **options)
+    remote = tf2eng.run(dataset, tmp_path / "dask", engine="dask", scheduler=local_cluster.scheduler_address,
+                        **options)
+    assert remote.summary["units"]["processed"] == 6
+    assert local.curve["ci_low"].null_count() < local.curve.height
+    assert _digests(remote.out) == _digests(local.out)
+
+
 def test_worker_killed_mid_task(cluster, dataset, tmp_path):
     """Both workers pause in their first task, just after committing its unit (the engine's test hook);
     one is released, the other killed there.  Dask runs the lost task again, and that second attempt

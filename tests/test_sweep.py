@@ -348,3 +348,17 @@ def test_align_and_plot_of_a_sweep_say_what_they_draw(synthetic, tmp_path):
     result = tf2eng.run(synthetic, tmp_path / "o", lam=[0.5, 0.7], plot=False)
     with pytest.raises(ValueError, match="one configuration"):
         result.plot()
+
+
+def test_sweep_bands_are_each_configurations(synthetic, tmp_path):
+    """--ci in a sweep: each configuration's ci_low, ci_high equal a run of it alone; --bootstrap takes one
+    configuration (exit 2 through the CLI)."""
+    sweep = tf2eng.run(synthetic, tmp_path / "s", lam=[0.5, 1.0], stages=[5], ci=0.9, plot=False)
+    alone = tf2eng.run(synthetic, tmp_path / "a", lam=1.0, stages=5, ci=0.9, plot=False)
+    mine = sweep.curve.filter(pl.col("lam") == 1.0).drop("lam", "stages")
+    assert mine.equals(alone.curve) and "ci_high" in mine.columns
+    with pytest.raises(InputError, match="--bootstrap takes one configuration"):
+        tf2eng.run(synthetic, tmp_path / "b", lam=[0.5, 1.0], bootstrap=20, plot=False)
+    result = CliRunner().invoke(app, ["run", str(synthetic), "-o", str(tmp_path / "c"), "--lam", "0.5,1",
+                                      "--bootstrap", "20", "--no-plot"])
+    assert result.exit_code == 2 and "--bootstrap takes one configuration" in result.output
