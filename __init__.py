@@ -1,11 +1,12 @@
 """tf2eng: the key-frame alignment analysis of per-frame text-frame scores, in batch.
 
 ``tf2eng.run(path, ...)`` is the Python entry point; ``tf2eng run`` the CLI.
+``tf2eng.compare(a, b, output, ...)`` compares two runs' outputs; ``tf2eng compare`` the CLI.
 """
 
 __version__ = "0.1.0"
 
-__all__ = ["run", "__version__"]
+__all__ = ["run", "compare", "__version__"]
 
 
 def __getattr__(name):
@@ -15,4 +16,8 @@ def __getattr__(name):
         from .engine.api import run
 
         return run
+    if name == "compare":
+        from .engine.compare import compare
+
+        return compare
     raise AttributeError(f"module 'tf2eng' has no attribute {name!r}")

@@ -1,0 +1,85 @@
+"""Kernels of ``tf2eng compare`` (README, Comparing two runs): each track's stage scores and aligned
+curve as one row, and per group the moments and the Poisson-bootstrap weighted sums of such rows.
+
+A row holds W = K + M cells: the K stage scores (NaN for a null one), then the curve on the M grid
+points (NaN where the track does not cover a point), interpolated by the run's own per-track body
+(track.interpolate_track), so a recomputed curve has the run's bits.  The paired difference of two
+runs is the difference of two such rows, NaN wherever either is.
+
+The accumulating kernels run in parallel over cells (moments) or replicates (bootstrap sums), each
+thread owning its own slice of the output and adding the rows in their given order: no per-thread
+partials to merge, and the same sums, bit for bit, whatever the thread count.  They are compiled
+without fast-math flags, as the double-double moments require (config.EXACT).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .bootstrap import weights
+from .config import EXACT
+from .moments import add_moment
+from .track import interpolate_track
+
+PARALLEL_EXACT = dict(EXACT, parallel=True)
+
+# Cells per task of the moments kernel, replicates per task of the bootstrap kernel.
+CELL_BLOCK = 16
+REPLICATE_BLOCK = 8
+
+
+@njit(**PARALLEL_EXACT)
+def track_rows(Y, pos_key, step, out):
+    """out (n, K + M)[t] = track t's stage scores Y[t] (NaN: null), then its curve on the grid
+    g_m = -1 + m * step (NaN: not covered)."""
+    K = Y.shape[1]
+    for t in prange(Y.shape[0]):
+        row = out[t]
+        row[:] = np.nan
+        row[:K] = Y[t]
+        interpolate_track(Y[t], pos_key[t], step, row[K:])
+
+
+@njit(**PARALLEL_EXACT)
+def row_moments(V, group, acc):
+    """acc (G, 5, W) += the moments of every row of V (n, W) in the group ``group[t]``, per cell,
+    NaN cells left out."""
+    n, W = V.shape
+    for c in prange((W + CELL_BLOCK - 1) // CELL_BLOCK):
+        first = c * CELL_BLOCK
+        stop = min(W, first + CELL_BLOCK)
+        for t in range(n):
+            a = acc[group[t]]
+            for w in range(first, stop):
+                v = V[t, w]
+                if not np.isnan(v):
+                    add_moment(a, w, v)
+
+
+@njit(**PARALLEL_EXACT)
+def weight_matrix(keys, out):
+    """out (n, B)[t] = the Poisson(1) weights of the track with key keys[t] (kernels/bootstrap.py)."""
+    for t in prange(keys.size):
+        weights(keys[t], out[t])
+
+
+@njit(**PARALLEL_EXACT)
+def replicate_rows(V, group, w, sums, counts):
+    """sums (G, W, B) += w[t, b] * V[t, c] and counts (G, W, B) += w[t, b], for every row t of V
+    (n, W) in group ``group[t]`` and every cell c where V[t, c] is not NaN."""
+    n, W = V.shape
+    B = sums.shape[2]
+    for j in prange((B + REPLICATE_BLOCK - 1) // REPLICATE_BLOCK):
+        first = j * REPLICATE_BLOCK
+        stop = min(B, first + REPLICATE_BLOCK)
+        for t in range(n):
+            wt = w[t, first:stop]
+            g = group[t]
+            for c in range(W):
+                v = V[t, c]
+                if np.isnan(v):
+                    continue
+                s = sums[g, c, first:stop]
+                q = counts[g, c, first:stop]
+                for b in range(stop - first):
+                    s[b] += wt[b] * v
+                    q[b] += wt[b]
