@@ -21,16 +21,18 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numba
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from .. import __version__
 from ..kernels import compare as kc
 from ..kernels.grid import grid_points, grid_size
-from ..kernels.moments import CELL, finalize
+from ..kernels.moments import CELL, finalize, sum_slabs
 from .errors import InputError, OutputError
 from .groups import GroupIndex
 from .intervals import check_level, normal_interval, percentile_interval, t_quantile
@@ -45,6 +47,8 @@ PAIRINGS = ("auto", "paired", "unpaired")
 MAX_REPLICATES = 100_000
 # Rows (stage scores and curve) recomputed at a time, per output.
 ROWS_BYTES = 32 * 2**20
+# The per-thread partial moments of one batch of rows.
+SLABS_BYTES = 256 * 2**20
 # The stage scores of both outputs, and the moments and replicate sums per group, must fit in this.
 MEMORY_BUDGET = 8 * 2**30
 
@@ -122,8 +126,7 @@ class RunOutput:
             self.Y = np.empty((n, K))
             self.pos_key = np.empty(n)
             keys, at = [], 0
-            for batch in dataset.to_batches(columns=list(self.ids + by) + ["pos_key", "stage_scores"],
-                                            batch_size=65_536):
+            for batch in _batches(self.parts, list(self.ids + by) + ["pos_key", "stage_scores"]):
                 m = batch.num_rows
                 if not m:
                     continue
@@ -141,6 +144,13 @@ class RunOutput:
 
     def params(self) -> dict:
         return self.summary["parameters"]
+
+
+def _batches(parts: list[str], columns: list[str]):
+    """The record batches of the parts in order, one at a time (no read-ahead)."""
+    for part in parts:
+        with pq.ParquetFile(part) as file:
+            yield from file.iter_batches(batch_size=65_536, columns=columns)
 
 
 def compare(
@@ -353,6 +363,15 @@ class _Comparison:
         kc.track_rows(np.ascontiguousarray(run_x.Y[rows]), np.ascontiguousarray(run_x.pos_key[rows]), self.step, V)
         return V
 
+    def _add_moments(self, moments: np.ndarray, V: np.ndarray, group: np.ndarray) -> None:
+        """moments (G, 5, W) += the rows V, in a slab per thread (at most SLABS_BYTES of slabs)."""
+        per_slab = self.G * CELL * self.W * 8
+        n_chunks = max(1, min(numba.get_num_threads(), V.shape[0], SLABS_BYTES // max(per_slab, 1)))
+        chunks = np.linspace(0, V.shape[0], n_chunks + 1).astype(np.int64)
+        slabs = np.zeros((n_chunks,) + moments.shape)
+        kc.row_moments(V, group, chunks, slabs)
+        sum_slabs(slabs, moments)
+
     def _new_sums(self):
         if not self.replicates:
             return None
@@ -379,7 +398,7 @@ class _Comparison:
             for first in range(0, run_x.rows, step):
                 rows = np.arange(first, min(run_x.rows, first + step))
                 V = self._rows(run_x, rows)
-                kc.row_moments(V, codes[rows], moments)
+                self._add_moments(moments, V, codes[rows])
                 if reps is not None:
                     self._add_replicates(reps, V, codes[rows], keys[rows])
         ra, rb = self.pairs
@@ -390,7 +409,7 @@ class _Comparison:
             D = self._rows(self.a, a_rows)
             D -= self._rows(self.b, b_rows)
             group = self.codes_a[a_rows]
-            kc.row_moments(D, group, self.moments_d)
+            self._add_moments(self.moments_d, D, group)
             if self.reps_d is not None:
                 self._add_replicates(self.reps_d, D, group, keys_a[a_rows])
 

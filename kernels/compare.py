@@ -6,10 +6,11 @@ points (NaN where the track does not cover a point), interpolated by the run's o
 (track.interpolate_track), so a recomputed curve has the run's bits.  The paired difference of two
 runs is the difference of two such rows, NaN wherever either is.
 
-The accumulating kernels run in parallel over cells (moments) or replicates (bootstrap sums), each
-thread owning its own slice of the output and adding the rows in their given order: no per-thread
-partials to merge, and the same sums, bit for bit, whatever the thread count.  They are compiled
-without fast-math flags, as the double-double moments require (config.EXACT).
+The moments are added in chunks of rows, a slab of double-double partials per chunk, merged by the
+caller; double-double sums give the same float64 results whatever the chunking (README, Accuracy).
+The bootstrap sums run in parallel over replicates, each thread owning its own slice of the output
+and adding the rows in their given order: the same sums, bit for bit, whatever the thread count.
+Both are compiled without fast-math flags, as the double-double moments require (config.EXACT).
 """
 
 import numpy as np
@@ -17,13 +18,12 @@ from numba import njit, prange
 
 from .bootstrap import weights
 from .config import EXACT
-from .moments import add_moment
+from .moments import add_run
 from .track import interpolate_track
 
 PARALLEL_EXACT = dict(EXACT, parallel=True)
 
-# Cells per task of the moments kernel, replicates per task of the bootstrap kernel.
-CELL_BLOCK = 16
+# Replicates per task of the bootstrap kernel.
 REPLICATE_BLOCK = 8
 
 
@@ -39,20 +39,29 @@ def track_rows(Y, pos_key, step, out):
         interpolate_track(Y[t], pos_key[t], step, row[K:])
 
 
+@njit(**EXACT)
+def add_row(acc, row):
+    """acc (5, W) += the present (not NaN) cells of row, each run of present cells in one add_run."""
+    W = row.size
+    w = 0
+    while w < W:
+        if np.isnan(row[w]):
+            w += 1
+            continue
+        stop = w + 1
+        while stop < W and not np.isnan(row[stop]):
+            stop += 1
+        add_run(acc, w, row[w:stop])
+        w = stop
+
+
 @njit(**PARALLEL_EXACT)
-def row_moments(V, group, acc):
-    """acc (G, 5, W) += the moments of every row of V (n, W) in the group ``group[t]``, per cell,
-    NaN cells left out."""
-    n, W = V.shape
-    for c in prange((W + CELL_BLOCK - 1) // CELL_BLOCK):
-        first = c * CELL_BLOCK
-        stop = min(W, first + CELL_BLOCK)
-        for t in range(n):
-            a = acc[group[t]]
-            for w in range(first, stop):
-                v = V[t, w]
-                if not np.isnan(v):
-                    add_moment(a, w, v)
+def row_moments(V, group, chunks, slabs):
+    """slabs (c, G, 5, W)[j] += the moments of rows chunks[j] ... chunks[j + 1] - 1 of V (n, W), each in
+    its group ``group[t]``, per cell, NaN cells left out.  The caller merges the slabs (moments.sum_slabs)."""
+    for j in prange(chunks.size - 1):
+        for t in range(chunks[j], chunks[j + 1]):
+            add_row(slabs[j, group[t]], V[t])
 
 
 @njit(**PARALLEL_EXACT)
