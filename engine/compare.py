@@ -111,6 +111,13 @@ class RunOutput:
         parts = sorted(str(f) for f in (p / STAGES_DIR).glob("*.parquet"))
         return cls(p, name, summary, K, float(step), tuple(ids), tuple(by), parts)
 
+    def count_rows(self) -> int:
+        """Tracks in stages/, from the parts' footers."""
+        try:
+            return sum(pq.ParquetFile(part).metadata.num_rows for part in self.parts)
+        except (OSError, pa.ArrowException) as exc:
+            raise InputError(f"{self.name} {self.path / STAGES_DIR}: cannot be read ({exc})") from None
+
     def read(self, by: tuple[str, ...]) -> None:
         """Read every track's id and --by values, stage scores and pos_key from stages/, batch by batch."""
         K = self.stages
@@ -140,7 +147,9 @@ class RunOutput:
                 at += m
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"{where}: cannot be read ({exc})") from None
-        self.keys = pa.concat_tables(keys) if keys else dataset.schema.empty_table().select(list(self.ids + by))
+        columns = list(self.ids + by)
+        self.keys = (pa.concat_tables(keys, promote_options="permissive") if keys
+                     else dataset.schema.empty_table().select(columns))
 
     def params(self) -> dict:
         return self.summary["parameters"]
@@ -268,12 +277,12 @@ class _Comparison:
 
     def run(self) -> None:
         t = time.perf_counter()
-        for run_x in (self.a, self.b):
-            run_x.read(self.by)
-        need = 8 * (self.K + 1) * (self.a.rows + self.b.rows)
+        need = 8 * (self.K + 1) * (self.a.count_rows() + self.b.count_rows())
         if need > MEMORY_BUDGET:
             raise InputError(f"comparing needs {need / 2**30:.1f} GiB for the stage scores of both outputs, "
                              f"more than the {MEMORY_BUDGET // 2**30} GiB budget")
+        for run_x in (self.a, self.b):
+            run_x.read(self.by)
         for name in self.by:
             type_a, type_b = self.a.keys.schema.field(name).type, self.b.keys.schema.field(name).type
             if type_a != type_b:
@@ -381,7 +390,9 @@ class _Comparison:
     def _add_replicates(self, sums, V, group, keys) -> None:
         w = np.empty((keys.size, self.replicates))
         kc.weight_matrix(keys, w)
-        kc.replicate_rows(V, group, w, sums[0], sums[1])
+        # A few tasks per thread, each a run of replicates long enough to vectorize.
+        block = max(8, -(-self.replicates // (2 * numba.get_num_threads())))
+        kc.replicate_rows(V, group, w, block, sums[0], sums[1])
 
     def _accumulate(self) -> None:
         """Moments (and replicate sums) of each output's rows, and of the paired differences."""

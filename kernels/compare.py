@@ -23,9 +23,6 @@ from .track import interpolate_track
 
 PARALLEL_EXACT = dict(EXACT, parallel=True)
 
-# Replicates per task of the bootstrap kernel.
-REPLICATE_BLOCK = 8
-
 
 @njit(**PARALLEL_EXACT)
 def track_rows(Y, pos_key, step, out):
@@ -72,14 +69,15 @@ def weight_matrix(keys, out):
 
 
 @njit(**PARALLEL_EXACT)
-def replicate_rows(V, group, w, sums, counts):
+def replicate_rows(V, group, w, block, sums, counts):
     """sums (G, W, B) += w[t, b] * V[t, c] and counts (G, W, B) += w[t, b], for every row t of V
-    (n, W) in group ``group[t]`` and every cell c where V[t, c] is not NaN."""
+    (n, W) in group ``group[t]`` and every cell c where V[t, c] is not NaN; a task per ``block``
+    replicates (the block changes the speed, never the sums)."""
     n, W = V.shape
     B = sums.shape[2]
-    for j in prange((B + REPLICATE_BLOCK - 1) // REPLICATE_BLOCK):
-        first = j * REPLICATE_BLOCK
-        stop = min(B, first + REPLICATE_BLOCK)
+    for j in prange((B + block - 1) // block):
+        first = j * block
+        stop = min(B, first + block)
         for t in range(n):
             wt = w[t, first:stop]
             g = group[t]

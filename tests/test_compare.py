@@ -310,3 +310,23 @@ def test_cli_end_to_end(runs, tmp_path):
     again = _cli(runs["a"], runs["b"], "-o", out, "--json", "--no-plot")
     assert again.exit_code == 0 and json.loads(again.output)["comparison"] == "paired"
     assert not (out / "compare.png").exists()
+
+
+def test_repeated_ids_are_not_paired(runs, tmp_path):
+    table = pq.read_table(runs["root"] / "data.parquet").slice(0, 30)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 3)]), tmp_path / "dup.parquet")
+    tf2eng.run(tmp_path / "dup.parquet", tmp_path / "dup", stages=K, grid_step=H, by=["category"], plot=False)
+    result = tf2eng.compare(tmp_path / "dup", tmp_path / "dup", tmp_path / "cmp", plot=False)
+    assert result.summary["comparison"] == "unpaired"
+    assert result.summary["reason"] == "OUT_A has 6 tracks whose ids are not unique"
+    with pytest.raises(InputError, match="--pairing paired: OUT_A has 6 tracks whose ids are not unique"):
+        tf2eng.compare(tmp_path / "dup", tmp_path / "dup", tmp_path / "cmp2", pairing="paired", plot=False)
+
+
+def test_memory_budget_stops_before_reading(runs, tmp_path, monkeypatch):
+    from tf2eng.engine import compare as engine_compare
+
+    monkeypatch.setattr(engine_compare, "MEMORY_BUDGET", 8 * (K + 1) * 299)
+    with pytest.raises(InputError, match="needs 0.0 GiB for the stage scores of both outputs"):
+        tf2eng.compare(runs["a"], runs["b"], tmp_path / "cmp", plot=False)
+    assert not (tmp_path / "cmp").exists()
