@@ -438,8 +438,14 @@ class _Comparison:
             if table.height % width:
                 raise InputError(f"{run_x.name} {path}: {table.height} rows, not a multiple of {width}")
             known = self.groups.size
-            codes = self.groups.codes(table.select(list(self.by)).to_arrow())[::width] if self.by else \
-                np.zeros(table.height // width, np.int64)
+            if self.by:
+                try:  # the --by values as stages/ has them
+                    labels = table.select(list(self.by)).to_arrow().cast(run_x.keys.select(list(self.by)).schema)
+                except (pa.ArrowException, ValueError) as exc:
+                    raise InputError(f"{run_x.name} {path}: its --by columns do not match stages/ ({exc})") from None
+                codes = self.groups.codes(labels)[::width]
+            else:
+                codes = np.zeros(table.height // width, np.int64)
             got_count = count[:, first: first + width]
             got_mean = mean[:, first: first + width]
             if self.groups.size != known:
