@@ -330,3 +330,15 @@ def test_memory_budget_stops_before_reading(runs, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="needs 0.0 GiB for the stage scores of both outputs"):
         tf2eng.compare(runs["a"], runs["b"], tmp_path / "cmp", plot=False)
     assert not (tmp_path / "cmp").exists()
+
+
+def test_a_cuda_run_compares_with_a_cpu_run(tmp_path):
+    """Outputs of any device compare alike (the CUDA kernels under numba's simulator here)."""
+    write_synthetic(tmp_path / "s.parquet", 40, seed=4)
+    tf2eng.run(tmp_path / "s.parquet", tmp_path / "cpu", stages=K, grid_step=H, plot=False)
+    tf2eng.run(tmp_path / "s.parquet", tmp_path / "gpu", stages=K, grid_step=H, plot=False, device="cuda")
+    result = tf2eng.compare(tmp_path / "cpu", tmp_path / "gpu", tmp_path / "cmp", plot=False)
+    assert result.summary["comparison"] == "paired" and result.summary["differs"] == {"device": ["cpu", "cuda"]}
+    table = result.compare.filter(pl.col("n_pairs") > 0)
+    assert table["n_pairs"].to_list() == table["n_a"].to_list() == table["n_b"].to_list()
+    assert float(table["diff"].abs().max()) <= 1e-12 * float(table["mean_a"].abs().max())
