@@ -226,7 +226,8 @@ def test_paired_t_interval_covers_the_true_difference(tmp_path):
         pq.write_table(pa.table({**base, "scores": pa.array(list(scores))}), tmp_path / f"{name}.parquet")
         tf2eng.run(tmp_path / f"{name}.parquet", tmp_path / name, lam=1.0, reduce="mean", stages=T,
                    grid_step=0.1, by=["rep"], plot=False)
-    result = tf2eng.compare(tmp_path / "a", tmp_path / "b", tmp_path / "cmp", plot=False)
+    result = tf2eng.compare(tmp_path / "a", tmp_path / "b", tmp_path / "cmp")
+    assert (tmp_path / "cmp" / "compare.png").stat().st_size > 0  # 12 of the 400 groups drawn
     stages = result.compare_stages
     assert stages.height == groups * T and set(stages["n_pairs"].to_list()) == {per_group}
     covered = ((stages["ci_low"] <= 0.1) & (stages["ci_high"] >= 0.1)).to_numpy()
@@ -342,3 +343,12 @@ def test_a_cuda_run_compares_with_a_cpu_run(tmp_path):
     table = result.compare.filter(pl.col("n_pairs") > 0)
     assert table["n_pairs"].to_list() == table["n_a"].to_list() == table["n_b"].to_list()
     assert float(table["diff"].abs().max()) <= 1e-12 * float(table["mean_a"].abs().max())
+
+
+@pytest.mark.parametrize("pairing", ["auto", "unpaired"])
+def test_swapping_the_outputs_negates_the_difference(runs, tmp_path, pairing):
+    ab = tf2eng.compare(runs["a"], runs["b"], tmp_path / "ab", pairing=pairing, plot=False).compare
+    ba = tf2eng.compare(runs["b"], runs["a"], tmp_path / "ba", pairing=pairing, plot=False).compare
+    assert ab["mean_a"].equals(ba["mean_b"]) and ab["n_a"].equals(ba["n_b"]) and ab["n_pairs"].equals(ba["n_pairs"])
+    for mine, theirs in (("diff", "diff"), ("ci_low", "ci_high"), ("ci_high", "ci_low")):
+        _close(ab[mine].fill_null(np.nan).to_numpy(), -ba[theirs].fill_null(np.nan).to_numpy(), rtol=1e-12)
