@@ -388,7 +388,7 @@ class _Comparison:
         return np.zeros(shape), np.zeros(shape)
 
     def _add_replicates(self, sums, V, group, keys) -> None:
-        w = np.empty((keys.size, self.replicates))
+        w = np.empty((keys.size, self.replicates + self.replicates % 2))  # an even width: weights come in pairs
         kc.weight_matrix(keys, w)
         # A few tasks per thread, each a run of replicates long enough to vectorize.
         block = max(8, -(-self.replicates // (2 * numba.get_num_threads())))

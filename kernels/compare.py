@@ -70,9 +70,9 @@ def weight_matrix(keys, out):
 
 @njit(**PARALLEL_EXACT)
 def replicate_rows(V, group, w, block, sums, counts):
-    """sums (G, W, B) += w[t, b] * V[t, c] and counts (G, W, B) += w[t, b], for every row t of V
-    (n, W) in group ``group[t]`` and every cell c where V[t, c] is not NaN; a task per ``block``
-    replicates (the block changes the speed, never the sums)."""
+    """sums (G, W, B) += w[t, b] * V[t, c] and counts (G, W, B) += w[t, b] for b < B (w may have
+    more columns), for every row t of V (n, W) in group ``group[t]`` and every cell c where V[t, c]
+    is not NaN; a task per ``block`` replicates (the block changes the speed, never the sums)."""
     n, W = V.shape
     B = sums.shape[2]
     for j in prange((B + block - 1) // block):
