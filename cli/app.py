@@ -260,6 +260,47 @@ def run(
     _guarded(body)
 
 
+Pairing = _choices("Pairing", ("auto", "paired", "unpaired"))
+
+
+@app.command()
+def compare(
+    out_a: Annotated[Path, typer.Argument(metavar="OUT_A", help="A tf2eng run output directory.")],
+    out_b: Annotated[Path, typer.Argument(metavar="OUT_B", help="Another, made with the same --stages, --grid-step and --by.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Directory to write the comparison into.")],
+    ci: Annotated[float, typer.Option(help="Confidence level of the intervals, strictly between 0 and 1.")] = 0.95,
+    bootstrap: Annotated[Optional[int], typer.Option(help="B Poisson-bootstrap replicates: percentile intervals instead of t intervals.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap weights (with the track's ids).")] = 0,
+    pairing: Annotated[Pairing, typer.Option(help="auto: paired when both outputs hold the same tracks, else unpaired; paired: over the tracks in both; unpaired: Welch / independent bootstrap.")] = Pairing.auto,
+    threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write compare.png.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report.")] = False,
+) -> None:
+    """Compare two runs: the difference of their means (A - B) per stage and grid point, with its interval.
+
+    Exit codes: 0 complete; 2 outputs that cannot be compared (one line says what differs), bad
+    options or an output that cannot be written; 1 internal error.
+    """
+
+    def body():
+        from ..engine.compare import compare as compare_outputs
+
+        result = compare_outputs(out_a, out_b, out, ci=ci, bootstrap=bootstrap, seed=seed,
+                                 pairing=pairing.value, plot=plot, threads=threads)
+        if as_json:
+            typer.echo(json.dumps(result.summary, indent=2, default=str))
+        elif not quiet:
+            s = result.summary
+            tracks = s["tracks"]
+            typer.echo(f"{s['comparison']} comparison ({s['reason']}): {tracks['a']:,} tracks in OUT_A, "
+                       f"{tracks['b']:,} in OUT_B, {tracks['common']:,} in both")
+            typer.echo(f"{s['interval']['method']}, level {s['interval']['level']:g}")
+            typer.echo(f"outputs in {result.out} ({s['timings_s']['total']:.2f} s)")
+
+    _guarded(body)
+
+
 @app.command()
 def synth(
     out: Annotated[str, typer.Argument(help="Parquet file to write.")],

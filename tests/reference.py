@@ -180,3 +180,64 @@ def track_curve_from_stages(Y: np.ndarray, pos_key: float, K: int, h: float) -> 
         cover = (g >= xs[0] - eps) & (g <= xs[-1] + eps)
         curve[cover] = np.interp(g[cover], xs, ys)
     return curve
+
+
+# --- Comparing two runs (README, Comparing two runs) -----------------------------------------
+
+
+def t_quantile(p: float, df: float) -> float:
+    """Student t's p-quantile (p > 1/2) by bisection on P(0 < T < t), Simpson's rule on the density."""
+    log_c = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+
+    def central(t: float) -> float:
+        x = np.linspace(0.0, t, 4001)
+        f = np.exp(log_c - (df + 1) / 2 * np.log1p(x * x / df))
+        return (x[1] - x[0]) / 3 * (f[0] + f[-1] + 4 * f[1:-1:2].sum() + 2 * f[2:-1:2].sum())
+
+    lo, hi = 0.0, 1.0
+    while central(hi) < p - 0.5:
+        lo, hi = hi, 2 * hi
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if central(mid) < p - 0.5 else (lo, mid)
+    return (lo + hi) / 2
+
+
+def paired_compare(rows_a: np.ndarray, rows_b: np.ndarray, level: float):
+    """rows_a, rows_b (pairs, W), NaN where not covered: per cell the mean difference over the pairs
+    present in both, its t interval and the number of such pairs."""
+    d = rows_a - rows_b
+    count, mean, std = moments(d)
+    low, high = np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
+    for j in range(mean.size):
+        if count[j] >= 2:
+            half = t_quantile((1 + level) / 2, count[j] - 1) * std[j] / math.sqrt(count[j])
+            low[j], high[j] = mean[j] - half, mean[j] + half
+    return mean, low, high, count
+
+
+def welch_compare(rows_a: np.ndarray, rows_b: np.ndarray, level: float):
+    """Difference of the means of two independent samples and its Welch t interval, per cell."""
+    na, ma, sa = moments(rows_a)
+    nb, mb, sb = moments(rows_b)
+    diff = ma - mb
+    low, high = np.full(diff.shape, np.nan), np.full(diff.shape, np.nan)
+    for j in range(diff.size):
+        if na[j] >= 2 and nb[j] >= 2:
+            va, vb = sa[j] ** 2 / na[j], sb[j] ** 2 / nb[j]
+            df = (va + vb) ** 2 / (va**2 / (na[j] - 1) + vb**2 / (nb[j] - 1)) if va + vb > 0 else 1.0
+            half = t_quantile((1 + level) / 2, df) * math.sqrt(va + vb)
+            low[j], high[j] = diff[j] - half, diff[j] + half
+    return diff, low, high
+
+
+def percentile_interval(replicates: np.ndarray, level: float):
+    """Per row of replicates (W, B), NaN left out: the (1 - level)/2 and (1 + level)/2 percentiles
+    (numpy's linear interpolation between order statistics)."""
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return (np.nanquantile(replicates, (1 - level) / 2, axis=1),
+                    np.nanquantile(replicates, (1 + level) / 2, axis=1))
