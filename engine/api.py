@@ -19,17 +19,19 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numba
 import numpy as np
-import polars as pl
+import pyarrow as pa
 
 from .. import __version__
 from .aggregate import GroupMoments
 from .errors import InputError, OutputError
 from .groups import GroupIndex
+from .lazy import polars as pl
 from .options import ENGINES, Options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source, glob_base
@@ -42,12 +44,23 @@ Log = Callable[[dict], None]  # one event: {"event": name, ...}
 
 @dataclass
 class RunResult:
-    """What a run produced: the output directory, its summary and the aggregate tables."""
+    """What a run produced: the output directory, its summary and the aggregate tables
+    (``stage_means`` and ``curve``, polars DataFrames made from the Arrow tables on first use)."""
 
     out: Path
     summary: dict
-    stage_means: pl.DataFrame
-    curve: pl.DataFrame
+    stage_means_arrow: pa.Table = field(repr=False)
+    curve_arrow: pa.Table = field(repr=False)
+
+    @functools.cached_property
+    def stage_means(self) -> pl.DataFrame:
+        """stage_means.parquet as a polars DataFrame."""
+        return pl.from_arrow(self.stage_means_arrow)
+
+    @functools.cached_property
+    def curve(self) -> pl.DataFrame:
+        """curve.parquet as a polars DataFrame."""
+        return pl.from_arrow(self.curve_arrow)
 
     def stages(self) -> pl.LazyFrame:
         """The per-track table, ``stages/``, as a lazy polars scan."""
@@ -326,7 +339,7 @@ class _Job:
 
     # --- merging and writing ------------------------------------------------------------
 
-    def aggregate(self, units: list[Unit]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def aggregate(self, units: list[Unit]) -> tuple[pa.Table, pa.Table]:
         """Merge every unit's aggregates, in unit order, into the dataset aggregates."""
         t = time.perf_counter()
         staging = self.output.units
@@ -348,19 +361,19 @@ class _Job:
         self.timings["aggregate"] += time.perf_counter() - t
         return result
 
-    def write(self, stage_means: pl.DataFrame, curve: pl.DataFrame, units: list[Unit], plot: bool) -> None:
+    def write(self, stage_means: pa.Table, curve: pa.Table, units: list[Unit], plot: bool) -> None:
         """The whole-run files: the aggregate tables, rejected.parquet and the plot."""
         t = time.perf_counter()
-        self.output.write_table(STAGE_MEANS, stage_means.to_arrow())
-        self.output.write_table(CURVE, curve.to_arrow())
+        self.output.write_table(STAGE_MEANS, stage_means)
+        self.output.write_table(CURVE, curve)
         self.output.concatenate_rejected([u.key for u in units], self.rejected_schema)
         self.timings["write"] += time.perf_counter() - t
         if plot:
             from .plot import render
 
             t = time.perf_counter()
-            render(self.output.path(STAGES_DIR), self.output.path(PLOT), curve, self.groups, self.group_tracks,
-                   self.options)
+            render(self.output.path(STAGES_DIR), self.output.path(PLOT), pl.from_arrow(curve), self.groups,
+                   self.group_tracks, self.options)
             self.timings["plot"] = time.perf_counter() - t
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:

@@ -44,11 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..kernels import reasons
+from .lazy import polars as pl
 from .ragged import int64_or_null
 from .source import BATCH_ROWS, Columns, Source
 
