@@ -370,7 +370,7 @@ def warmup(
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report.")] = False,
 ) -> None:
-    """Compile every kernel variant ahead into numba's cache (e.g. in a container build), so that no
+    """Compile every CPU kernel variant ahead into numba's cache (e.g. in a container build), so that no
     run waits for it; fast when they are cached already."""
 
     def body():

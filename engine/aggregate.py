@@ -44,7 +44,12 @@ class GroupMoments:
             merge_into(self.stage[code], stage[local])
             merge_into(self.curve[code], curve[local])
 
-    def finalize(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pa.Table, pa.Table]:
+    def finalize(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(stage_means, curve) tables as polars DataFrames (see :meth:`finalize_arrow`)."""
+        stage_means, curve = self.finalize_arrow(groups, stages, grid_step)
+        return pl.from_arrow(stage_means), pl.from_arrow(curve)
+
+    def finalize_arrow(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pa.Table, pa.Table]:
         """(stage_means, curve) tables: --by columns, position, mean, std, count."""
         self.grow(groups.size)
         order = groups.sorted_codes()

@@ -357,7 +357,7 @@ class _Job:
             self.counts["written"] += c["written"]
             self.counts["frame_rows"] += c["frame_rows"]
             self.reasons.update(c["rejected_by_reason"])
-        result = self.moments.finalize(self.groups, self.options.stages, self.options.grid_step)
+        result = self.moments.finalize_arrow(self.groups, self.options.stages, self.options.grid_step)
         self.timings["aggregate"] += time.perf_counter() - t
         return result
 
