@@ -224,6 +224,7 @@ def run(
             )
         finally:
             progress.close()
+            startup.report_compiles(None)
         if as_json:
             typer.echo(json.dumps(result.summary, indent=2, default=str))
         elif not quiet:

@@ -29,10 +29,12 @@ from collections.abc import Callable
 # 700), and of the older generations as rarely as Python allows.
 LOADING_THRESHOLDS = (100_000, 50, 100)
 _thresholds: list[tuple[int, ...]] = []
+_command = []  # non-empty in the tf2eng command's own process (not where app is called in a program or test)
 
 
 def loading() -> None:
-    """At the start of the command: few collections while modules load."""
+    """At the start of the command's process: few collections while modules load."""
+    _command.append(True)
     if not _thresholds:
         _thresholds.append(gc.get_threshold())
         gc.set_threshold(*LOADING_THRESHOLDS)
@@ -40,7 +42,9 @@ def loading() -> None:
 
 def loaded() -> None:
     """When the modules a command needs are loaded: keep them out of the collector's scans, and
-    collect as usual from here on."""
+    collect as usual from here on (only in the command's own process)."""
+    if not _command:
+        return
     gc.freeze()
     if _thresholds:
         gc.set_threshold(*_thresholds.pop())
@@ -48,7 +52,8 @@ def loaded() -> None:
 
 def exiting() -> None:
     """Just before the interpreter ends: nothing left for its last collection to scan."""
-    gc.freeze()
+    if _command:
+        gc.freeze()
 
 
 class _Unavailable:
@@ -64,8 +69,9 @@ class _Unavailable:
 
 
 def without_pandas() -> None:
-    """Make ``import pandas`` fail as if pandas were not installed (unless it is loaded already)."""
-    if "pandas" in sys.modules or any(isinstance(f, _Unavailable) for f in sys.meta_path):
+    """In the command's own process, make ``import pandas`` fail as if pandas were not installed
+    (unless it is loaded already); elsewhere (the CLI called from Python) do nothing."""
+    if not _command or "pandas" in sys.modules or any(isinstance(f, _Unavailable) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _Unavailable("pandas"))
 
@@ -88,3 +94,5 @@ def report_compiles(say: Callable[[str], None] | None) -> None:
     if say is not None:
         logger.addHandler(_Say(say))
         logger.setLevel(logging.INFO)
+    else:
+        logger.setLevel(logging.NOTSET)

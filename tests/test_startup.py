@@ -126,3 +126,18 @@ def test_cached_cli_run_prints_no_compile_note(tmp_path, warmed):
     result = CliRunner().invoke(app, ["run", str(data), "-o", str(tmp_path / "out"), "--no-plot"])
     assert result.exit_code == 0, result.output
     assert "compiling" not in result.output
+
+
+def test_the_cli_called_from_python_leaves_the_process_as_it_was(tmp_path):
+    """Hiding pandas and freezing objects for the collector are for the command's own process."""
+    import gc
+
+    from tf2eng.cli import startup
+
+    frozen = gc.get_freeze_count()
+    data = _wide(tmp_path / "a.parquet")
+    result = CliRunner().invoke(app, ["run", str(data), "-o", str(tmp_path / "out"), "--no-plot", "-q"])
+    assert result.exit_code == 0, result.output
+    assert not any(isinstance(f, startup._Unavailable) for f in sys.meta_path)
+    assert gc.get_freeze_count() == frozen and gc.isenabled()
+    assert not compiling.LOGGER.handlers and compiling.LOGGER.level == logging.NOTSET
