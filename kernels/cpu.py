@@ -128,7 +128,8 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
     )
     if n:
         args = (scores, keys, params, group, chunks, tracks, slabs)
-        announce(align_batch, args, f"the CPU kernel for {scores_type(scores)} (10-20 s)")
+        announce(align_batch, args, f"the CPU kernel for {scores_type(scores)} (10-20 s)",
+                 (scores.offsets.dtype, scores.values.dtype))
         align_batch(*args)
     stage = np.zeros((n_groups, CELL, stages))
     curve = np.zeros((n_groups, CELL, grid_size))
