@@ -19,6 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
+from . import startup
 from ..engine.options import (DEVICES, ENGINES, FORMATS, KEY_MODES, LAYOUTS, MAX_PLOT_DPI, NORMALIZATIONS,
                                ON_INVALID, PLOT_DPI, PLOT_FORMATS, REDUCTIONS)
 
@@ -192,6 +193,8 @@ def run(
     _log_format["value"] = log_format
 
     def body():
+        if engine is Engine.local:
+            startup.without_pandas()
         from ..engine.api import run as run_engine
         from ..engine.sweep import parse_list
 
@@ -199,6 +202,8 @@ def run(
             from ..engine.plot import matplotlib_figure
 
             matplotlib_figure()
+        startup.loaded()
+        startup.report_compiles(_compile_reporter(log_format, quiet))
         progress = _Progress(enabled=not quiet and log_format is LogFormat.text)
         try:
             result = run_engine(
@@ -237,6 +242,7 @@ def run(
             )
         finally:
             progress.close()
+            startup.report_compiles(None)
         if as_json:
             typer.echo(json.dumps(result.summary, indent=2, default=str))
         elif not quiet:
@@ -299,6 +305,15 @@ def compare(
             typer.echo(f"outputs in {result.out} ({s['timings_s']['total']:.2f} s)")
 
     _guarded(body)
+
+
+def _compile_reporter(log_format, quiet: bool):
+    """Where the kernels' "compiling ..." notes go: a JSON event, a line on stderr, or (-q) nowhere."""
+    if log_format is LogFormat.json:
+        return lambda message: _json_event({"event": "compile", "message": message})
+    if quiet:
+        return None
+    return lambda message: typer.echo(f"tf2eng: {message}", err=True)
 
 
 @app.command()
@@ -435,6 +450,41 @@ def bench(
     _guarded(body)
 
 
+@app.command()
+def warmup(
+    device: Annotated[Device, typer.Option(help="cpu; cuda or auto: the CPU kernels, and a note that the CUDA kernels are compiled in each process.")] = Device.cpu,
+    threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report.")] = False,
+) -> None:
+    """Compile every CPU kernel variant ahead into numba's cache (e.g. in a container build), so that no
+    run waits for it; fast when they are cached already."""
+
+    def body():
+        startup.without_pandas()
+        from ..engine.tools.warmup import warmup as warm_all
+        from ..kernels.cache import writable
+
+        startup.loaded()
+        if not writable():
+            raise _fail("no folder for numba's cache can be written here (NUMBA_CACHE_DIR, __pycache__ beside "
+                        "the package, the user's cache folder): every run compiles; nothing to warm up", EXIT_INPUT)
+        say = (lambda m: None) if quiet else typer.echo
+        total = time.perf_counter()
+
+        def report(w) -> None:
+            what = f"compiled {', '.join(w.compiled)}" if w.compiled else "cached"
+            say(f"{w.variant.name}: {what} ({w.seconds:.2f} s)")
+
+        results = warm_all(threads, report)
+        compiled = sum(bool(w.compiled) for w in results)
+        say(f"{len(results)} input types, {compiled} compiled, {len(results) - compiled} cached "
+            f"({time.perf_counter() - total:.1f} s)")
+        if device is not Device.cpu:
+            say("CUDA kernels: not kept in numba's cache; each --device cuda run compiles them (a few seconds)")
+
+    _guarded(body)
+
+
 NUMBA_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "workqueue")
 
 
@@ -465,13 +515,17 @@ def _environment_problem() -> str | None:
 
 def main() -> None:
     """Console-script entry point."""
+    startup.loading()
     # OpenMP threads sleep between kernels, leaving the cores to the readers and writers (a value the user set wins).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     problem = _environment_problem()
     if problem is not None:
         typer.echo(f"tf2eng: error: {problem}", err=True)
         sys.exit(EXIT_INPUT)
-    app(prog_name="tf2eng")
+    try:
+        app(prog_name="tf2eng")
+    finally:
+        startup.exiting()
 
 
 if __name__ == "__main__":

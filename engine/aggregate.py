@@ -3,18 +3,19 @@
 The moments are (count, sum, sum of squares) per group and stage or grid
 point; combining them is addition (kernels/moments.py), so batches, units
 and workers merge in any grouping.  Means and stds appear only in
-:meth:`GroupMoments.finalize`, which also lays the results out as polars
-tables.
+:meth:`GroupMoments.finalize`, which also lays the results out as Arrow
+tables (polars lays out the --by columns, and only with --by is it loaded).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
+import pyarrow as pa
 
 from ..kernels.grid import grid_points
 from ..kernels.moments import CELL, COUNT, finalize, merge_into
 from .groups import GroupIndex
+from .lazy import polars as pl
 
 
 class GroupMoments:
@@ -53,6 +54,11 @@ class GroupMoments:
         return order
 
     def finalize(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(stage_means, curve) tables as polars DataFrames (see :meth:`finalize_arrow`)."""
+        stage_means, curve = self.finalize_arrow(groups, stages, grid_step)
+        return pl.from_arrow(stage_means), pl.from_arrow(curve)
+
+    def finalize_arrow(self, groups: GroupIndex, stages: int, grid_step: float) -> tuple[pa.Table, pa.Table]:
         """(stage_means, curve) tables: --by columns, position, mean, std, count."""
         order = self.output_order(groups)
         stage_x = np.arange(stages, dtype=np.float64) / stages
@@ -63,22 +69,28 @@ class GroupMoments:
         return stage_means, curve
 
 
-def _table(acc: np.ndarray, groups: GroupIndex, order: np.ndarray, position: dict) -> pl.DataFrame:
+def _table(acc: np.ndarray, groups: GroupIndex, order: np.ndarray, position: dict) -> pa.Table:
+    """The --by columns, ``position``'s columns, then mean and std (null where NaN) and count."""
     n_groups, width = acc.shape[0], acc.shape[2]
     count = np.zeros(n_groups * width, np.int64)
     mean = np.zeros(n_groups * width)
     std = np.zeros(n_groups * width)
     finalize(acc, count, mean, std)
-    columns = {}
     if groups.by:
         labels = groups.labels()[order.tolist()]
         repeat = pl.Series(np.repeat(np.arange(n_groups), width))
         columns = {c: labels[c].gather(repeat) for c in groups.by}
-    for name, values in position.items():
-        columns[name] = np.tile(values, n_groups)
-    frame = pl.DataFrame(columns)
-    return frame.with_columns(
-        pl.Series("mean", mean).fill_nan(None),
-        pl.Series("std", std).fill_nan(None),
-        pl.Series("count", count),
-    )
+        for name, values in position.items():
+            columns[name] = np.tile(values, n_groups)
+        frame = pl.DataFrame(columns)
+        return frame.with_columns(
+            pl.Series("mean", mean).fill_nan(None),
+            pl.Series("std", std).fill_nan(None),
+            pl.Series("count", count),
+        ).to_arrow()
+    # Without --by: the same table (types, nulls, and so the same Parquet bytes) without polars.
+    columns = {name: pa.array(np.tile(values, n_groups)) for name, values in position.items()}
+    columns["mean"] = pa.array(mean, mask=np.isnan(mean))
+    columns["std"] = pa.array(std, mask=np.isnan(std))
+    columns["count"] = pa.array(count)
+    return pa.table(columns)

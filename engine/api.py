@@ -18,19 +18,21 @@ import os
 import platform
 import time
 from collections import Counter
+import functools
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numba
 import numpy as np
-import polars as pl
+import pyarrow as pa
 
 from .. import __version__
 from .aggregate import GroupMoments
 from .bands import with_bands
 from .errors import InputError, OutputError
 from .groups import GroupIndex
+from .lazy import polars as pl
 from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .replicates import ReplicateSums
@@ -45,12 +47,23 @@ Log = Callable[[dict], None]  # one event: {"event": name, ...}
 
 @dataclass
 class RunResult:
-    """What a run produced: the output directory, its summary and the aggregate tables."""
+    """What a run produced: the output directory, its summary and the aggregate tables
+    (``stage_means`` and ``curve``, polars DataFrames made from the Arrow tables on first use)."""
 
     out: Path
     summary: dict
-    stage_means: pl.DataFrame
-    curve: pl.DataFrame
+    stage_means_arrow: pa.Table = field(repr=False)
+    curve_arrow: pa.Table = field(repr=False)
+
+    @functools.cached_property
+    def stage_means(self) -> pl.DataFrame:
+        """stage_means.parquet as a polars DataFrame."""
+        return pl.from_arrow(self.stage_means_arrow)
+
+    @functools.cached_property
+    def curve(self) -> pl.DataFrame:
+        """curve.parquet as a polars DataFrame."""
+        return pl.from_arrow(self.curve_arrow)
 
     def stages(self) -> pl.LazyFrame:
         """The per-track table, ``stages/``, as a lazy polars scan."""
@@ -376,7 +389,7 @@ class _Job:
         """alignment.png, .svg or .pdf."""
         return str(Path(PLOT).with_suffix("." + self.plot_format))
 
-    def aggregate(self, units: list[Unit]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def aggregate(self, units: list[Unit]) -> tuple[pa.Table, pa.Table]:
         """Merge every unit's aggregates, in unit order, into the dataset aggregates."""
         t = time.perf_counter()
         staging = self.output.units
@@ -397,6 +410,11 @@ class _Job:
             self.counts["frame_rows"] += c["frame_rows"]
             self.counts["meta_matched"] += c.get("meta_matched", 0)
             self.reasons.update(c["rejected_by_reason"])
+        if not self.sweep.is_sweep and self.options.ci is None:  # Arrow tables: polars only with --by
+            self.stage_means = self.curves = None
+            result = self.moments.finalize_arrow(self.groups, self.options.stages, self.options.grid_step)
+            self.timings["aggregate"] += time.perf_counter() - t
+            return result
         self.stage_means, self.curves = self.sweep.finalize(self.moments, self.groups)  # one per configuration
         if self.options.ci is not None:  # README, Confidence bands
             order = self.moments.output_order(self.groups) if self.replicates is not None else None
@@ -404,13 +422,13 @@ class _Job:
                       for s, c in zip(self.stage_means, self.curves)]
             self.stage_means, self.curves = [s for s, _ in banded], [c for _, c in banded]
         self.timings["aggregate"] += time.perf_counter() - t
-        return self.sweep.tables(self.stage_means), self.sweep.tables(self.curves)
+        return self.sweep.tables(self.stage_means).to_arrow(), self.sweep.tables(self.curves).to_arrow()
 
-    def write(self, stage_means: pl.DataFrame, curve: pl.DataFrame, units: list[Unit], plot: bool) -> None:
+    def write(self, stage_means: pa.Table, curve: pa.Table, units: list[Unit], plot: bool) -> None:
         """The whole-run files: the aggregate tables, rejected.parquet and the plot."""
         t = time.perf_counter()
-        self.output.write_table(STAGE_MEANS, stage_means.to_arrow())
-        self.output.write_table(CURVE, curve.to_arrow())
+        self.output.write_table(STAGE_MEANS, stage_means)
+        self.output.write_table(CURVE, curve)
         self.output.concatenate_rejected([u.key for u in units], self.rejected_schema)
         self.timings["write"] += time.perf_counter() - t
         if plot:
@@ -423,8 +441,8 @@ class _Job:
                 render_sweep(self.output.path(STAGES_DIR), self.output.path(self.plot_name), self.curves,
                              self.groups, self.group_tracks, self.sweep, self.plot_format, self.plot_dpi)
             else:
-                render(self.output.path(STAGES_DIR), self.output.path(self.plot_name), curve, self.groups,
-                       self.group_tracks, self.options, self.plot_format, self.plot_dpi)
+                render(self.output.path(STAGES_DIR), self.output.path(self.plot_name), pl.from_arrow(curve),
+                       self.groups, self.group_tracks, self.options, self.plot_format, self.plot_dpi)
             self.timings["plot"] = time.perf_counter() - t
 
     def summary(self, started_at: dt.datetime, plot: bool) -> dict:

@@ -9,7 +9,7 @@ make the mean (count < 2).
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
+from .lazy import polars as pl
 
 from .intervals import normal_interval, percentile_interval
 from .replicates import ReplicateSums

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import cast
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from .errors import InputError
+from .lazy import polars as pl
 
 _CODE = "__tf2eng_group"
 

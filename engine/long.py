@@ -46,13 +46,13 @@ from pathlib import Path
 
 import numba
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..kernels import group as group_kernels
 from ..kernels import reasons
 from .pipeline import prefetched
+from .lazy import polars as pl
 from .ragged import int64_or_null
 from .source import BATCH_ROWS, Columns, Source
 

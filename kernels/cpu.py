@@ -8,6 +8,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import reasons
+from .compiling import announce, scores_type
 from .config import EXACT, PARALLEL
 from .lanes import LANES
 from .layout import KeyFrames, MomentSlabs, Params, Scores, batch_outputs
@@ -126,7 +127,10 @@ def align_tracks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndar
         curve=np.zeros((chunks.size - 1, n_groups, CELL, grid_size)),
     )
     if n:
-        align_batch(scores, keys, params, group, chunks, tracks, slabs)
+        args = (scores, keys, params, group, chunks, tracks, slabs)
+        announce(align_batch, args, f"the CPU kernel for {scores_type(scores)} (10-20 s)",
+                 (scores.offsets.dtype, scores.values.dtype))
+        align_batch(*args)
     stage = np.zeros((n_groups, CELL, stages))
     curve = np.zeros((n_groups, CELL, grid_size))
     sum_slabs(slabs.stage, stage)

@@ -155,7 +155,7 @@ def _fail_in(phase: str, monkeypatch) -> None:
         raise RuntimeError(f"injected failure: {phase}")
 
     target = {
-        "aggregate": (aggregate.GroupMoments, "finalize"),
+        "aggregate": (aggregate.GroupMoments, "finalize_arrow"),
         "write": (output.OutputDir, "concatenate_rejected"),
         "plot": (plot, "render"),
         "commit": (output, "_exchange"),  # summary.json is in the staging directory by then

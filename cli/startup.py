@@ -1,0 +1,98 @@
+"""What the ``tf2eng`` command does to start and stop quickly (README, "Start-up and compilation").
+
+Only the command's own process is changed here; ``tf2eng.run`` in a notebook
+leaves Python's settings as they are.
+
+* The cyclic garbage collector runs rarely while the command loads its
+  modules: numba, pyarrow and the CLI leave about 150,000 long-lived
+  objects, and the collector's repeated scans of them took about a tenth of
+  a short run.  Once they are loaded they are moved out of the collector's
+  sight (``gc.freeze``) and it runs as usual; at exit, the objects made
+  since are frozen too, so the interpreter does not scan them all once more
+  just before it ends (0.1-0.3 s on the demo data).  A command that never
+  says its modules are loaded still collects, only less often.
+* pandas is not used by the command, but pyarrow imports it, where it is
+  installed, at its first conversion of Python or NumPy data (about
+  0.45 s).  The command makes it look uninstalled, as Arrow and polars
+  expect when it is absent.  A Dask run keeps it: Dask may use it.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+from collections.abc import Callable
+
+
+# While loading: a collection of the youngest objects after this many new ones (Python's default:
+# 700), and of the older generations as rarely as Python allows.
+LOADING_THRESHOLDS = (100_000, 50, 100)
+_thresholds: list[tuple[int, ...]] = []
+_command = []  # non-empty in the tf2eng command's own process (not where app is called in a program or test)
+
+
+def loading() -> None:
+    """At the start of the command's process: few collections while modules load."""
+    _command.append(True)
+    if not _thresholds:
+        _thresholds.append(gc.get_threshold())
+        gc.set_threshold(*LOADING_THRESHOLDS)
+
+
+def loaded() -> None:
+    """When the modules a command needs are loaded: keep them out of the collector's scans, and
+    collect as usual from here on (only in the command's own process)."""
+    if not _command:
+        return
+    gc.freeze()
+    if _thresholds:
+        gc.set_threshold(*_thresholds.pop())
+
+
+def exiting() -> None:
+    """Just before the interpreter ends: nothing left for its last collection to scan."""
+    if _command:
+        gc.freeze()
+
+
+class _Unavailable:
+    """An import hook that finds the named top-level packages missing."""
+
+    def __init__(self, *names: str):
+        self.names = frozenset(names)
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r} (not used by the tf2eng command)", name=name)
+        return None
+
+
+def without_pandas() -> None:
+    """In the command's own process, make ``import pandas`` fail as if pandas were not installed
+    (unless it is loaded already); elsewhere (the CLI called from Python) do nothing."""
+    if not _command or "pandas" in sys.modules or any(isinstance(f, _Unavailable) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _Unavailable("pandas"))
+
+
+class _Say(logging.Handler):
+    def __init__(self, say: Callable[[str], None]):
+        super().__init__(logging.INFO)
+        self.say = say
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.say(record.getMessage())
+
+
+def report_compiles(say: Callable[[str], None] | None) -> None:
+    """Pass each "compiling ..." record of the kernels (kernels/compiling.py) to ``say`` (None:
+    to no one, as before the command started)."""
+    logger = logging.getLogger("tf2eng.compile")
+    for handler in [h for h in logger.handlers if isinstance(h, _Say)]:
+        logger.removeHandler(handler)
+    if say is not None:
+        logger.addHandler(_Say(say))
+        logger.setLevel(logging.INFO)
+    else:
+        logger.setLevel(logging.NOTSET)
