@@ -29,13 +29,11 @@ import pyarrow as pa
 
 from .. import __version__
 from .aggregate import GroupMoments
-from .bands import with_bands
 from .errors import InputError, OutputError
 from .groups import GroupIndex
 from .lazy import polars as pl
 from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
-from .replicates import ReplicateSums
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
 from .sweep import Sweep, sweep_values
@@ -253,6 +251,8 @@ class _Job:
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         options = self.options
+        if options.bootstrap is not None:  # its kernels load only when asked for (README, Start-up)
+            from .replicates import ReplicateSums
         self.replicates = None if options.bootstrap is None else ReplicateSums(  # one configuration: checked in run()
             options.bootstrap, options.seed, options.stages, options.grid_size, self.columns.by)
         self.group_tracks = np.zeros(0, np.int64)
@@ -417,6 +417,8 @@ class _Job:
             return result
         self.stage_means, self.curves = self.sweep.finalize(self.moments, self.groups)  # one per configuration
         if self.options.ci is not None:  # README, Confidence bands
+            from .bands import with_bands
+
             order = self.moments.output_order(self.groups) if self.replicates is not None else None
             banded = [with_bands(s, c, self.options.ci, self.replicates, order)
                       for s, c in zip(self.stage_means, self.curves)]

@@ -15,6 +15,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -34,10 +35,12 @@ from .meta import named_keys
 from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
-from .replicates import ReplicateSums
 from .source import BATCH_ROWS, Columns, Source
 from .sweep import Sweep
 from .units import Part, Unit, UnitAggregates
+
+if TYPE_CHECKING:
+    from .replicates import ReplicateSums
 
 Tick = Callable[[int], None]  # rows done since the last call
 
@@ -376,6 +379,8 @@ class BatchScorer:
         options = ctx.options
         self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
         if options.bootstrap is not None:  # one configuration: a sweep has no --bootstrap (api.run)
+            from .replicates import ReplicateSums
+
             self.state.replicates = ReplicateSums(options.bootstrap, options.seed, options.stages, options.grid_size,
                                                   ctx.columns.by)
             self.state.id_cols, self.state.grid_step = ctx.columns.ids, options.grid_step
