@@ -33,7 +33,8 @@ def test_a_run_without_plot_or_by_loads_no_polars_pandas_or_matplotlib(tmp_path)
     code = ("import sys; from tf2eng.cli.app import main\n"
             f"sys.argv = ['tf2eng', 'run', {str(data)!r}, '-o', {str(tmp_path / 'out')!r}, '-q', '--no-plot']\n"
             "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print(sorted(m for m in ('polars', 'pandas', 'matplotlib') if sys.modules.get(m)))")
+            "print(sorted(m for m in ('polars', 'pandas', 'matplotlib', 'tf2eng.kernels.bootstrap',"
+            " 'tf2eng.engine.bands', 'pyarrow.json', 'pyarrow.csv') if sys.modules.get(m)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]", done.stdout
