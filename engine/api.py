@@ -125,28 +125,11 @@ def run(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
-    lams, ks = sweep_values("--lam", lam, float), sweep_values("--stages", stages, int)
-    options = Options(
-        lam=lams[0],
-        stages=ks[0],
-        reduce=reduce,
-        grid_step=grid_step,
-        key=key,
-        key_col=key_col,
-        scores_col=scores_col,
-        frame_col=frame_col,
-        id_cols=_names(id_cols) if id_cols is not None else None,
-        by=_names(by),
-        layout=layout,
-        normalize=normalize,
-        on_invalid=on_invalid,
-        device=resolve_device(device),
-        meta=_meta_paths(meta),
-        ci=ci,
-        bootstrap=bootstrap,
-        seed=seed,
-    )
-    sweep = Sweep.of(options, lams, ks)
+    sweep = configurations(lam, stages, reduce=reduce, grid_step=grid_step, key=key, key_col=key_col,
+                           scores_col=scores_col, frame_col=frame_col, id_cols=id_cols, by=by, layout=layout,
+                           normalize=normalize, on_invalid=on_invalid, device=device, meta=meta, ci=ci,
+                           bootstrap=bootstrap, seed=seed)
+    options = sweep.options
     if sweep.is_sweep and options.bootstrap is not None:
         raise InputError("--bootstrap takes one configuration: give one --lam and one --stages "
                          "(a sweep's bands are the Student t ones of --ci; README, Parameter sweeps)")
@@ -180,6 +163,15 @@ def run(
     emit({"event": "complete", "output": str(result.out), "rows": result.summary["rows"],
           "units": result.summary["units"]})
     return result
+
+
+def configurations(lam, stages, *, id_cols, by, device: str, meta, **rest) -> Sweep:
+    """The checked options of a call of tf2eng.run or tf2eng.align: one configuration, or with lists
+    for ``lam`` and ``stages`` every combination (README, Parameter sweeps)."""
+    lams, ks = sweep_values("--lam", lam, float), sweep_values("--stages", stages, int)
+    options = Options(lam=lams[0], stages=ks[0], id_cols=_names(id_cols) if id_cols is not None else None,
+                      by=_names(by), device=resolve_device(device), meta=_meta_paths(meta), **rest)
+    return Sweep.of(options, lams, ks)
 
 
 def _names(columns: str | Iterable[str]) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from .. import __version__
-from .api import RunResult, _meta_paths, _names, _versions, check_threads, resolve_device
+from .api import RunResult, _versions, check_threads, configurations
 from .bands import with_bands
 from .errors import InputError
 from .groups import GroupIndex
@@ -39,7 +39,6 @@ from .long import LongTracks
 from .options import Options
 from .output import REJECTED, STAGES_DIR
 from .source import BATCH_ROWS, Source, _first_line
-from .sweep import sweep_values
 from .stream import BatchScorer, UnitContext, numba_threads
 
 DATA = "data"  # how messages name the input: the argument's name
@@ -109,30 +108,14 @@ def align(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
-    lams, ks = sweep_values("--lam", lam, float), sweep_values("--stages", stages, int)
-    if len(lams) * len(ks) > 1:
+    sweep = configurations(lam, stages, reduce=reduce, grid_step=grid_step, key=key, key_col=key_col,
+                           scores_col=scores_col, frame_col=frame_col, id_cols=id_cols, by=by, layout=layout,
+                           normalize=normalize, on_invalid=on_invalid, device=device, meta=meta, ci=ci,
+                           bootstrap=bootstrap, seed=seed)
+    if sweep.is_sweep:
         raise InputError("tf2eng.align computes one configuration: give one λ and one K (a sweep over "
                          "lists is tf2eng run's, README, Parameter sweeps)")
-    options = Options(
-        lam=lams[0],
-        stages=ks[0],
-        reduce=reduce,
-        grid_step=grid_step,
-        key=key,
-        key_col=key_col,
-        scores_col=scores_col,
-        frame_col=frame_col,
-        id_cols=_names(id_cols) if id_cols is not None else None,
-        by=_names(by),
-        layout=layout,
-        normalize=normalize,
-        on_invalid=on_invalid,
-        device=resolve_device(device),
-        meta=_meta_paths(meta),
-        ci=ci,
-        bootstrap=bootstrap,
-        seed=seed,
-    )
+    options = sweep.options
     check_threads(threads)
     try:
         with numba_threads(threads) as used:
