@@ -284,6 +284,9 @@ class TextFragment:
         sample, whole = _sample(self.path)
         if not sample.strip():
             raise InputError(f"{self.path}: empty file; expected a JSON object {{video_id: {{exp_id: scores}}}}")
+        if whole and _names_no_track(sample):  # {} or {video: {}}: no data, as an empty file
+            self._empty = True
+            return
         brackets = sample.count(b"[")
         self.rows = brackets if whole else _scaled(brackets, self.path, sample)
         fields = [pa.field("video_id", pa.string()), pa.field("exp_id", pa.string()),
@@ -321,6 +324,9 @@ class TextFragment:
             rows += 1 if len(shape) == 1 else shape[0]
             dtypes.add(np.float32 if dtype == np.float32 else np.float64)
         self.rows = rows
+        if not rows:  # an .npz without arrays, an (0, T) array: no data, as an empty file
+            self._empty = True
+            return
         self._dtype = np.float32 if dtypes == {np.float32} else np.float64
         exp = pa.int64() if self._arrays and self._arrays[0][0] is None else pa.string()
         self.physical_schema = pa.schema([pa.field("video_id", pa.string()), pa.field("exp_id", exp),
@@ -338,6 +344,16 @@ class TextFragment:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _names_no_track(sample: bytes) -> bool:
+    """True for a whole nested JSON file that parses to an object of empty objects; anything else
+    (malformed JSON included) is left to the read, which checks it."""
+    try:
+        data = json.loads(sample)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and all(isinstance(v, dict) and not v for v in data.values())
 
 
 def open_fragments(files: list[str], fmt: str, options, base: str | None = None

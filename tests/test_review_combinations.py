@@ -1,0 +1,53 @@
+"""Where features meet (README, Input formats; Dataset metadata; Confidence bands; Comparing two
+runs): input formats with metadata, bands, sweeps and compare, and odd inputs of each format."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import tf2eng
+from tf2eng.cli.app import app
+
+
+def _cli(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _one_error(result, *needles):
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("tf2eng: error: "), result.stderr
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
+
+
+# --- files without tracks are empty files (README, Input formats: Bad files) -------------------------
+
+
+@pytest.mark.parametrize("content", ["{}", '{"v1": {}}', "{ }\n"])
+def test_nested_json_without_tracks_beside_files_with_keys(tmp_path, content):
+    """A nested JSON file that names no track has no rows: it takes the other files' columns
+    (here a key_frame column) instead of stopping the run for a missing one."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.json").write_text(json.dumps({"v1": {"0": {"scores": [0.1, 0.9, 0.2], "key_frame": 1}}}))
+    (d / "b.json").write_text(content)
+    got = tf2eng.run(d, tmp_path / "o", plot=False)
+    assert got.summary["rows"] == {"read": 1, "written": 1, "rejected": 0, "rejected_by_reason": {}}
+    assert got.summary["columns"]["key_frame"] == "key_frame"
+
+
+@pytest.mark.parametrize("name", ["t.json", "t.npz", "t.npy"])
+def test_an_input_of_one_file_without_tracks_stops_as_an_empty_file(tmp_path, name):
+    """As an empty JSON Lines or CSV file: an input whose every file has no tracks stops the run."""
+    path = tmp_path / name
+    if name == "t.json":
+        path.write_text("{}")
+    elif name == "t.npz":
+        np.savez(path)
+    else:
+        np.save(path, np.zeros((0, 5)))
+    _one_error(_cli("run", path, "-o", tmp_path / "out"), name, "no data")
