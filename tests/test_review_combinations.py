@@ -51,3 +51,32 @@ def test_an_input_of_one_file_without_tracks_stops_as_an_empty_file(tmp_path, na
     else:
         np.save(path, np.zeros((0, 5)))
     _one_error(_cli("run", path, "-o", tmp_path / "out"), name, "no data")
+
+
+# --- RunResult.plot() of a sweep (README, In memory: plot(); Parameter sweeps: The plot) -----------
+
+
+def _sweep_data(path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(5)
+    rows = [{"video_id": f"v{i}", "exp_id": i % 2, "category": ["cat", "dog"][i % 2],
+             "scores": rng.random(int(rng.integers(4, 30))).tolist()} for i in range(12)]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+
+
+@pytest.mark.parametrize("by", [(), ("category",)])
+def test_run_result_plot_of_a_sweep_is_the_saved_figure(tmp_path, by):
+    """RunResult.plot() of a sweep (with --ci bands) draws the figure tf2eng run saved, the same SVG bytes."""
+    from tf2eng.engine.plot import save
+
+    _sweep_data(tmp_path / "d.parquet")
+    result = tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", lam=[0.5, 1.0], stages=[5, 10], by=by,
+                        ci=0.9, plot_format="svg")
+    save(result.plot(), tmp_path / "again.svg", "svg")
+    assert (tmp_path / "again.svg").read_bytes() == (tmp_path / "out" / "alignment.svg").read_bytes()
+    from matplotlib.figure import Figure
+
+    with pytest.raises(ValueError, match="sweep"):
+        result.plot(ax=Figure().subplots())
