@@ -292,7 +292,9 @@ class TextFragment:
         fields = [pa.field("video_id", pa.string()), pa.field("exp_id", pa.string()),
                   pa.field("scores", pa.list_(pa.float64()))]
         if _mentions(self.path, b'"key_frame"'):
-            fields.append(pa.field("key_frame", pa.int64()))
+            # Frame names (text, with --meta) where the first key in the sample is a string.
+            first = re.search(rb'"key_frame"\s*:\s*(")?', sample)
+            fields.append(pa.field("key_frame", pa.string() if first and first.group(1) else pa.int64()))
         self.physical_schema = pa.schema(fields)
 
     def _json_table(self) -> pa.Table:
@@ -303,7 +305,9 @@ class TextFragment:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
         del text
-        return nested_json_table(data, self.path, "key_frame" in self.physical_schema.names)
+        names = self.physical_schema.names
+        return nested_json_table(data, self.path, "key_frame" in names,
+                                 "key_frame" in names and pa.types.is_string(self.physical_schema.field("key_frame").type))
 
     # --- NumPy ----------------------------------------------------------------------------------
 
@@ -480,7 +484,7 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def nested_json_table(data, path: str, with_key: bool) -> pa.Table:
+def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) -> pa.Table:
     """``{video_id: {exp_id: scores}}`` or ``{video_id: {exp_id: {"scores": [...], "key_frame": k}}}``
     as a wide table.  A null where a track or a score belongs is kept (it is quarantined later); a
     value of another JSON type stops the read, naming the track."""
@@ -501,9 +505,11 @@ def nested_json_table(data, path: str, with_key: bool) -> pa.Table:
                     raise InputError(f"{path}: video {video!r}, exp {exp!r}: expected an object with 'scores' "
                                      f"(and 'key_frame'), found keys {sorted(entry)}")
                 key = entry.get("key_frame")
-                if key is not None and not (isinstance(key, int) and not isinstance(key, bool)):
+                if key is not None and not (isinstance(key, str) if text_keys else
+                                            isinstance(key, int) and not isinstance(key, bool)):
+                    expected = "a frame name (text), as the file's first key" if text_keys else "an integer"
                     raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'key_frame' holds "
-                                     f"{json.dumps(key)[:40]}, expected an integer")
+                                     f"{json.dumps(key)[:40]}, expected {expected}")
                 entry = entry["scores"]
             if entry is not None and not isinstance(entry, list):
                 raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'scores' holds "
@@ -525,7 +531,7 @@ def nested_json_table(data, path: str, with_key: bool) -> pa.Table:
     columns = {"video_id": pa.array(videos, pa.string()), "exp_id": pa.array(exps, pa.string()), "scores": scores}
     if with_key:
         try:
-            columns["key_frame"] = pa.array(keys, pa.int64())
+            columns["key_frame"] = pa.array(keys, pa.string() if text_keys else pa.int64())
         except OverflowError:
             raise InputError(f"{path}: column 'key_frame' holds an integer beyond int64") from None
     return pa.table(columns)

@@ -80,3 +80,39 @@ def test_run_result_plot_of_a_sweep_is_the_saved_figure(tmp_path, by):
 
     with pytest.raises(ValueError, match="sweep"):
         result.plot(ax=Figure().subplots())
+
+
+# --- nested JSON with frame-name key frames and --meta (README, Dataset metadata) -------------------
+
+
+def test_nested_json_key_frames_as_frame_names_with_meta(tmp_path):
+    """With --meta a wide key column may hold frame names, in nested JSON as in JSON Lines: the same
+    tracks give the same stages/ rows (key_frame the name's position, key_label the name)."""
+    meta = {"videos": {"v1": {"expressions": {"0": {"exp": "a dog", "obj_id": "1"},
+                                              "1": {"exp": "a cat", "obj_id": "2"}},
+                              "frames": ["00000", "00005", "00010", "00015"]}}}
+    (tmp_path / "meta_expressions.json").write_text(json.dumps(meta))
+    tracks = {"0": ([0.1, 0.9, 0.3, 0.2], "00005"), "1": ([0.4, 0.2, 0.3, 0.8], "00099")}
+    (tmp_path / "t.json").write_text(json.dumps(
+        {"v1": {e: {"scores": s, "key_frame": k} for e, (s, k) in tracks.items()}}))
+    (tmp_path / "t.jsonl").write_text("".join(
+        json.dumps({"video_id": "v1", "exp_id": e, "scores": s, "key_frame": k}) + "\n"
+        for e, (s, k) in tracks.items()))
+    got = {}
+    for name in ("t.json", "t.jsonl"):
+        got[name] = tf2eng.run(tmp_path / name, tmp_path / f"o-{name}", plot=False,
+                               meta=tmp_path / "meta_expressions.json")
+    stages = got["t.json"].stages().collect()
+    assert stages["key_frame"].to_list() == [1] and stages["key_label"].to_list() == ["00005"]
+    assert stages.equals(got["t.jsonl"].stages().collect())
+    assert got["t.json"].summary["rows"]["rejected_by_reason"] == {"key_frame_out_of_range": 1}
+    assert got["t.json"].stage_means.equals(got["t.jsonl"].stage_means)
+
+
+def test_nested_json_mixing_integer_and_name_keys_is_one_line(tmp_path):
+    (tmp_path / "t.json").write_text(json.dumps(
+        {"v1": {"0": {"scores": [0.1, 0.9], "key_frame": "00005"}, "1": {"scores": [0.1, 0.9], "key_frame": 1}}}))
+    (tmp_path / "m.json").write_text(json.dumps({"videos": {"v1": {"expressions": {}, "frames": ["00005"]}}}))
+    _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "out", "--meta", tmp_path / "m.json"),
+               "t.json", "video 'v1', exp '1'", "'key_frame'", "frame name")
+    _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "out2"), "t.json", "'key_frame'", "--meta")
