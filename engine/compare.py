@@ -317,7 +317,8 @@ class _Comparison:
             fb = _id_frame(b.keys, b.ids, self.by, "__row_b")
             for name in a.ids:
                 if fa.schema[name] != fb.schema[name]:
-                    why_not = (f"id column {name} is {fa.schema[name]} in OUT_A and {fb.schema[name]} in OUT_B")
+                    why_not = (f"id column {name} is {a.keys.schema.field(name).type} in OUT_A and "
+                               f"{b.keys.schema.field(name).type} in OUT_B")
             if why_not is None:
                 for run_x, frame in ((a, fa), (b, fb)):
                     duplicated = int(frame.select(list(a.ids)).is_duplicated().sum())

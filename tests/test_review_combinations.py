@@ -116,3 +116,22 @@ def test_nested_json_mixing_integer_and_name_keys_is_one_line(tmp_path):
     _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "out", "--meta", tmp_path / "m.json"),
                "t.json", "video 'v1', exp '1'", "'key_frame'", "frame name")
     _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "out2"), "t.json", "'key_frame'", "--meta")
+
+
+def test_compare_names_id_types_as_the_outputs_hold_them(tmp_path):
+    """An integer exp_id (Parquet) against a text one (nested JSON): unpaired, and the reason names
+    the types the outputs' stages/ hold, not an internal widening."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"video_id": ["v1", "v2"], "exp_id": [0, 0],
+                             "scores": [[0.1, 0.9, 0.2], [0.3, 0.5, 0.4]]}), tmp_path / "a.parquet")
+    (tmp_path / "b.json").write_text(json.dumps({"v1": {"0": [0.1, 0.9, 0.2]}, "v2": {"0": [0.3, 0.5, 0.4]}}))
+    for name in ("a.parquet", "b.json"):
+        tf2eng.run(tmp_path / name, tmp_path / f"o-{name}", plot=False)
+    result = _cli("compare", tmp_path / "o-a.parquet", tmp_path / "o-b.json", "-o", tmp_path / "c", "--no-plot",
+                  "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["comparison"] == "unpaired"
+    assert summary["reason"] == "id column exp_id is int64 in OUT_A and string in OUT_B", summary["reason"]
