@@ -98,6 +98,12 @@ class RunOutput:
         if not isinstance(params, dict) or not isinstance(columns, dict):
             raise InputError(f"{name} {p}: not a tf2eng run output ({SUMMARY} has no parameters or columns)")
         K, step = params.get("stages"), params.get("grid_step")
+        if isinstance(K, list) or isinstance(params.get("lam"), list):
+            def spell(v):
+                return ",".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:g}"
+
+            raise InputError(f"{name} {p}: a sweep (--lam {spell(params.get('lam'))} --stages {spell(K)}); "
+                             "compare runs of one configuration")
         if not (isinstance(K, int) and not isinstance(K, bool) and K >= 1) or \
                 not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0):
             raise InputError(f"{name} {p}: {SUMMARY} names no single K (stages) and grid step; "

@@ -135,3 +135,13 @@ def test_compare_names_id_types_as_the_outputs_hold_them(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["comparison"] == "unpaired"
     assert summary["reason"] == "id column exp_id is int64 in OUT_A and string in OUT_B", summary["reason"]
+
+
+@pytest.mark.parametrize("sweep", [dict(lam=[0.5, 1.0]), dict(stages=[5, 10])])
+def test_compare_refuses_a_sweep_with_one_line(tmp_path, sweep):
+    _sweep_data(tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "one", plot=False)
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "sweep", plot=False, **sweep)
+    _one_error(_cli("compare", tmp_path / "one", tmp_path / "sweep", "-o", tmp_path / "c"),
+               "OUT_B", "a sweep", "one configuration")
+    assert not (tmp_path / "c").exists()
