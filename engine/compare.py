@@ -98,6 +98,12 @@ class RunOutput:
         if not isinstance(params, dict) or not isinstance(columns, dict):
             raise InputError(f"{name} {p}: not a tf2eng run output ({SUMMARY} has no parameters or columns)")
         K, step = params.get("stages"), params.get("grid_step")
+        if isinstance(K, list) or isinstance(params.get("lam"), list):
+            def spell(v):
+                return ",".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:g}"
+
+            raise InputError(f"{name} {p}: a sweep (--lam {spell(params.get('lam'))} --stages {spell(K)}); "
+                             "compare runs of one configuration")
         if not (isinstance(K, int) and not isinstance(K, bool) and K >= 1) or \
                 not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0):
             raise InputError(f"{name} {p}: {SUMMARY} names no single K (stages) and grid step; "
@@ -317,7 +323,8 @@ class _Comparison:
             fb = _id_frame(b.keys, b.ids, self.by, "__row_b")
             for name in a.ids:
                 if fa.schema[name] != fb.schema[name]:
-                    why_not = (f"id column {name} is {fa.schema[name]} in OUT_A and {fb.schema[name]} in OUT_B")
+                    why_not = (f"id column {name} is {a.keys.schema.field(name).type} in OUT_A and "
+                               f"{b.keys.schema.field(name).type} in OUT_B")
             if why_not is None:
                 for run_x, frame in ((a, fa), (b, fb)):
                     duplicated = int(frame.select(list(a.ids)).is_duplicated().sum())

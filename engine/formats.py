@@ -284,12 +284,17 @@ class TextFragment:
         sample, whole = _sample(self.path)
         if not sample.strip():
             raise InputError(f"{self.path}: empty file; expected a JSON object {{video_id: {{exp_id: scores}}}}")
+        if whole and _names_no_track(sample):  # {} or {video: {}}: no data, as an empty file
+            self._empty = True
+            return
         brackets = sample.count(b"[")
         self.rows = brackets if whole else _scaled(brackets, self.path, sample)
         fields = [pa.field("video_id", pa.string()), pa.field("exp_id", pa.string()),
                   pa.field("scores", pa.list_(pa.float64()))]
         if _mentions(self.path, b'"key_frame"'):
-            fields.append(pa.field("key_frame", pa.int64()))
+            # Frame names (text, with --meta) where the first key in the sample is a string.
+            first = re.search(rb'"key_frame"\s*:\s*(")?', sample)
+            fields.append(pa.field("key_frame", pa.string() if first and first.group(1) else pa.int64()))
         self.physical_schema = pa.schema(fields)
 
     def _json_table(self) -> pa.Table:
@@ -300,7 +305,9 @@ class TextFragment:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
         del text
-        return nested_json_table(data, self.path, "key_frame" in self.physical_schema.names)
+        names = self.physical_schema.names
+        return nested_json_table(data, self.path, "key_frame" in names,
+                                 "key_frame" in names and pa.types.is_string(self.physical_schema.field("key_frame").type))
 
     # --- NumPy ----------------------------------------------------------------------------------
 
@@ -321,6 +328,9 @@ class TextFragment:
             rows += 1 if len(shape) == 1 else shape[0]
             dtypes.add(np.float32 if dtype == np.float32 else np.float64)
         self.rows = rows
+        if not rows:  # an .npz without arrays, an (0, T) array: no data, as an empty file
+            self._empty = True
+            return
         self._dtype = np.float32 if dtypes == {np.float32} else np.float64
         exp = pa.int64() if self._arrays and self._arrays[0][0] is None else pa.string()
         self.physical_schema = pa.schema([pa.field("video_id", pa.string()), pa.field("exp_id", exp),
@@ -338,6 +348,16 @@ class TextFragment:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _names_no_track(sample: bytes) -> bool:
+    """True for a whole nested JSON file that parses to an object of empty objects; anything else
+    (malformed JSON included) is left to the read, which checks it."""
+    try:
+        data = json.loads(sample)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and all(isinstance(v, dict) and not v for v in data.values())
 
 
 def open_fragments(files: list[str], fmt: str, options, base: str | None = None
@@ -464,7 +484,7 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def nested_json_table(data, path: str, with_key: bool) -> pa.Table:
+def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) -> pa.Table:
     """``{video_id: {exp_id: scores}}`` or ``{video_id: {exp_id: {"scores": [...], "key_frame": k}}}``
     as a wide table.  A null where a track or a score belongs is kept (it is quarantined later); a
     value of another JSON type stops the read, naming the track."""
@@ -485,9 +505,11 @@ def nested_json_table(data, path: str, with_key: bool) -> pa.Table:
                     raise InputError(f"{path}: video {video!r}, exp {exp!r}: expected an object with 'scores' "
                                      f"(and 'key_frame'), found keys {sorted(entry)}")
                 key = entry.get("key_frame")
-                if key is not None and not (isinstance(key, int) and not isinstance(key, bool)):
+                if key is not None and not (isinstance(key, str) if text_keys else
+                                            isinstance(key, int) and not isinstance(key, bool)):
+                    expected = "a frame name (text), as the file's first key" if text_keys else "an integer"
                     raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'key_frame' holds "
-                                     f"{json.dumps(key)[:40]}, expected an integer")
+                                     f"{json.dumps(key)[:40]}, expected {expected}")
                 entry = entry["scores"]
             if entry is not None and not isinstance(entry, list):
                 raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'scores' holds "
@@ -509,7 +531,7 @@ def nested_json_table(data, path: str, with_key: bool) -> pa.Table:
     columns = {"video_id": pa.array(videos, pa.string()), "exp_id": pa.array(exps, pa.string()), "scores": scores}
     if with_key:
         try:
-            columns["key_frame"] = pa.array(keys, pa.int64())
+            columns["key_frame"] = pa.array(keys, pa.string() if text_keys else pa.int64())
         except OverflowError:
             raise InputError(f"{path}: column 'key_frame' holds an integer beyond int64") from None
     return pa.table(columns)

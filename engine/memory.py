@@ -39,6 +39,7 @@ from .long import LongTracks
 from .options import Options
 from .output import REJECTED, STAGES_DIR
 from .source import BATCH_ROWS, Source, _first_line
+from .sweep import LAM, STAGES, Sweep
 from .stream import BatchScorer, UnitContext, numba_threads
 
 DATA = "data"  # how messages name the input: the argument's name
@@ -419,9 +420,13 @@ def plot_run(result: RunResult, ax=None):
     from .plot import draw, stage_batches
 
     params = dict(result.summary["parameters"])
-    if isinstance(params["lam"], list) or isinstance(params["stages"], list):
-        raise ValueError("plot() draws a run of one configuration; a sweep's figure is the alignment file "
-                         "tf2eng run wrote (README, Parameter sweeps)")
+    lams, ks = params["lam"], params["stages"]
+    sweep = isinstance(lams, list) or isinstance(ks, list)
+    if sweep:
+        if ax is not None:
+            raise ValueError("ax: a sweep's figure has a panel per configuration and is drawn whole; "
+                             "call plot() without ax (README, Parameter sweeps)")
+        params["lam"], params["stages"] = lams[0], ks[0]
     params["by"] = tuple(params["by"])
     params["id_cols"] = tuple(params["id_cols"]) if params["id_cols"] is not None else None
     options = Options(**params)
@@ -429,10 +434,20 @@ def plot_run(result: RunResult, ax=None):
     stages_dir = result.out / STAGES_DIR
     if options.by:
         by = list(options.by)
-        accepted = groups.codes(ds.dataset(str(stages_dir), format="parquet").to_table(columns=by))
+        accepted = ds.dataset(str(stages_dir), format="parquet")
+        if sweep:  # stages/ holds each track once per configuration: count those of the first
+            accepted = accepted.filter((ds.field(LAM) == lams[0]) & (ds.field(STAGES) == ks[0]))
+        accepted = groups.codes(accepted.to_table(columns=by))
         groups.codes(ds.dataset(str(result.out / REJECTED), format="parquet").to_table(columns=by))
         tracks = np.bincount(accepted, minlength=groups.size).astype(np.int64)
     else:
         tracks = np.array([result.summary["rows"]["written"]], np.int64)
+    if sweep:
+        from .sweep_plot import draw_sweep
+
+        configs = Sweep.of(options, lams, ks)
+        curves = [result.curve.filter((pl.col(LAM) == o.lam) & (pl.col(STAGES) == o.stages)).drop(LAM, STAGES)
+                  for o in configs.configurations]
+        return draw_sweep(stages_dir, curves, groups, tracks, configs)
     return draw(stage_batches(stages_dir, groups), result.curve, groups, tracks, options, ax)
 

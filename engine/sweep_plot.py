@@ -33,6 +33,12 @@ LEFT_IN, RIGHT_IN, BOTTOM_IN, TOP_IN = 0.75, 0.15, 0.7, 0.95  # margins, inches
 def render_sweep(stages_dir: Path, png: Path, curves: list[pl.DataFrame], groups: GroupIndex,
                  group_tracks: np.ndarray, sweep: Sweep, plot_format: str = "png", plot_dpi: int = PLOT_DPI) -> None:
     """Draw alignment.png (.svg, .pdf) of a sweep from each configuration's curve table and the stages/ rows."""
+    save(draw_sweep(stages_dir, curves, groups, group_tracks, sweep), png, plot_format, plot_dpi)
+
+
+def draw_sweep(stages_dir: Path, curves: list[pl.DataFrame], groups: GroupIndex, group_tracks: np.ndarray,
+               sweep: Sweep):
+    """The figure of a sweep (a matplotlib Figure): a panel per configuration, as described above."""
     Figure = matplotlib_figure()
     configs = sweep.configurations
     n_groups = groups.sorted_codes().size
@@ -87,7 +93,7 @@ def render_sweep(stages_dir: Path, png: Path, curves: list[pl.DataFrame], groups
                  f"= {len(configs)} configurations", fontsize=11)
     fig.subplots_adjust(left=LEFT_IN / width, right=1 - RIGHT_IN / width, bottom=BOTTOM_IN / height,
                         top=1 - TOP_IN / height, wspace=0.22, hspace=0.5 if by_grid else 0.35)
-    save(fig, png, plot_format, plot_dpi)
+    return fig
 
 
 def _config_grid(sweep: Sweep) -> tuple[int, int, list[tuple[int, int]]]:

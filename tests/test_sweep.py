@@ -340,14 +340,17 @@ def test_each_row_group_of_stages_holds_one_configuration(synthetic, tmp_path):
 
 
 def test_align_and_plot_of_a_sweep_say_what_they_draw(synthetic, tmp_path):
-    """tf2eng.align computes one configuration; RunResult.plot() of a sweep points to the run's figure."""
+    """tf2eng.align computes one configuration; RunResult.plot() of a sweep draws the run's figure whole
+    (a panel per configuration), not into given axes."""
     import pyarrow.parquet as pq_
+    from matplotlib.figure import Figure
 
     with pytest.raises(InputError, match="one configuration"):
         tf2eng.align(pq_.read_table(synthetic), lam=[0.5, 0.7])
     result = tf2eng.run(synthetic, tmp_path / "o", lam=[0.5, 0.7], plot=False)
-    with pytest.raises(ValueError, match="one configuration"):
-        result.plot()
+    assert len([ax for ax in result.plot().axes if ax.get_visible()]) == 2
+    with pytest.raises(ValueError, match="drawn whole"):
+        result.plot(ax=Figure().subplots())
 
 
 def test_sweep_bands_are_each_configurations(synthetic, tmp_path):
