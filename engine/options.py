@@ -107,8 +107,8 @@ class Options:
             raise InputError(f"--ci must be a number strictly between 0 and 1 (e.g. 0.95), got {self.ci!r}")
         if self.bootstrap is not None:
             if not (isinstance(self.bootstrap, numbers.Integral) and not isinstance(self.bootstrap, bool)
-                    and 1 <= self.bootstrap <= MAX_REPLICATES):
-                raise InputError(f"--bootstrap must be a whole number of replicates from 1 to {MAX_REPLICATES:,}, "
+                    and 2 <= self.bootstrap <= MAX_REPLICATES):  # one replicate has no spread
+                raise InputError(f"--bootstrap must be a whole number of replicates from 2 to {MAX_REPLICATES:,}, "
                                  f"got {self.bootstrap!r}")
             if self.ci is None:
                 object.__setattr__(self, "ci", DEFAULT_CI)
