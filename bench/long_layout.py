@@ -25,24 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tf2eng.engine.tools.shapes import DUCKDB_LONG, long_dataset, measured
-
-
-def run_tf2eng(exe: str, directory: Path) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory(dir=directory.parent) as tmp:
-        return measured([exe, "run", str(directory), "-o", str(Path(tmp) / "out"), "--no-plot", "-q", "--full"])
-
-
-def run_duckdb(directory: Path) -> tuple[float, int]:
-    code = (
-        "import duckdb, os, sys\n"
-        "con = duckdb.connect()\n"
-        "con.execute('SET enable_progress_bar = false')\n"
-        "con.execute(f'SET threads TO {os.cpu_count()}')\n"
-        "con.execute(sys.argv[1], [sys.argv[2]]).fetchnumpy()\n"
-    )
-    with tempfile.TemporaryDirectory(dir=directory.parent) as tmp:  # DuckDB spills to its working directory
-        return measured([sys.executable, "-c", code, DUCKDB_LONG, str(directory / "*.parquet")], cwd=tmp)
+from tf2eng.engine.tools.shapes import DUCKDB_LONG, duckdb_run, long_dataset, tf2eng_run
 
 
 def main() -> None:
@@ -69,11 +52,11 @@ def main() -> None:
     try:
         for _ in range(args.repeat):
             for exe in exes:
-                wall, rss = run_tf2eng(exe, directory)
+                wall, rss = tf2eng_run(directory, directory.parent, exe=exe)
                 print(f"| tf2eng run ({exe}) | {wall:.2f} | {rss / 2**30:.2f} |", flush=True)
                 results.setdefault(exe, []).append((wall, rss))
             if not args.no_duckdb:
-                wall, rss = run_duckdb(directory)
+                wall, rss = duckdb_run(DUCKDB_LONG, str(directory / "*.parquet"), directory.parent)
                 print(f"| DuckDB stage sums | {wall:.2f} | {rss / 2**30:.2f} |", flush=True)
                 results.setdefault("duckdb", []).append((wall, rss))
     finally:

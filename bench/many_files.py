@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -21,23 +20,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tf2eng.engine.tools.shapes import split_dataset
+
 HERE = Path(__file__).resolve().parent
 
 
 def split(source: Path, files: int) -> Path:
     """source's rows cut into ``files`` Parquet files of consecutive rows, written once."""
-    directory = HERE / "data" / "many-files" / f"{source.stem}-{files}"
-    done = directory / "_done"
-    if done.exists():
-        return directory
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    table = pq.read_table(source)
-    step = -(-table.num_rows // files)
-    for i in range(files):
-        pq.write_table(table.slice(i * step, step), directory / f"part-{i:05d}.parquet")
-    done.touch()
-    return directory
+    return split_dataset(source, HERE / "data" / "many-files" / f"{source.stem}-{files}", files)
 
 
 def tf2eng_wall(exe: str, path: Path, repeat: int) -> tuple[float, dict]:

@@ -63,15 +63,7 @@ def track(scores, key, *, lam=0.7, K=10, reduce="sum", h=0.01, minmax=False):
         Y = np.array([total[j] / n[j] if n[j] else np.nan for j in range(K)])
     key_frame = int(np.argmax(raw)) if key is None else int(key)
     pos_key = (key_frame + 1) / T
-    X = np.arange(K) / K - pos_key
-    present = ~np.isnan(Y)
-    g = grid(K, h)
-    curve = np.full(g.size, np.nan)
-    if present.any():
-        xs, ys = X[present], Y[present]
-        eps = COVER_TOLERANCE * h
-        cover = (g >= xs[0] - eps) & (g <= xs[-1] + eps)
-        curve[cover] = np.interp(g[cover], xs, ys)
+    curve = track_curve_from_stages(Y, pos_key, K, h)
     return {"Y": Y, "n": n, "key_frame": key_frame, "pos_key": pos_key, "curve": curve}
 
 
@@ -169,7 +161,8 @@ def replicate_means(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def track_curve_from_stages(Y: np.ndarray, pos_key: float, K: int, h: float) -> np.ndarray:
-    """The curve of a track given its stage scores (NaN: null) and pos_key, as in :func:`track`."""
+    """The curve of a track given its stage scores (NaN: null) and pos_key: X_k = k/K - pos_key (eq. 4),
+    linear interpolation on the grid, no extrapolation, ends covered within COVER_TOLERANCE * h."""
     X = np.arange(K) / K - pos_key
     present = ~np.isnan(Y)
     g = grid(K, h)

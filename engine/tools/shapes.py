@@ -169,14 +169,17 @@ def split_dataset(source: Path, directory: Path, files: int) -> Path:
     return directory
 
 
-def _tf2eng(path: Path, scratch: Path, threads: int | None) -> tuple[float, int]:
-    exe = shutil.which("tf2eng") or os.path.join(os.path.dirname(sys.executable), "tf2eng")
+def tf2eng_run(path: Path, scratch: Path, threads: int | None = None, exe: str | None = None) -> tuple[float, int]:
+    """(wall s, peak RSS bytes) of `tf2eng run PATH --no-plot -q --full` in a fresh process (``exe``:
+    another build's executable; default this one's)."""
+    exe = exe or shutil.which("tf2eng") or os.path.join(os.path.dirname(sys.executable), "tf2eng")
     more = ["--threads", str(threads)] if threads else []
     with tempfile.TemporaryDirectory(dir=scratch) as tmp:
         return measured([exe, "run", str(path), "-o", str(Path(tmp) / "out"), "--no-plot", "-q", "--full", *more])
 
 
-def _duckdb(query: str, pattern: str, scratch: Path) -> tuple[float, int]:
+def duckdb_run(query: str, pattern: str, scratch: Path) -> tuple[float, int]:
+    """(wall s, peak RSS bytes) of DuckDB's ``query`` over the files ``pattern`` in a fresh process."""
     code = (
         "import duckdb, os, sys\n"
         "con = duckdb.connect()\n"
@@ -207,20 +210,20 @@ def run_shape(shape: str, tracks: int, seed: int = 0, files: int | None = None, 
             directory = data_dir / f"long-{tracks}-{seed}-{files}"
             rows = long_dataset(directory, tracks, files, seed)
             what = f"{tracks:,} tracks, {rows:,} frame rows in the long layout, shuffled over {files:,} files"
-            runs = [(f"tf2eng run, {files:,} files", lambda: _tf2eng(directory, data_dir, threads))]
+            runs = [(f"tf2eng run, {files:,} files", lambda: tf2eng_run(directory, data_dir, threads))]
             duck = [(f"DuckDB stage sums, {files:,} files",
-                     lambda: _duckdb(DUCKDB_LONG, str(directory / "*.parquet"), data_dir))]
+                     lambda: duckdb_run(DUCKDB_LONG, str(directory / "*.parquet"), data_dir))]
         else:
             one = data_dir / f"synth-{tracks}-{seed}.parquet"
             if not one.exists():
                 write_synthetic(one, tracks, seed)
             directory = split_dataset(one, data_dir / "many-files" / f"{one.stem}-{files}", files)
             what = f"{tracks:,} tracks (tf2eng synth), in {files:,} files and as one file"
-            runs = [(f"tf2eng run, {files:,} files", lambda: _tf2eng(directory, data_dir, threads)),
-                    ("tf2eng run, one file", lambda: _tf2eng(one, data_dir, threads))]
+            runs = [(f"tf2eng run, {files:,} files", lambda: tf2eng_run(directory, data_dir, threads)),
+                    ("tf2eng run, one file", lambda: tf2eng_run(one, data_dir, threads))]
             duck = [(f"DuckDB stage sums, {files:,} files",
-                     lambda: _duckdb(DUCKDB_WIDE, str(directory / "*.parquet"), data_dir)),
-                    ("DuckDB stage sums, one file", lambda: _duckdb(DUCKDB_WIDE, str(one), data_dir))]
+                     lambda: duckdb_run(DUCKDB_WIDE, str(directory / "*.parquet"), data_dir)),
+                    ("DuckDB stage sums, one file", lambda: duckdb_run(DUCKDB_WIDE, str(one), data_dir))]
     except OSError as exc:
         raise InputError(f"{data_dir}: cannot write the benchmark dataset: {exc.strerror or exc}") from None
     log(f"{what}; {os.cpu_count()} CPUs; best of {repeat}")
