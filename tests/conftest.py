@@ -70,3 +70,20 @@ def write_parquet(tmp_path):
         return str(path)
 
     return write
+
+
+def invoke_cli(*args):
+    """`tf2eng ARGS` in process (typer's runner), every argument as text."""
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_one_error(result, *needles):
+    """Exit 2 with one line on stderr, `tf2eng: error: ...`, holding every needle."""
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("tf2eng: error: "), result.stderr
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)

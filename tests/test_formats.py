@@ -18,11 +18,11 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 import reference
 import tf2eng
-from tf2eng.cli.app import app
+from conftest import assert_one_error as _one_error
+from conftest import invoke_cli as _cli
 from tf2eng.engine import formats
 from tf2eng.engine.errors import InputError
 from tf2eng.engine.options import Options
@@ -262,17 +262,6 @@ def test_csv_nan_is_a_number_and_an_empty_field_is_null(tmp_path):
 
 
 # --- detection, directories, mixing -------------------------------------------------------------
-
-
-def _cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def _one_error(result, *needles):
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("tf2eng: error: "), result.stderr
-    for needle in needles:
-        assert needle in result.stderr, (needle, result.stderr)
 
 
 def test_directory_of_one_family_and_detection(tmp_path):

@@ -7,21 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
 import tf2eng
-from tf2eng.cli.app import app
-
-
-def _cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def _one_error(result, *needles):
-    assert result.exit_code == 2, result.output
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("tf2eng: error: "), result.stderr
-    for needle in needles:
-        assert needle in result.stderr, (needle, result.stderr)
+from conftest import assert_one_error as _one_error
+from conftest import invoke_cli as _cli
 
 
 # --- files without tracks are empty files (README, Input formats: Bad files) -------------------------
