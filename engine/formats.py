@@ -61,8 +61,8 @@ SUFFIXES = {
 }
 # Compressions Arrow's input streams detect by name; text formats may carry one of them.
 COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
-# Bytes of a text file parsed at once.  The first block decides the column types; one JSON line
-# (one track's scores in the wide layout) must fit in a block.
+# Bytes of a text file parsed at once.  The first block decides the column types; a JSON line longer
+# than a block makes a block of its own.
 BLOCK_BYTES = 8 << 20
 # Bytes (decompressed) sampled at the start of a text file to estimate its rows.
 SAMPLE_BYTES = 1 << 20
@@ -205,7 +205,14 @@ class TextFragment:
         lines = sample.count(b"\n") + (not sample.endswith(b"\n"))
         if self.format == "jsonl":
             lines = sum(1 for line in sample.splitlines() if line.strip()) if whole else lines
-            schema = self._infer_jsonl(next(_line_chunks(self.path)))
+            first = next(_line_chunks(self.path))
+            schema = self._infer_jsonl(first)
+            for field in schema:  # a key or frame column of floats where some are integers: bad values
+                if field.name in self.roles.labels and pa.types.is_floating(field.type) and any(
+                        isinstance(v, int) and not isinstance(v, bool)
+                        for v in (self._json_object(line, row).get(field.name)
+                                  for row, line in enumerate(_json_lines(first)))):
+                    schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.int64()))
         else:
             reader, schema = self._inspect_csv()
             del reader
@@ -238,15 +245,18 @@ class TextFragment:
         votes: dict[str, Counter] = {}
         for obj in objects:
             for name, value in obj.items():
-                if value is not None:
-                    votes.setdefault(name, Counter())[_json_kind(value)] += 1
+                kind = _json_kind(value) if value is not None else None
+                if kind is not None and "," not in kind:  # a list of mixed kinds has no Arrow type
+                    votes.setdefault(name, Counter())[kind] += 1
         common = {name: counts.most_common(1)[0][0] for name, counts in votes.items()}
         kept = [line for line, obj in zip(_json_lines(chunk), objects)
-                if all(v is None or _json_kind(v) == common[k] for k, v in obj.items())]
-        try:
-            return _read_json(b"\n".join(kept), None).schema
-        except pa.ArrowInvalid:
-            raise InputError(f"{self.path}: cannot read as JSON Lines: {_first_line(first_error)}") from None
+                if all(v is None or _json_kind(v) == common.get(k) for k, v in obj.items())]
+        for attempt in range(2):
+            try:
+                return _read_json(b"\n".join(kept), None).schema
+            except pa.ArrowInvalid:  # then also without the lines Arrow cannot read alone (1e400)
+                kept = [line for line in kept if _parses(line)] if not attempt else kept
+        raise InputError(f"{self.path}: cannot read as JSON Lines: {_first_line(first_error)}") from None
 
     def _json_object(self, line: bytes, row: int) -> dict:
         """One line as a Python object; a line that is not a JSON object stops the read (exit 2)."""
@@ -344,7 +354,8 @@ class TextFragment:
         self._csv_names = schema.names
         # Integer columns whose labels have leading zeros ("00005") stay text, as written; a score
         # column read as text where some of its values are numbers is a number column with bad values.
-        integers = [f.name for f in schema if pa.types.is_integer(f.type)]
+        integers = [f.name for f in schema if pa.types.is_integer(f.type)
+                    or f.name in self.roles.labels and pa.types.is_floating(f.type)]
         scores = [f.name for f in schema if f.name in self.roles.scores and not _numeric_or_null(f.type)]
         if integers or scores:
             read, parse, convert = self._csv_options({name: pa.string() for name in integers + scores},
@@ -353,7 +364,10 @@ class TextFragment:
             first = head.read_next_batch()
             for name in integers:
                 values = first.column(name).drop_null().to_pylist()
-                if not all(_PLAIN_INTEGER.match(v) for v in values):
+                if pa.types.is_floating(schema.field(name).type):  # a key or frame column: integers
+                    if any(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # with bad values
+                        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
+                elif not all(_PLAIN_INTEGER.match(v) for v in values):
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
             for name in scores:
                 values = first.column(name).drop_null()
@@ -504,6 +518,14 @@ def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table:
         else pj.ParseOptions()
     read = pj.ReadOptions(block_size=max(BLOCK_BYTES, len(data) + 1))
     return pj.read_json(pa.BufferReader(data), read_options=read, parse_options=parse)
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        _read_json(line, None)
+        return True
+    except pa.ArrowInvalid:
+        return False
 
 
 def _line_chunks(path: str) -> Iterator[bytes]:
@@ -735,8 +757,16 @@ def _table_batches(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]
         yield from table.slice(start, batch_rows).combine_chunks().to_batches()
 
 
+_FLOAT64_MAX = float(np.finfo(np.float64).max)  # a JSON integer beyond it is no float64 (bad_value)
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_score(value) -> bool:
+    """A JSON number that is a float64 (NaN and infinities too: quarantined as non-finite scores)."""
+    return isinstance(value, float) or _is_number(value) and abs(value) <= _FLOAT64_MAX
 
 
 def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) -> tuple[pa.Table, np.ndarray]:
@@ -769,7 +799,7 @@ def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) 
                     key, wrong = None, True
                 entry = entry["scores"]
             if entry is not None and not (isinstance(entry, list) and
-                                          all(s is None or _is_number(s) for s in entry)):
+                                          all(s is None or _is_score(s) for s in entry)):
                 entry, wrong = None, True
             if entry is not None:
                 values.extend(entry)
@@ -779,12 +809,9 @@ def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) 
             offsets.append(len(values))
             keys.append(key)
             bad.append(reasons.BAD_VALUE if wrong else reasons.OK)
-    try:
-        scores = pa.ListArray.from_arrays(pa.array(offsets, pa.int32() if len(values) < 2**31 else pa.int64()),
-                                          pa.array(values, pa.float64()),
-                                          mask=pa.array([not v for v in valid], pa.bool_()))
-    except OverflowError:
-        raise InputError(f"{path}: column 'scores' holds an integer beyond float64") from None
+    scores = pa.ListArray.from_arrays(pa.array(offsets, pa.int32() if len(values) < 2**31 else pa.int64()),
+                                      pa.array(values, pa.float64()),
+                                      mask=pa.array([not v for v in valid], pa.bool_()))
     columns = {"video_id": pa.array(videos, pa.string()), "exp_id": pa.array(exps, pa.string()), "scores": scores}
     if with_key:
         columns["key_frame"] = pa.array(keys, pa.string() if text_keys else pa.int64())
