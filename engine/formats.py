@@ -8,9 +8,11 @@ after the read (schema checks, units, fingerprints, validation, the long
 layout) is the same as for Parquet.
 
 - JSON Lines (``.jsonl``, ``.ndjson``) and CSV / TSV (``.csv``, ``.tsv``)
-  are streamed by Arrow's own readers, a block at a time; their column
+  are streamed through Arrow's own parsers, a block at a time; their column
   types are inferred from the file's first block, then fixed for the rest of
-  the file.  Compressed files (``.gz``, ``.bz2``, ``.zst``, ``.lz4``)
+  the file.  A row that does not parse in them (a value of another type, a
+  CSV row of another number of fields) is handed on with BAD_ROW set, for
+  rejected.parquet (README, Bad input).  Compressed files (``.gz``, ``.bz2``, ``.zst``, ``.lz4``)
   are decompressed on the fly.
 - Nested JSON (``.json``) cannot be streamed: a file is parsed whole, with
   Python's ``json``, and its tracks are then handed on in batches.
@@ -711,7 +713,7 @@ def _codec(path: str) -> str | None:
     return None
 
 
-_KEY_VALUE = re.compile(rb'"key_frame"\s*:\s*(?!null)(.)')
+_KEY_VALUE = re.compile(rb'"key_frame"\s*:\s*(?!null)(\S)')
 
 
 def _first_key_kind(path: str) -> str | None:

@@ -312,3 +312,14 @@ def test_input_without_rows_completes_in_every_format(tmp_path, name):
     assert curve.height == 191 and curve["count"].sum() == 0 and curve["mean"].null_count() == 191
     assert pl.read_parquet(tmp_path / "o" / "stages").height == 0
     assert pl.read_parquet(tmp_path / "o" / "rejected.parquet").height == 0
+
+
+def test_nested_json_key_kind_across_a_read_boundary(tmp_path, monkeypatch):
+    """The first key's value may lie in the next MiB read, after blanks (a read of 16 bytes here)."""
+    monkeypatch.setattr(formats, "SAMPLE_BYTES", 16)
+    path = tmp_path / "k.json"
+    for value, kind in (('"x"', "text"), ("3", "int"), ('null, "b": {"scores": [0.1], "key_frame": "y"}', "text")):
+        path.write_text('{"a": {"0": {"scores": [0.1], "key_frame":' + " " * 40 + value + "}}}")
+        assert formats._first_key_kind(str(path)) == kind
+    path.write_text('{"a": {"0": [0.1]}}')
+    assert formats._first_key_kind(str(path)) is None
