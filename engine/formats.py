@@ -380,7 +380,7 @@ class TextFragment:
 
     def _csv_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         """The file's rows in the types the first block showed.  Where a later value does not parse so,
-        the file is read again as text from the row it failed in, and each column converted here: a
+        the file is read again as text (the rows already handed on skipped), each column converted here: a
         value that does not parse is null and its row is marked bad (BAD_ROW).  Rows of another number
         of fields come last, their fields taken in order (README, Bad input)."""
         import pyarrow.csv as pc
