@@ -296,6 +296,7 @@ class TextFragment:
         reason of each row (0 where it parsed).  Halves are parsed until the lines that fail are alone."""
         pieces: list[pa.Table] = []
         bad = np.zeros(len(lines), np.uint8)
+        found = 0
         pending = [(0, len(lines))]
         while pending:
             lo, hi = pending.pop()
@@ -312,6 +313,15 @@ class TextFragment:
             except pa.ArrowInvalid:
                 pieces.append(self._bad_jsonl_row(lines[lo], schema, first_row + lo))
                 bad[lo] = reasons.BAD_VALUE
+                found += 1  # (lines are met in order)
+                start = lo if found == 1 else start
+                if found > WRONG_TYPE_ROWS and 2 * found > lo + 1 - start:
+                    wrong = [f.name for f, v in zip(schema, pieces[-1].columns) if v.null_count and
+                             self._json_object(lines[lo], first_row + lo).get(f.name) is not None]
+                    raise InputError(f"{self.path}: column '{(wrong or schema.names)[0]}' has type "
+                                     f"{schema.field((wrong or schema.names)[0]).type} in the file's first block, but most "
+                                     f"rows from row {first_row + start} (0-based) on have another type: a column of "
+                                     "the wrong type")
         return pa.concat_tables(pieces).combine_chunks(), bad
 
     def _bad_jsonl_row(self, line: bytes, schema: pa.Schema, row: int) -> pa.Table:
@@ -372,9 +382,7 @@ class TextFragment:
                 elif not all(_PLAIN_INTEGER.match(v) for v in values):
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
             for name in scores:
-                values = first.column(name).drop_null()
-                _, bad = _parsed(values, pa.float64())
-                if len(values) and (bad is None or not bad.all()):
+                if pc_any_number(first.column(name)):
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.float64()))
         return reader, schema
 
@@ -387,24 +395,36 @@ class TextFragment:
 
         types = {f.name: self.physical_schema.field(f.name).type for f in schema
                  if f.name in self.physical_schema.names}  # not the hive partition columns
-        skipped: list[str] = []
-        done = 0
+        skipped: list[str] = []  # rows of another number of fields, in file order, as Arrow's parser meets them
+        done = 0  # rows handed on
+        handed = 0  # rows of ``skipped`` handed on (after each batch: memory stays bounded)
+
+        def field_count_rows(drop: int = 0) -> Iterator[pa.RecordBatch]:
+            n = len(skipped)  # (the parser may add more meanwhile, read ahead)
+            texts = skipped[drop:n]
+            del skipped[:n]
+            if texts:
+                yield self._field_count_rows(texts, types)
+
         read, parse, convert = self._csv_options(types, list(types), skipped)
         try:
             for batch in pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert):
                 yield batch
                 done += batch.num_rows
+                handed += len(skipped)
+                yield from field_count_rows()
         except pa.ArrowInvalid:  # a value of another type: again, as text
             skipped.clear()
             read, parse, convert = self._csv_options({name: pa.string() for name in types}, list(types), skipped)
             for batch in pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert):
-                if done >= batch.num_rows:
-                    done -= batch.num_rows
-                    continue
-                yield _converted(batch.slice(done), types, np.zeros(batch.num_rows - done, np.uint8))
-                done = 0
-        if skipped:
-            yield self._field_count_rows(skipped, types)
+                if done < batch.num_rows:
+                    yield _converted(batch.slice(done), types, np.zeros(batch.num_rows - done, np.uint8), self.path)
+                done = max(0, done - batch.num_rows)
+                drop = min(handed, len(skipped))  # the first ones met were handed on before
+                handed -= drop
+                yield from field_count_rows(drop)
+        drop = min(handed, len(skipped))
+        yield from field_count_rows(drop)
 
     def _field_count_rows(self, texts: list[str], types: dict) -> pa.RecordBatch:
         """Rows with more or fewer fields than the header: the fields taken in order, by position (the
@@ -419,7 +439,7 @@ class TextFragment:
             i = position[name]
             columns[name] = pa.array([row[i] if i < len(row) and row[i] != "" else None for row in rows], pa.string())
         batch = pa.RecordBatch.from_pydict(columns)
-        return _converted(batch, types, np.full(len(rows), reasons.BAD_FIELD_COUNT, np.uint8))
+        return _converted(batch, types, np.full(len(rows), reasons.BAD_FIELD_COUNT, np.uint8), self.path)
 
     # --- nested JSON: parsed whole -------------------------------------------------------------
 
@@ -565,10 +585,30 @@ def _json_kind(value) -> str:
     return type(value).__name__
 
 
+# Bad values in one block (a batch of CSV, 8 MiB of JSON Lines) beyond which, where they are also
+# most of its rows from the first of them on, the column is taken to be of the wrong type: the run
+# stops (exit 2) instead of finding each bad row (README, Bad input).
+WRONG_TYPE_ROWS = 1000
+_NUMBER = r"^[ \t]*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?[ \t]*$"
+
+
+def pc_any_number(values: pa.Array) -> bool:
+    """Whether any text value looks like a decimal number (the first block of a score column)."""
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.match_substring_regex(values.drop_null(), _NUMBER)).as_py())
+
+
+class _WrongType(Exception):
+    def __init__(self, row: int, value):
+        self.row, self.value = row, value
+
+
 def _parsed(values: pa.Array, t: pa.DataType) -> tuple[pa.Array, np.ndarray | None]:
     """Text values in type ``t`` as Arrow's CSV reader converts them (blanks and tabs around a value
     are dropped), null where a value does not convert; and which did not (None: all did).  Where the
-    whole column does not convert at once, halves are converted, down to the values that do not."""
+    whole column does not convert at once, halves are converted, down to the values that do not (more
+    than WRONG_TYPE_ROWS of them, most of the values from the first of them on: _WrongType)."""
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return values.cast(t), None
     import pyarrow.compute as pc
@@ -579,6 +619,7 @@ def _parsed(values: pa.Array, t: pa.DataType) -> tuple[pa.Array, np.ndarray | No
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     bad = np.zeros(len(values), np.bool_)
+    found = 0
     pieces = []
     pending = [(0, len(values))]
     while pending:
@@ -589,18 +630,26 @@ def _parsed(values: pa.Array, t: pa.DataType) -> tuple[pa.Array, np.ndarray | No
             if hi - lo == 1:
                 pieces.append(pa.nulls(1, t))
                 bad[lo] = True
+                found += 1
+                start = lo if found == 1 else start
+                if found > WRONG_TYPE_ROWS and 2 * found > lo + 1 - start:
+                    raise _WrongType(lo, values[lo].as_py()) from None
             else:
                 mid = (lo + hi) // 2
                 pending += [(mid, hi), (lo, mid)]
     return pa.concat_arrays(pieces), bad
 
 
-def _converted(batch: pa.RecordBatch, types: dict, bad: np.ndarray) -> pa.RecordBatch:
+def _converted(batch: pa.RecordBatch, types: dict, bad: np.ndarray, path: str) -> pa.RecordBatch:
     """A batch read as text in ``types``; rows with a value that does not convert are bad_value (unless
     ``bad`` already holds a reason)."""
     columns = []
     for name, t in types.items():
-        values, failed = _parsed(batch.column(name), t)
+        try:
+            values, failed = _parsed(batch.column(name), t)
+        except _WrongType as wrong:
+            raise InputError(f"{path}: column '{name}' has type {t}, but most of a block of its values are "
+                             f"not (such as {wrong.value!r}): a column of the wrong type") from None
         if failed is not None:
             bad[(bad == 0) & failed] = reasons.BAD_VALUE
         columns.append(values)

@@ -218,10 +218,11 @@ def test_long_bad_rows_reject_their_track(tmp_path_factory, tracks, data, fmt, b
 
 def test_csv_bad_rows_exactly(tmp_path, monkeypatch):
     """Which tracks, frames and scores rejected.parquet holds for each kind of bad CSV row, with the bad
-    value in a later block (the file is read again as text from there)."""
+    value in a later block (the file is read again as text, the rows handed on skipped: a row of too
+    many fields before it is not handed on twice)."""
     monkeypatch.setattr(formats, "BLOCK_BYTES", 1 << 10)
     good = "".join(f"g{i:03d},0,0.5\n" for i in range(100))
-    text = ("video_id,frame,score\n" + good + "b,0,abc\nb,1,0.5\nc,0,0.5,7\nc,1,0.25\nd,0\nd,1,0.75\n"
+    text = ("video_id,frame,score\nh,0,0.5,9\nh,1,0.5\n" + good + "b,0,abc\nb,1,0.5\nc,0,0.5,7\nc,1,0.25\nd,0\nd,1,0.75\n"
             "e,0,0.5\ne,1, 0.25 \nf,0,0.5\nf,1.5,0.5\n")
     (tmp_path / "t.csv").write_text(text)
     got = _run(tmp_path / "t.csv", tmp_path / "o")
@@ -231,6 +232,7 @@ def test_csv_bad_rows_exactly(tmp_path, monkeypatch):
         {"video_id": "c", "score": [0.5, 0.25], "frames": [0, 1], "rows": 2, "reason": "bad_field_count"},
         {"video_id": "d", "score": [None, 0.75], "frames": [0, 1], "rows": 2, "reason": "bad_field_count"},
         {"video_id": "f", "score": [0.5, 0.5], "frames": [0, None], "rows": 2, "reason": "bad_value"},
+        {"video_id": "h", "score": [0.5, 0.5], "frames": [0, 1], "rows": 2, "reason": "bad_field_count"},
     ]
     stages = got.stages().collect()
     assert stages.height == 101 and stages.filter(pl.col("video_id") == "e")["T"].to_list() == [2]
@@ -323,3 +325,24 @@ def test_nested_json_key_kind_across_a_read_boundary(tmp_path, monkeypatch):
         assert formats._first_key_kind(str(path)) == kind
     path.write_text('{"a": {"0": [0.1]}}')
     assert formats._first_key_kind(str(path)) is None
+
+
+def test_most_of_a_block_of_another_type_is_a_column_of_the_wrong_type(tmp_path, monkeypatch):
+    """Beyond WRONG_TYPE_ROWS bad values in a block, where they are most of its rows, the column has
+    changed type (a file joined from two dumps): one line, exit 2, rather than a row at a time."""
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 1 << 10)
+    monkeypatch.setattr(formats, "WRONG_TYPE_ROWS", 10)
+    lines = [json.dumps({"video_id": f"a{i}", "scores": [0.5]}) for i in range(50)]
+    lines += [json.dumps({"video_id": i, "scores": [0.5]}) for i in range(100)]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", "column 'video_id' has type string",
+               "a column of the wrong type")
+    rows = "".join(f"a{i},0,0.5\n" for i in range(50)) + "".join(f"b{i},0,NA\n" for i in range(100))
+    (tmp_path / "t.csv").write_text("video_id,frame,score\n" + rows)
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "column 'score' has type double",
+               "'NA'", "a column of the wrong type")
+    # Up to WRONG_TYPE_ROWS bad values, or fewer than half the block's rows, are bad rows.
+    lines = lines[:50] + lines[50:60] + [json.dumps({"video_id": f"c{i}", "scores": [0.5]}) for i in range(100)]
+    (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
+    got = _run(tmp_path / "u.jsonl", tmp_path / "o2")
+    assert got.summary["rows"]["rejected_by_reason"] == {"bad_value": 10}
