@@ -346,3 +346,12 @@ def test_most_of_a_block_of_another_type_is_a_column_of_the_wrong_type(tmp_path,
     (tmp_path / "u.jsonl").write_text("\n".join(lines) + "\n")
     got = _run(tmp_path / "u.jsonl", tmp_path / "o2")
     assert got.summary["rows"]["rejected_by_reason"] == {"bad_value": 10}
+
+
+def test_on_invalid_error_stops_at_the_first_bad_row(tmp_path):
+    (tmp_path / "t.jsonl").write_text('{"video_id": "a", "scores": [0.5]}\n{"video_id": "b", "scores": "x"}\n')
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o", "--on-invalid", "error"),
+               "t.jsonl", "row 1", "bad_value")
+    (tmp_path / "t.csv").write_text("video_id,frame,score\na,0,0.5\nb,0,0.5,1\n")
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", "--on-invalid", "error"),
+               "t.csv", "video_id='b'", "bad_field_count")
