@@ -8,9 +8,11 @@ after the read (schema checks, units, fingerprints, validation, the long
 layout) is the same as for Parquet.
 
 - JSON Lines (``.jsonl``, ``.ndjson``) and CSV / TSV (``.csv``, ``.tsv``)
-  are streamed by Arrow's own readers, a block at a time; their column
+  are streamed through Arrow's own parsers, a block at a time; their column
   types are inferred from the file's first block, then fixed for the rest of
-  the file.  Compressed files (``.gz``, ``.bz2``, ``.zst``, ``.lz4``)
+  the file.  A row that does not parse in them (a value of another type, a
+  CSV row of another number of fields) is handed on with BAD_ROW set, for
+  rejected.parquet (README, Bad input).  Compressed files (``.gz``, ``.bz2``, ``.zst``, ``.lz4``)
   are decompressed on the fly.
 - Nested JSON (``.json``) cannot be streamed: a file is parsed whole, with
   Python's ``json``, and its tracks are then handed on in batches.
@@ -33,16 +35,21 @@ import json
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 
+from ..kernels import reasons
 from .errors import InputError
 from .options import FORMATS as CHOICES
 
 # The formats this module reads; "parquet" and "ipc" are read by engine/source.py.
 READERS = ("jsonl", "csv", "tsv", "json", "npy")
+# Formats whose rows can be read in part (a value of the wrong type, a CSV row of too many fields):
+# their batches may carry BAD_ROW.
+TEXT_FORMATS = ("jsonl", "csv", "tsv", "json")
 NAMES = {"parquet": "Parquet", "ipc": "Arrow IPC", "jsonl": "JSON Lines", "csv": "CSV", "tsv": "TSV",
          "json": "JSON", "npy": "NumPy"}
 SUFFIXES = {
@@ -56,8 +63,8 @@ SUFFIXES = {
 }
 # Compressions Arrow's input streams detect by name; text formats may carry one of them.
 COMPRESSED = (".gz", ".bz2", ".zst", ".lz4")
-# Bytes of a text file parsed at once.  The first block decides the column types; one JSON line
-# (one track's scores in the wide layout) must fit in a block.
+# Bytes of a text file parsed at once.  The first block decides the column types; a JSON line longer
+# than a block makes a block of its own.
 BLOCK_BYTES = 8 << 20
 # Bytes (decompressed) sampled at the start of a text file to estimate its rows.
 SAMPLE_BYTES = 1 << 20
@@ -170,7 +177,9 @@ class TextFragment:
             else:
                 batches = self._numpy_batches(batch_rows)
             for batch in batches:
-                yield _conform(batch, schema, self.path, self.partition_keys)
+                batch, bad = split_bad_rows(batch)
+                batch = _conform(batch, schema, self.path, self.partition_keys)
+                yield batch if bad is None else _with_bad_rows(batch, bad)
         except InputError:
             raise
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
@@ -198,15 +207,21 @@ class TextFragment:
         lines = sample.count(b"\n") + (not sample.endswith(b"\n"))
         if self.format == "jsonl":
             lines = sum(1 for line in sample.splitlines() if line.strip()) if whole else lines
-            reader = self._open_jsonl(None)
-            schema = reader.schema
+            first = next(_line_chunks(self.path))
+            schema = self._infer_jsonl(first)
+            for field in schema:  # a key or frame column of floats where some are integers: bad values
+                if field.name in self.roles.labels and pa.types.is_floating(field.type) and any(
+                        isinstance(v, int) and not isinstance(v, bool)
+                        for v in (self._json_object(line, row).get(field.name)
+                                  for row, line in enumerate(_json_lines(first)))):
+                    schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.int64()))
         else:
             reader, schema = self._inspect_csv()
+            del reader
             lines -= 1  # the header
             if whole and not lines:
                 self._empty = True
                 return
-        del reader
         self.rows = max(0, lines) if whole else _scaled(lines, self.path, sample)
         fields = []
         for field in schema:
@@ -219,37 +234,128 @@ class TextFragment:
             fields.append(pa.field(field.name, t))
         self.physical_schema = pa.schema(fields)
 
-    def _open_jsonl(self, schema: pa.Schema | None):
-        import pyarrow.json as pj
+    def _infer_jsonl(self, chunk: bytes) -> pa.Schema:
+        """The column types of the file's first block, as Arrow infers them.  Where its rows disagree
+        (a string where the others have numbers), the rows whose value is of a kind that is not the
+        column's most common one are left out of the inference (they are bad rows, found again when
+        read)."""
+        try:
+            return _read_json(chunk, None).schema
+        except pa.ArrowInvalid as exc:
+            first_error = exc
+        objects = [self._json_object(line, row) for row, line in enumerate(_json_lines(chunk))]
+        votes: dict[str, Counter] = {}
+        for obj in objects:
+            for name, value in obj.items():
+                kind = _json_kind(value) if value is not None else None
+                if kind is not None and "," not in kind:  # a list of mixed kinds has no Arrow type
+                    votes.setdefault(name, Counter())[kind] += 1
+        common = {name: counts.most_common(1)[0][0] for name, counts in votes.items()}
+        kept = [line for line, obj in zip(_json_lines(chunk), objects)
+                if all(v is None or _json_kind(v) == common.get(k) for k, v in obj.items())]
+        for attempt in range(2):
+            try:
+                return _read_json(b"\n".join(kept), None).schema
+            except pa.ArrowInvalid:  # then also without the lines Arrow cannot read alone (1e400)
+                kept = [line for line in kept if _parses(line)] if not attempt else kept
+        raise InputError(f"{self.path}: cannot read as JSON Lines: {_first_line(first_error)}") from None
 
-        parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") if schema is not None \
-            else pj.ParseOptions()
-        return pj.open_json(self.path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=parse)
+    def _json_object(self, line: bytes, row: int) -> dict:
+        """One line as a Python object; a line that is not a JSON object stops the read (exit 2)."""
+        try:
+            obj = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based): {exc}") from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is a JSON "
+                             f"{type(obj).__name__}, expected an object") from None
+        return obj
 
     def _jsonl_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        # Only the columns the run reads are parsed, in the types the first block showed; a value
-        # of another JSON type later stops the read with Arrow's message (it names the column).
+        """The file a block (about BLOCK_BYTES of whole lines) at a time, only the columns the run reads
+        (not the hive partition columns), in the types the first block showed.  A block that does not
+        parse so is read again in halves, down to the lines that do not (README, Bad input): such a row
+        keeps the values that parse, null for the others, and BAD_ROW holds its reason."""
         explicit = pa.schema([self.physical_schema.field(f.name) for f in schema
-                              if f.name in self.physical_schema.names])  # not the hive partition columns
+                              if f.name in self.physical_schema.names])
         done = 0
-        try:
-            for batch in self._open_jsonl(explicit):
+        for chunk in _line_chunks(self.path):
+            try:
+                table, bad = _read_json(chunk, explicit), None
+            except pa.ArrowInvalid:
+                table, bad = self._jsonl_rows(list(_json_lines(chunk)), explicit, done)
+            for batch in table.to_batches():
+                if bad is not None:
+                    batch = _with_bad_rows(batch, bad[: batch.num_rows])
+                    bad = bad[batch.num_rows:]
                 yield batch
-                done += batch.num_rows
-        except pa.ArrowInvalid as exc:
-            # Arrow counts rows within the failing block (read one at a time): counted from the file's start here.
-            text = re.sub(r"in row (\d+)", lambda m: f"in row {done + int(m.group(1))} (0-based)", _first_line(exc))
-            raise InputError(f"{self.path}: cannot read as JSON Lines: {text}") from None
+            done += table.num_rows
 
-    def _csv_options(self, column_types: dict | None = None, include: list | None = None):
+    def _jsonl_rows(self, lines: list[bytes], schema: pa.Schema, first_row: int) -> tuple[pa.Table, np.ndarray]:
+        """Lines of which some do not parse in ``schema``: the table of them all (in one chunk), and the
+        reason of each row (0 where it parsed).  Halves are parsed until the lines that fail are alone."""
+        pieces: list[pa.Table] = []
+        bad = np.zeros(len(lines), np.uint8)
+        found = 0
+        pending = [(0, len(lines))]
+        while pending:
+            lo, hi = pending.pop()
+            if hi - lo > 1:
+                try:
+                    pieces.append(_read_json(b"\n".join(lines[lo:hi]), schema))
+                    continue
+                except pa.ArrowInvalid:
+                    mid = (lo + hi) // 2
+                    pending += [(mid, hi), (lo, mid)]  # the first half next: pieces stay in line order
+                    continue
+            try:
+                pieces.append(_read_json(lines[lo], schema))
+            except pa.ArrowInvalid:
+                pieces.append(self._bad_jsonl_row(lines[lo], schema, first_row + lo))
+                bad[lo] = reasons.BAD_VALUE
+                found += 1  # (lines are met in order)
+                start = lo if found == 1 else start
+                if found > WRONG_TYPE_ROWS and 2 * found > lo + 1 - start:
+                    wrong = [f.name for f, v in zip(schema, pieces[-1].columns) if v.null_count and
+                             self._json_object(lines[lo], first_row + lo).get(f.name) is not None]
+                    raise InputError(f"{self.path}: column '{(wrong or schema.names)[0]}' has type "
+                                     f"{schema.field((wrong or schema.names)[0]).type} in the file's first block, but most "
+                                     f"rows from row {first_row + start} (0-based) on have another type: a column of "
+                                     "the wrong type")
+        return pa.concat_tables(pieces).combine_chunks(), bad
+
+    def _bad_jsonl_row(self, line: bytes, schema: pa.Schema, row: int) -> pa.Table:
+        """A line with a value of the wrong type: the values of the other columns, null for that one."""
+        obj = self._json_object(line, row)
+        columns = []
+        for field in schema:
+            try:
+                value = json.dumps({field.name: obj.get(field.name)}, allow_nan=False).encode()
+                columns.append(_read_json(value, pa.schema([field])).column(0))
+            except (pa.ArrowInvalid, ValueError):
+                columns.append(pa.chunked_array([pa.nulls(1, field.type)]))
+        return pa.Table.from_arrays(columns, schema=schema)
+
+    def _csv_options(self, column_types: dict | None = None, include: list | None = None, skipped: list | None = None):
+        """Arrow's CSV options; a row of another number of fields than the header is skipped, its text
+        noted in ``skipped`` (README, Bad input)."""
         import pyarrow.csv as pc
 
+        def skip(row) -> str:
+            if skipped is not None:
+                skipped.append(row.text)
+            return "skip"
+
         read = pc.ReadOptions(block_size=BLOCK_BYTES)
-        parse = pc.ParseOptions(delimiter="\t" if self.format == "tsv" else ",")
+        parse = pc.ParseOptions(delimiter=self._delimiter, invalid_row_handler=skip)
         # An empty field is null; "nan" and "inf" are numbers (a NaN score is non-finite, not null).
         convert = pc.ConvertOptions(null_values=[""], strings_can_be_null=True, column_types=column_types or {},
                                     include_columns=include or [])
         return read, parse, convert
+
+    @property
+    def _delimiter(self) -> str:
+        return "\t" if self.format == "tsv" else ","
 
     def _inspect_csv(self):
         import pyarrow.csv as pc
@@ -258,43 +364,97 @@ class TextFragment:
         reader = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
         schema = reader.schema
         self._csv_names = schema.names
-        # Integer columns whose labels have leading zeros ("00005") stay text, as written.
-        integers = [f.name for f in schema if pa.types.is_integer(f.type)]
-        if integers:
-            read, parse, convert = self._csv_options({name: pa.string() for name in integers}, integers)
+        # Integer columns whose labels have leading zeros ("00005") stay text, as written; a score
+        # column read as text where some of its values are numbers is a number column with bad values.
+        integers = [f.name for f in schema if pa.types.is_integer(f.type)
+                    or f.name in self.roles.labels and pa.types.is_floating(f.type)]
+        scores = [f.name for f in schema if f.name in self.roles.scores and not _numeric_or_null(f.type)]
+        if integers or scores:
+            read, parse, convert = self._csv_options({name: pa.string() for name in integers + scores},
+                                                     integers + scores)
             head = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
             first = head.read_next_batch()
             for name in integers:
                 values = first.column(name).drop_null().to_pylist()
-                if not all(_PLAIN_INTEGER.match(v) for v in values):
+                if pa.types.is_floating(schema.field(name).type):  # a key or frame column: integers
+                    if any(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # with bad values
+                        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
+                elif not all(_PLAIN_INTEGER.match(v) for v in values):
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
+            for name in scores:
+                if pc_any_number(first.column(name)):
+                    schema = schema.set(schema.get_field_index(name), pa.field(name, pa.float64()))
         return reader, schema
 
     def _csv_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """The file's rows in the types the first block showed.  Where a later value does not parse so,
+        the file is read again as text (the rows already handed on skipped), each column converted here: a
+        value that does not parse is null and its row is marked bad (BAD_ROW).  Rows of another number
+        of fields come last, their fields taken in order (README, Bad input)."""
         import pyarrow.csv as pc
 
         types = {f.name: self.physical_schema.field(f.name).type for f in schema
                  if f.name in self.physical_schema.names}  # not the hive partition columns
-        read, parse, convert = self._csv_options(types, list(types))
-        yield from pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
+        skipped: list[str] = []  # rows of another number of fields, in file order, as Arrow's parser meets them
+        done = 0  # rows handed on
+        handed = 0  # rows of ``skipped`` handed on (after each batch: memory stays bounded)
+
+        def field_count_rows(drop: int = 0) -> Iterator[pa.RecordBatch]:
+            n = len(skipped)  # (the parser may add more meanwhile, read ahead)
+            texts = skipped[drop:n]
+            del skipped[:n]
+            if texts:
+                yield self._field_count_rows(texts, types)
+
+        read, parse, convert = self._csv_options(types, list(types), skipped)
+        try:
+            for batch in pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert):
+                yield batch
+                done += batch.num_rows
+                handed += len(skipped)
+                yield from field_count_rows()
+        except pa.ArrowInvalid:  # a value of another type: again, as text
+            skipped.clear()
+            read, parse, convert = self._csv_options({name: pa.string() for name in types}, list(types), skipped)
+            for batch in pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert):
+                if done < batch.num_rows:
+                    yield _converted(batch.slice(done), types, np.zeros(batch.num_rows - done, np.uint8), self.path)
+                done = max(0, done - batch.num_rows)
+                drop = min(handed, len(skipped))  # the first ones met were handed on before
+                handed -= drop
+                yield from field_count_rows(drop)
+        drop = min(handed, len(skipped))
+        yield from field_count_rows(drop)
+
+    def _field_count_rows(self, texts: list[str], types: dict) -> pa.RecordBatch:
+        """Rows with more or fewer fields than the header: the fields taken in order, by position (the
+        ids of a row cut short or with a field too many are those of its track), each converted as its
+        column; rejected as bad_field_count."""
+        import csv
+
+        rows = [next(csv.reader([text], delimiter=self._delimiter), []) for text in texts]
+        position = {name: i for i, name in enumerate(self._csv_names)}
+        columns = {}
+        for name in types:
+            i = position[name]
+            columns[name] = pa.array([row[i] if i < len(row) and row[i] != "" else None for row in rows], pa.string())
+        batch = pa.RecordBatch.from_pydict(columns)
+        return _converted(batch, types, np.full(len(rows), reasons.BAD_FIELD_COUNT, np.uint8), self.path)
 
     # --- nested JSON: parsed whole -------------------------------------------------------------
 
     def _inspect_json(self) -> None:
         sample, whole = _sample(self.path)
-        if not sample.strip():
-            raise InputError(f"{self.path}: empty file; expected a JSON object {{video_id: {{exp_id: scores}}}}")
-        if whole and _names_no_track(sample):  # {} or {video: {}}: no data, as an empty file
+        if whole and (not sample.strip() or _names_no_track(sample)):  # {} or {video: {}}: no data, as an empty file
             self._empty = True
             return
         brackets = sample.count(b"[")
         self.rows = brackets if whole else _scaled(brackets, self.path, sample)
         fields = [pa.field("video_id", pa.string()), pa.field("exp_id", pa.string()),
                   pa.field("scores", pa.list_(pa.float64()))]
-        if _mentions(self.path, b'"key_frame"'):
-            # Frame names (text, with --meta) where the first key in the sample is a string.
-            first = re.search(rb'"key_frame"\s*:\s*(")?', sample)
-            fields.append(pa.field("key_frame", pa.string() if first and first.group(1) else pa.int64()))
+        kind = _first_key_kind(self.path)
+        if kind is not None:  # frame names (text, with --meta) where the file's first non-null key is a string
+            fields.append(pa.field("key_frame", pa.string() if kind == "text" else pa.int64()))
         self.physical_schema = pa.schema(fields)
 
     def _json_table(self) -> pa.Table:
@@ -306,8 +466,9 @@ class TextFragment:
             raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
         del text
         names = self.physical_schema.names
-        return nested_json_table(data, self.path, "key_frame" in names,
-                                 "key_frame" in names and pa.types.is_string(self.physical_schema.field("key_frame").type))
+        table, bad = nested_json_table(data, self.path, "key_frame" in names, "key_frame" in names and
+                                       pa.types.is_string(self.physical_schema.field("key_frame").type))
+        return table if not bad.any() else table.append_column(BAD_ROW, pa.array(bad, pa.uint8()))
 
     # --- NumPy ----------------------------------------------------------------------------------
 
@@ -350,6 +511,151 @@ class TextFragment:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+# Column of a batch of a text file that has bad rows: the reason of each row (0: none), from
+# kernels/reasons.py.  engine/stream.py and engine/long.py take it off before the rows are scored.
+BAD_ROW = "__tf2eng_bad_row"
+
+
+def _with_bad_rows(batch: pa.RecordBatch, bad: np.ndarray) -> pa.RecordBatch:
+    if not bad.any():
+        return batch
+    return batch.append_column(BAD_ROW, pa.array(bad, pa.uint8()))
+
+
+def split_bad_rows(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None]:
+    """``batch`` without BAD_ROW, and the reasons it held (None where it had none)."""
+    i = batch.schema.get_field_index(BAD_ROW)
+    if i < 0:
+        return batch, None
+    bad = batch.column(i).to_numpy(zero_copy_only=False).astype(np.uint8)
+    return batch.remove_column(i), bad
+
+
+def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table:
+    """JSON Lines in memory through Arrow's reader, in one block; ``schema``: only those columns, of
+    those types (a value of another JSON type fails the whole read)."""
+    import pyarrow.json as pj
+
+    parse = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") if schema is not None \
+        else pj.ParseOptions()
+    read = pj.ReadOptions(block_size=max(BLOCK_BYTES, len(data) + 1))
+    return pj.read_json(pa.BufferReader(data), read_options=read, parse_options=parse)
+
+
+def _parses(line: bytes) -> bool:
+    try:
+        _read_json(line, None)
+        return True
+    except pa.ArrowInvalid:
+        return False
+
+
+def _line_chunks(path: str) -> Iterator[bytes]:
+    """The (decompressed) file in pieces of about BLOCK_BYTES that end at a line's end (a longer line
+    makes a longer piece); nothing for an empty file."""
+    rest = b""
+    with pa.input_stream(path) as f:
+        while True:
+            data = f.read(BLOCK_BYTES)
+            if not data:
+                break
+            data = rest + data if rest else data
+            cut = data.rfind(b"\n") + 1
+            rest, data = data[cut:], data[:cut]
+            if data:
+                yield data
+    if rest.strip():
+        yield rest
+
+
+def _json_lines(chunk: bytes) -> Iterator[bytes]:
+    """The lines of a piece that are not blank (Arrow's reader skips blank lines: they are no row)."""
+    return (line for line in chunk.split(b"\n") if line.strip())
+
+
+def _json_kind(value) -> str:
+    """A JSON value's kind for the type vote of _infer_jsonl: numbers are one kind (Arrow unifies
+    integers and floats), a list's kind names its elements' kinds."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, list):
+        return "list:" + ",".join(sorted({_json_kind(v) for v in value if v is not None}))
+    return type(value).__name__
+
+
+# Bad values in one block (a batch of CSV, 8 MiB of JSON Lines) beyond which, where they are also
+# most of its rows from the first of them on, the column is taken to be of the wrong type: the run
+# stops (exit 2) instead of finding each bad row (README, Bad input).
+WRONG_TYPE_ROWS = 1000
+_NUMBER = r"^[ \t]*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?[ \t]*$"
+
+
+def pc_any_number(values: pa.Array) -> bool:
+    """Whether any text value looks like a decimal number (the first block of a score column)."""
+    import pyarrow.compute as pc
+
+    return bool(pc.any(pc.match_substring_regex(values.drop_null(), _NUMBER)).as_py())
+
+
+class _WrongType(Exception):
+    def __init__(self, row: int, value):
+        self.row, self.value = row, value
+
+
+def _parsed(values: pa.Array, t: pa.DataType) -> tuple[pa.Array, np.ndarray | None]:
+    """Text values in type ``t`` as Arrow's CSV reader converts them (blanks and tabs around a value
+    are dropped), null where a value does not convert; and which did not (None: all did).  Where the
+    whole column does not convert at once, halves are converted, down to the values that do not (more
+    than WRONG_TYPE_ROWS of them, most of the values from the first of them on: _WrongType)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return values.cast(t), None
+    import pyarrow.compute as pc
+
+    values = pc.utf8_trim(values, " \t")
+    try:
+        return values.cast(t), None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    bad = np.zeros(len(values), np.bool_)
+    found = 0
+    pieces = []
+    pending = [(0, len(values))]
+    while pending:
+        lo, hi = pending.pop()
+        try:
+            pieces.append(values.slice(lo, hi - lo).cast(t))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if hi - lo == 1:
+                pieces.append(pa.nulls(1, t))
+                bad[lo] = True
+                found += 1
+                start = lo if found == 1 else start
+                if found > WRONG_TYPE_ROWS and 2 * found > lo + 1 - start:
+                    raise _WrongType(lo, values[lo].as_py()) from None
+            else:
+                mid = (lo + hi) // 2
+                pending += [(mid, hi), (lo, mid)]
+    return pa.concat_arrays(pieces), bad
+
+
+def _converted(batch: pa.RecordBatch, types: dict, bad: np.ndarray, path: str) -> pa.RecordBatch:
+    """A batch read as text in ``types``; rows with a value that does not convert are bad_value (unless
+    ``bad`` already holds a reason)."""
+    columns = []
+    for name, t in types.items():
+        try:
+            values, failed = _parsed(batch.column(name), t)
+        except _WrongType as wrong:
+            raise InputError(f"{path}: column '{name}' has type {t}, but most of a block of its values are "
+                             f"not (such as {wrong.value!r}): a column of the wrong type") from None
+        if failed is not None:
+            bad[(bad == 0) & failed] = reasons.BAD_VALUE
+        columns.append(values)
+    return _with_bad_rows(pa.RecordBatch.from_arrays(columns, names=list(types)), bad)
+
+
 def _names_no_track(sample: bytes) -> bool:
     """True for a whole nested JSON file that parses to an object of empty objects; anything else
     (malformed JSON included) is left to the read, which checks it."""
@@ -369,9 +675,7 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
     roles = Roles(options)
     fragments = parallel_map(lambda path: TextFragment(path, fmt, roles), files)
     with_data = [f for f in fragments if f.physical_schema is not None]
-    if not with_data:
-        raise InputError(f"{files[0]}: no data (every file of the input is empty)")
-    schema = with_data[0].physical_schema
+    schema = with_data[0].physical_schema if with_data else _columns_of_no_data(fmt, options)
     for fragment in fragments:
         if fragment.physical_schema is None:
             fragment.physical_schema = schema
@@ -380,6 +684,22 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
             if field.name not in schema.names:
                 schema = schema.append(field)
     return fragments, schema
+
+
+def _columns_of_no_data(fmt: str, options) -> pa.Schema:
+    """The columns of an input whose every file is empty (README, Input formats): those the options
+    name, with the types an empty run needs: ids and --by columns text, scores float64, frames and a
+    key named by --key-col int64.  Wide, unless --layout long or CSV / TSV (long only)."""
+    layout = options.layout or ("long" if fmt in ("csv", "tsv") else "wide")
+    fields = [pa.field(name, pa.string()) for name in (options.id_cols or ("video_id",))]
+    if layout == "wide":
+        fields.append(pa.field(options.scores_col or "scores", pa.list_(pa.float64())))
+    else:
+        fields += [pa.field(options.frame_col, pa.int64()), pa.field(options.scores_col or "score", pa.float64())]
+    if options.key == "column" and options.key_col != "key_frame":
+        fields.append(pa.field(options.key_col, pa.int64()))
+    fields += [pa.field(name, pa.string()) for name in options.by if name not in {f.name for f in fields}]
+    return pa.schema(fields)
 
 
 _HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
@@ -442,17 +762,25 @@ def _codec(path: str) -> str | None:
     return None
 
 
-def _mentions(path: str, text: bytes) -> bool:
-    """Whether the (decompressed) file holds ``text``, read a MiB at a time."""
+_KEY_VALUE = re.compile(rb'"key_frame"\s*:\s*(?!null)(\S)')
+
+
+def _first_key_kind(path: str) -> str | None:
+    """None where the (decompressed) file never holds the text "key_frame"; else "text" where its first
+    non-null key is a string, "int" otherwise.  Read a MiB at a time, the whole file if need be."""
+    found = False
     tail = b""
     with pa.input_stream(path) as f:
         while True:
             chunk = f.read(SAMPLE_BYTES)
             if not chunk:
-                return False
-            if text in tail + chunk:
-                return True
-            tail = chunk[-len(text):]
+                return "int" if found else None
+            text = tail + chunk
+            found = found or b'"key_frame"' in text
+            match = _KEY_VALUE.search(text)
+            if match:
+                return "text" if match.group(1) == b'"' else "int"
+            tail = text[-4096:]  # a key split by the read, with the blanks before its value
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:
@@ -480,25 +808,36 @@ def _table_batches(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]
         yield from table.slice(start, batch_rows).combine_chunks().to_batches()
 
 
+_FLOAT64_MAX = float(np.finfo(np.float64).max)  # a JSON integer beyond it is no float64 (bad_value)
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) -> pa.Table:
+def _is_score(value) -> bool:
+    """A JSON number that is a float64 (NaN and infinities too: quarantined as non-finite scores)."""
+    return isinstance(value, float) or _is_number(value) and abs(value) <= _FLOAT64_MAX
+
+
+def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) -> tuple[pa.Table, np.ndarray]:
     """``{video_id: {exp_id: scores}}`` or ``{video_id: {exp_id: {"scores": [...], "key_frame": k}}}``
-    as a wide table.  A null where a track or a score belongs is kept (it is quarantined later); a
-    value of another JSON type stops the read, naming the track."""
+    as a wide table, and each track's reason (0: none) from kernels/reasons.py.  A null where a track or a
+    score belongs is kept (it is quarantined later); a track with a value of another JSON type (a score
+    that is no number, a key of the other kind) is ``bad_value``, that value null; a file of another
+    shape stops the read, naming the track."""
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a JSON object {{video_id: {{exp_id: scores}}}}, found a "
                          f"{type(data).__name__}")
     videos, exps, offsets, values, keys = [], [], [0], [], []
-    valid = []
+    valid, bad = [], []
     for video, tracks in data.items():
         if not isinstance(tracks, dict):
             raise InputError(f"{path}: video {video!r}: expected an object {{exp_id: scores}}, "
                              f"found {json.dumps(tracks)[:40]}")
         for exp, entry in tracks.items():
             key = None
+            wrong = False
             if isinstance(entry, dict):
                 unknown = set(entry) - {"scores", "key_frame"}
                 if "scores" not in entry or unknown:
@@ -506,35 +845,28 @@ def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) 
                                      f"(and 'key_frame'), found keys {sorted(entry)}")
                 key = entry.get("key_frame")
                 if key is not None and not (isinstance(key, str) if text_keys else
-                                            isinstance(key, int) and not isinstance(key, bool)):
-                    expected = "a frame name (text), as the file's first key" if text_keys else "an integer"
-                    raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'key_frame' holds "
-                                     f"{json.dumps(key)[:40]}, expected {expected}")
+                                            isinstance(key, int) and not isinstance(key, bool) and
+                                            -2**63 <= key < 2**63):
+                    key, wrong = None, True
                 entry = entry["scores"]
-            if entry is not None and not isinstance(entry, list):
-                raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'scores' holds "
-                                 f"{json.dumps(entry)[:40]}, expected a list of numbers")
+            if entry is not None and not (isinstance(entry, list) and
+                                          all(s is None or _is_score(s) for s in entry)):
+                entry, wrong = None, True
             if entry is not None:
-                for s in entry:
-                    if s is not None and not _is_number(s):
-                        raise InputError(f"{path}: video {video!r}, exp {exp!r}: column 'scores' holds "
-                                         f"{json.dumps(s)[:40]}, expected numbers")
                 values.extend(entry)
             videos.append(video)
             exps.append(exp)
             valid.append(entry is not None)
             offsets.append(len(values))
             keys.append(key)
+            bad.append(reasons.BAD_VALUE if wrong else reasons.OK)
     scores = pa.ListArray.from_arrays(pa.array(offsets, pa.int32() if len(values) < 2**31 else pa.int64()),
                                       pa.array(values, pa.float64()),
                                       mask=pa.array([not v for v in valid], pa.bool_()))
     columns = {"video_id": pa.array(videos, pa.string()), "exp_id": pa.array(exps, pa.string()), "scores": scores}
     if with_key:
-        try:
-            columns["key_frame"] = pa.array(keys, pa.string() if text_keys else pa.int64())
-        except OverflowError:
-            raise InputError(f"{path}: column 'key_frame' holds an integer beyond int64") from None
-    return pa.table(columns)
+        columns["key_frame"] = pa.array(keys, pa.string() if text_keys else pa.int64())
+    return pa.table(columns), np.array(bad, np.uint8)
 
 
 def _stem(path: str) -> str:

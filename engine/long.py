@@ -52,6 +52,7 @@ import pyarrow.compute as pc
 from ..kernels import group as group_kernels
 from ..kernels import reasons
 from .pipeline import prefetched
+from .formats import BAD_ROW, TEXT_FORMATS, split_bad_rows
 from .lazy import polars as pl
 from .ragged import int64_or_null
 from .source import BATCH_ROWS, Columns, Source
@@ -324,6 +325,13 @@ def group_tracks(table: pa.Table, cols: Columns, stats: LabelStats,
         reason = np.concatenate([reason, more_reason])
         back = np.argsort(np.concatenate([clean, flagged_codes]), kind="stable")
         tracks, reason = tracks.take(pa.array(back)), reason[back]
+    if BAD_ROW in table.column_names:  # a row that could not be read whole rejects its track, first
+        bad = table.column(BAD_ROW).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            worst = np.zeros(groups, np.uint8)
+            np.maximum.at(worst, codes[rows], bad[rows])
+            reason = np.where(worst != 0, worst, reason).astype(np.uint8)
     return tracks, reason
 
 
@@ -424,6 +432,8 @@ def _spill_schema(source: Source) -> pa.Schema:
             schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
     if cols.key is not None:
         schema = schema.append(pa.field(_KEY_BEYOND_INT64, pa.bool_()))
+    if source.format in TEXT_FORMATS:  # a bad row's reason (README, Bad input)
+        schema = schema.append(pa.field(BAD_ROW, pa.uint8()))
     return schema
 
 
@@ -497,7 +507,12 @@ class LongTracks:
     def _decoded(self) -> Iterator[pa.RecordBatch]:
         for i in range(len(self.source.fragments)):
             for batch in self.source.batches(i):
-                yield _as_int64_labels(batch, self.source.columns).cast(self.schema)
+                batch, bad = split_bad_rows(batch)
+                batch = _as_int64_labels(batch, self.source.columns)
+                if BAD_ROW in self.schema.names:
+                    batch = batch.append_column(BAD_ROW, pa.array(np.zeros(batch.num_rows, np.uint8) if bad is None
+                                                                  else bad, pa.uint8()))
+                yield batch.cast(self.schema)
 
     def __iter__(self) -> Iterator[tuple[pa.RecordBatch, np.ndarray]]:
         if self.partitions == 1:

@@ -29,6 +29,7 @@ from ..kernels import reasons
 from .aggregate import GroupMoments
 from .batch import BatchResult, process_batch
 from .errors import RejectedRowError
+from .formats import split_bad_rows
 from .groups import GroupIndex
 from .long import FRAMES, KEY_LABEL, ROWS, LongTracks, key_read_type, label_type, long_outputs
 from .meta import named_keys
@@ -200,7 +201,8 @@ def _wide_batches(ctx: UnitContext, unit: Unit, tick: Tick | None, timings: dict
         t = time.perf_counter()
         for batch, origin in batches:
             timings["read"] += time.perf_counter() - t
-            yield batch, origin, None
+            batch, bad = split_bad_rows(batch)  # rows a text file's reader could not read whole
+            yield batch, origin, bad
             if tick is not None:
                 tick(batch.num_rows)
             t = time.perf_counter()

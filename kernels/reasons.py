@@ -19,6 +19,9 @@ NULL_ID = 9  # an id column is null: the track could not be told apart
 BAD_FRAME_INDEX = 10  # long layout: a null frame label
 INCONSISTENT_KEY_FRAME = 11  # long layout: key_frame differs between frames of a track
 DUPLICATE_FRAME = 12  # long layout: two rows of a track with the same frame label
+# Set by the readers of text files (engine/formats.py), carried in the column BAD_VALUE_COLUMN.
+BAD_VALUE = 13  # a value of the wrong type for its column (a string where numbers belong)
+BAD_FIELD_COUNT = 14  # CSV / TSV: a row with more or fewer fields than the header
 
 NAMES = {
     NULL_SCORES: "null_scores",
@@ -33,4 +36,6 @@ NAMES = {
     BAD_FRAME_INDEX: "bad_frame_index",
     INCONSISTENT_KEY_FRAME: "inconsistent_key_frame",
     DUPLICATE_FRAME: "duplicate_frame",
+    BAD_VALUE: "bad_value",
+    BAD_FIELD_COUNT: "bad_field_count",
 }

@@ -320,31 +320,21 @@ NUMPY_OBJECT = object()  # a pickled object array, written by the test
 BAD_FILES = {
     "jsonl malformed": ("t.jsonl", '{"video_id": "a", "scores": [0.1]}\n{"video_id": "b", "scores": [0.1\n',
                         ["t.jsonl", "JSON"]),
-    "jsonl scores a string": ("t.jsonl", '{"video_id": "a", "scores": [0.1]}\n{"video_id": "b", "scores": "x"}\n',
-                              ["t.jsonl", "scores"]),
-    "jsonl score a string": ("t.jsonl", '{"video_id": "a", "scores": [0.1, "x"]}\n', ["t.jsonl", "scores"]),
     "jsonl scores a number": ("t.jsonl", '{"video_id": "a", "scores": 0.5}\n',
                               ["t.jsonl", "column 'scores' has type double, expected list"]),
     "jsonl key a float": ("t.jsonl", '{"video_id": "a", "scores": [0.5], "key_frame": 0.5}\n',
                           ["t.jsonl", "column 'key_frame' has type double"]),
     "jsonl an array per line": ("t.jsonl", "[0.1, 0.2]\n", ["t.jsonl"]),
-    "jsonl empty": ("t.jsonl", "", ["t.jsonl", "no data"]),
     "jsonl no id": ("t.jsonl", '{"scores": [0.5]}\n', ["t.jsonl", "missing column 'video_id'"]),
-    "csv ragged row": ("t.csv", "video_id,frame,score\na,0,0.5\na,1\n", ["t.csv", "Expected 3 columns"]),
     "csv text score": ("t.csv", "video_id,frame,score\na,0,high\n",
                        ["t.csv", "column 'score' has type string, expected float"]),
-    "csv header only": ("t.csv", "video_id,frame,score\n", ["t.csv", "no data"]),
-    "csv empty": ("t.csv", "", ["t.csv", "no data"]),
     "csv wide": ("t.csv", "video_id,scores\na,0.5\n", ["t.csv", "column 'scores'"]),
     "tsv no frame": ("t.tsv", "video_id\tscore\na\t0.5\n", ["t.tsv", "'frame'"]),
     "json malformed": ("t.json", '{"a": {"0": [0.1,', ["t.json", "cannot read as JSON"]),
     "json a list": ("t.json", "[[0.1, 0.2]]", ["t.json", "expected a JSON object"]),
     "json video not an object": ("t.json", '{"a": [0.1, 0.2]}', ["t.json", "video 'a'"]),
-    "json scores a string": ("t.json", '{"a": {"0": "x"}}', ["t.json", "video 'a', exp '0'", "'scores'"]),
-    "json score a string": ("t.json", '{"a": {"0": [0.1, "x"]}}', ["t.json", "'scores'", "expected numbers"]),
     "json key a string": ("t.json", '{"a": {"0": {"scores": [0.1], "key_frame": "0"}}}', ["t.json", "'key_frame'"]),
     "json unknown member": ("t.json", '{"a": {"0": {"score": [0.1]}}}', ["t.json", "'scores'"]),
-    "json empty": ("t.json", "", ["t.json", "empty file"]),
     "npy garbage": ("t.npy", "garbage", ["t.npy", "cannot read as NumPy"]),
     "npz garbage": ("t.npz", "garbage", ["t.npz", "cannot read as NumPy"]),
     "npy pickled objects": ("t.npy", NUMPY_OBJECT, ["t.npy", "Python objects"]),
@@ -365,18 +355,6 @@ def test_bad_file_is_one_line(tmp_path, name):
         path.write_text(content)
     _one_error(_cli("run", path, "-o", tmp_path / "out"), *needles)
     assert not (tmp_path / "out").exists()
-
-
-def test_a_bad_value_in_a_later_block_is_one_line(tmp_path, monkeypatch):
-    """Types come from a file's first block; a value that does not fit later stops the run, naming the
-    file and the column."""
-    monkeypatch.setattr(formats, "BLOCK_BYTES", 1 << 10)
-    rows = "".join(f"a{i},{i},0.5\n" for i in range(200))
-    (tmp_path / "t.csv").write_text("video_id,frame,score\n" + rows + "b,0,high\n")
-    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "column 'score'")
-    lines = "".join(json.dumps({"video_id": f"a{i}", "scores": [0.5]}) + "\n" for i in range(200))
-    (tmp_path / "t.jsonl").write_text(lines + '{"video_id": "b", "scores": ["x"]}\n')
-    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", "scores", "in row 200 (0-based)")
 
 
 def test_empty_file_beside_others_has_no_rows(tmp_path):

@@ -13,7 +13,7 @@ from conftest import assert_one_error as _one_error
 from conftest import invoke_cli as _cli
 
 
-# --- files without tracks are empty files (README, Input formats: Bad files) -------------------------
+# --- files without tracks are empty files (README, Input formats: No rows) ----------------------------
 
 
 @pytest.mark.parametrize("content", ["{}", '{"v1": {}}', "{ }\n"])
@@ -30,8 +30,9 @@ def test_nested_json_without_tracks_beside_files_with_keys(tmp_path, content):
 
 
 @pytest.mark.parametrize("name", ["t.json", "t.npz", "t.npy"])
-def test_an_input_of_one_file_without_tracks_stops_as_an_empty_file(tmp_path, name):
-    """As an empty JSON Lines or CSV file: an input whose every file has no tracks stops the run."""
+def test_an_input_of_one_file_without_tracks_completes_as_an_empty_file(tmp_path, name):
+    """As an empty JSON Lines or CSV file and a Parquet file of zero rows (README, Input formats: No
+    rows): an input whose every file has no tracks completes with empty outputs."""
     path = tmp_path / name
     if name == "t.json":
         path.write_text("{}")
@@ -39,7 +40,10 @@ def test_an_input_of_one_file_without_tracks_stops_as_an_empty_file(tmp_path, na
         np.savez(path)
     else:
         np.save(path, np.zeros((0, 5)))
-    _one_error(_cli("run", path, "-o", tmp_path / "out"), name, "no data")
+    result = _cli("run", path, "-o", tmp_path / "out", "--no-plot")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rows"] == {"read": 0, "written": 0, "rejected": 0, "rejected_by_reason": {}}
 
 
 # --- RunResult.plot() of a sweep (README, In memory: plot(); Parameter sweeps: The plot) -----------
@@ -98,12 +102,19 @@ def test_nested_json_key_frames_as_frame_names_with_meta(tmp_path):
     assert got["t.json"].stage_means.equals(got["t.jsonl"].stage_means)
 
 
-def test_nested_json_mixing_integer_and_name_keys_is_one_line(tmp_path):
+def test_nested_json_mixing_integer_and_name_keys(tmp_path):
+    """The first key is a frame name: an integer key later is a bad value (README, Input formats:
+    Nested JSON); without --meta frame names stop the run."""
+    import polars as pl
+
     (tmp_path / "t.json").write_text(json.dumps(
         {"v1": {"0": {"scores": [0.1, 0.9], "key_frame": "00005"}, "1": {"scores": [0.1, 0.9], "key_frame": 1}}}))
-    (tmp_path / "m.json").write_text(json.dumps({"videos": {"v1": {"expressions": {}, "frames": ["00005"]}}}))
-    _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "out", "--meta", tmp_path / "m.json"),
-               "t.json", "video 'v1', exp '1'", "'key_frame'", "frame name")
+    (tmp_path / "m.json").write_text(json.dumps({"videos": {"v1": {"expressions": {}, "frames": ["00000", "00005"]}}}))
+    result = _cli("run", tmp_path / "t.json", "-o", tmp_path / "out", "--meta", tmp_path / "m.json", "--no-plot")
+    assert result.exit_code == 0, result.output
+    rejected = pl.read_parquet(tmp_path / "out" / "rejected.parquet")
+    assert rejected.select("exp_id", "key_frame", "reason").to_dicts() == [
+        {"exp_id": "1", "key_frame": None, "reason": "bad_value"}]
     _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "out2"), "t.json", "'key_frame'", "--meta")
 
 
