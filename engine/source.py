@@ -264,7 +264,14 @@ class Source:
             from .meta import load_metadata
 
             self.meta = load_metadata(options.meta)
-        self._physical = parallel_map(self._check_fragment, self.fragments)
+        self._checked: dict = {}  # scan schemas by file schema: see _check_fragment
+        self._fingerprints: list[dict] | None = None
+        if self.dataset is not None:  # Parquet, Arrow IPC: each file's checks and fingerprint in one task
+            checked = parallel_map(self._check_file, self.fragments)
+            self._physical = [physical for physical, _ in checked]
+            self._fingerprints = [entry for _, entry in checked]
+        else:
+            self._physical = parallel_map(self._check_fragment, self.fragments)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
 
@@ -348,6 +355,11 @@ class Source:
                 raise InputError(f"id column '{c}' clashes with a column tf2eng reads or writes")
         return columns
 
+    def _check_file(self, fragment: ds.Fragment) -> tuple[tuple[pa.Schema, int], dict]:
+        """One file's checks (_check_fragment), then its fingerprint entry: one task per file, not a pass
+        over the files for each."""
+        return self._check_fragment(fragment), _file_fingerprint(fragment.path)
+
     def _check_fragment(self, fragment: ds.Fragment) -> tuple[pa.Schema, int]:
         """Check one file's columns; return its scan schema and row count."""
         path = fragment.path
@@ -358,6 +370,19 @@ class Source:
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
+        # Files of one schema (and the same hive partition columns) pass or fail the checks alike: they
+        # run once per schema, not once per file; a failure names its own file.
+        memo = getattr(self, "_checked", None)
+        known = (physical, tuple(sorted(partition)))
+        if memo is not None and known in memo:
+            return memo[known], rows
+        scan = self._scan_schema(path, physical, partition)
+        if memo is not None:
+            memo[known] = scan
+        return scan, rows
+
+    def _scan_schema(self, path: str, physical: pa.Schema, partition: dict) -> pa.Schema:
+        """The columns read from one file, with their types, after checking them (README, Input)."""
         cols = self.columns
 
         def type_of(name: str) -> pa.DataType:
@@ -397,7 +422,7 @@ class Source:
             if not _same_kind(t, want):
                 raise InputError(f"{path}: column '{name}' has type {t}, but {want} in other files")
             scan_fields.append(pa.field(name, want if pa.types.is_dictionary(want) is False else want.value_type))
-        return pa.schema(scan_fields), rows
+        return pa.schema(scan_fields)
 
     def row_groups(self, index: int) -> list[int]:
         """Rows in each row group of fragment ``index`` (one entry for a file without row groups)."""
@@ -454,7 +479,9 @@ class Source:
         """Path, size, mtime and a hash of each file's tail (the Parquet footer lives there),
         taken once: unit keys and summary.json describe the same files."""
         digest = hashlib.sha256()
-        files = parallel_map(_file_fingerprint, [fragment.path for fragment in self.fragments])
+        files = getattr(self, "_fingerprints", None)  # taken with the checks (Parquet, Arrow IPC)
+        if files is None:
+            files = parallel_map(_file_fingerprint, [fragment.path for fragment in self.fragments])
         for entry in files:
             digest.update(fingerprint_line(entry))
         return {"sha256": digest.hexdigest(), "files": files}
@@ -466,12 +493,18 @@ def fingerprint_line(entry: dict) -> bytes:
 
 
 def _file_fingerprint(path: str) -> dict:
-    p = Path(path)
-    st = p.stat()
-    with open(p, "rb") as f:
-        f.seek(max(0, st.st_size - 65_536))
-        tail = hashlib.sha256(f.read()).hexdigest()
-    return {"path": str(p), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "tail_sha256": tail}
+    """Path, size, mtime and the SHA-256 of the last 64 KiB of one file (README, Scheduled runs)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)  # no Python file object: thousands of files are fingerprinted
+        try:
+            st = os.fstat(fd)
+            tail = os.pread(fd, 65_536, max(0, st.st_size - 65_536))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    return {"path": str(Path(path)), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "tail_sha256": hashlib.sha256(tail).hexdigest()}
 
 
 def _parquet_batches(fragment: ds.ParquetFileFragment, schema: pa.Schema,

@@ -17,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, closing, contextmanager, suppress
+from contextlib import ExitStack, closing, contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 
 import numba
@@ -208,61 +208,95 @@ def _wide_batches(ctx: UnitContext, unit: Unit, tick: Tick | None, timings: dict
             t = time.perf_counter()
 
 
-# Small files of a unit read ahead at once, each whole, on this many threads: their opens and reads
+# Runs of small files of a unit read ahead at once, each run on a thread of its own: their opens and reads
 # overlap instead of adding up (a file of at most BATCH_ROWS rows is one batch).
 READ_AHEAD_FILES = max(2, min(8, os.cpu_count() or 2))
 
 
-def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, str, int]]:
-    """(batch, source path, row of its first row in that file) for each batch of each file of the unit,
-    in order; small files are read ahead on a few threads, larger ones streamed."""
-    parts = iter(unit.fragments)
-    ahead: deque = deque()
+def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, Origin]]:
+    """(batch, its Origin) for the batches of the unit's files, in order: consecutive small files, in runs
+    of at most BATCH_ROWS rows, are read and joined ahead on a few threads (a task per run, not per file:
+    with thousands of files a task each cost more than their reads); larger files are streamed."""
     pool = ThreadPoolExecutor(READ_AHEAD_FILES) if len(unit.fragments) > 1 else None
+    ahead: deque = deque()
 
-    def read_whole(part: Part) -> list[pa.RecordBatch]:
-        return list(source.batches(part.index, part.row_groups))
+    def small(part: Part) -> bool:
+        return (pool is not None and part.row_groups is None and source.rows_in(part.index) <= BATCH_ROWS
+                and source.streams(part.index))  # a file read whole is never read beside another
+
+    def runs() -> Iterator[list[Part]]:
+        """The parts in order, consecutive small files of one schema together up to BATCH_ROWS rows."""
+        run: list[Part] = []
+        rows = 0
+        for part in unit.fragments:
+            if not small(part):
+                if run:
+                    yield run
+                yield [part]
+                run, rows = [], 0
+                continue
+            n = source.rows_in(part.index)
+            if run and (rows + n > BATCH_ROWS or source.scan_schema(part.index) != source.scan_schema(run[0].index)):
+                yield run
+                run, rows = [], 0
+            run.append(part)
+            rows += n
+        if run:
+            yield run
+
+    def read_run(run: list[Part]) -> list[tuple[pa.RecordBatch, Origin]]:
+        return list(_coalesced(_part_batches(source, run)))
+
+    todo = runs()
 
     def fill() -> None:
         while len(ahead) < READ_AHEAD_FILES:
-            part = next(parts, None)
-            if part is None:
+            run = next(todo, None)
+            if run is None:
                 return
-            small = (pool is not None and part.row_groups is None and source.rows_in(part.index) <= BATCH_ROWS
-                     and source.streams(part.index))  # a file read whole is never read beside another
-            ahead.append((part, pool.submit(read_whole, part) if small else None))
+            ahead.append((run, pool.submit(read_run, run) if small(run[0]) else None))
 
     try:
         fill()
         while ahead:
-            part, future = ahead.popleft()
-            batches = future.result() if future is not None else source.batches(part.index, part.row_groups)
+            run, future = ahead.popleft()
+            items = future.result() if future is not None else _part_batches(source, run)
             fill()
-            path = source.fragments[part.index].path
-            row = part.first_row
-            for batch in batches:
-                yield batch, path, row
-                row += batch.num_rows
+            yield from items
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _coalesced(items: Iterator[tuple[pa.RecordBatch, str, int]], rows: int = BATCH_ROWS) -> Iterator[tuple]:
+def _part_batches(source: Source, parts: list[Part]) -> Iterator[tuple[pa.RecordBatch, Origin]]:
+    """(batch, Origin) for each batch of each of ``parts``, as its reader cuts them."""
+    for part in parts:
+        path = source.fragments[part.index].path
+        row = part.first_row
+        for batch in source.batches(part.index, part.row_groups):
+            yield batch, [(path, row, 0)]
+            row += batch.num_rows
+
+
+def _coalesced(items: Iterator[tuple[pa.RecordBatch, Origin]], rows: int = BATCH_ROWS) -> Iterator[tuple]:
     """(batch, Origin): batches of consecutive files, of one schema, joined up to ``rows`` rows, so that a
     unit of many small files is scored and written in batches of the usual size, not a batch per file
     (a file's own batches are left as its reader cut them)."""
     pending: list[pa.RecordBatch] = []
     origin: Origin = []
     n = 0
-    with closing(items):
-        for batch, path, row in items:
-            if pending and (origin[-1][0] == path or n + batch.num_rows > rows or batch.schema != pending[0].schema):
+    with closing(items) if hasattr(items, "close") else nullcontext():
+        for batch, segments in items:
+            if pending and (origin[-1][0] == segments[0][0] or n + batch.num_rows > rows
+                            or batch.schema != pending[0].schema):
                 yield _joined(pending), origin
                 pending, origin, n = [], [], 0
             pending.append(batch)
-            origin.append((path, row, n))
+            origin.extend((path, row, n + offset) for path, row, offset in segments)
             n += batch.num_rows
+            if n >= rows:  # full: no later batch joins it, so it need not wait for one
+                yield _joined(pending), origin
+                pending, origin, n = [], [], 0
     if pending:
         yield _joined(pending), origin
 
