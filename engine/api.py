@@ -141,7 +141,8 @@ def run(
         with numba_threads(threads):
             path = str(path)
             source = Source(path, options, input_format=format)
-            output = OutputDir(out if out is not None else default_output(path), resume=resume)
+            output = OutputDir(out if out is not None else default_output(path), resume=resume,
+                               parts=len(sweep.configurations))
             emit = log or (lambda event: None)
             job = _Job(source, sweep, output, progress, emit, engine, threads, plot_format, plot_dpi)
             try:
@@ -387,7 +388,8 @@ class _Job:
         staging = self.output.units
         for unit in units:
             aggregates = self.unit_aggregates.get(unit.key) or UnitAggregates.load(staging.aggregates(unit.key))
-            self.part_sha256[staging.stages_part(unit.key).name] = aggregates.stages_sha256
+            for part, sha in zip(staging.stages_parts(unit.key), aggregates.stages_sha256.split(",")):
+                self.part_sha256[part.name] = sha
             n_local = aggregates.stage.shape[0]
             codes = self.groups.codes(aggregates.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
             self.moments.add(aggregates.stage, aggregates.curve, codes)

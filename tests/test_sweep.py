@@ -191,15 +191,15 @@ def test_rows_rejected_in_some_configurations_only_stop_the_run(tmp_path, monkey
 
     real = batch_module.align_tracks
 
-    def reject_first_when_k_is_3(scores, keys, params, group, n_groups, stages, grid_size, reason, chunks):
-        if stages == 3:
+    def reject_first_when_lam_is_half(scores, keys, params, group, n_groups, stages, grid_size, reason, chunks):
+        if params.lam == 0.5:
             reason[0] = 3
         return real(scores, keys, params, group, n_groups, stages, grid_size, reason, chunks)
 
-    monkeypatch.setattr(batch_module, "align_tracks", reject_first_when_k_is_3)
+    monkeypatch.setattr(batch_module, "align_tracks", reject_first_when_lam_is_half)
     pq.write_table(wide_table([[0.2, 0.4, 0.9], [0.5, 0.1]], [2, 0]), tmp_path / "d.parquet")
     with pytest.raises(RuntimeError, match="rejected in some configurations"):
-        tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", stages=[3, 4], plot=False)
+        tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", lam=[0.5, 0.7], stages=3, plot=False)
 
 
 # --- the plot ---------------------------------------------------------------------------
@@ -325,18 +325,45 @@ def test_sigkill_then_resume_a_sweep(synthetic, tmp_path, monkeypatch):
         assert resumed.summary["digests"] == clean.summary["digests"]
 
 
-def test_each_row_group_of_stages_holds_one_configuration(synthetic, tmp_path):
-    """So that a filter on lam and stages reads only that configuration's row groups."""
-    result = tf2eng.run(synthetic, tmp_path / "o", lam=[0.5, 1.0], stages=[4, 10], plot=False)
-    (part,) = (result.out / "stages").glob("*.parquet")
-    meta = pq.ParquetFile(part).metadata
-    seen = []
-    for i in range(meta.num_row_groups):
-        group = meta.row_group(i)
-        stats = [group.column(c).statistics for c in (0, 1)]
-        assert all(s.min == s.max for s in stats)
-        seen.append((stats[0].min, stats[1].min))
-    assert sorted(set(seen)) == [(0.5, 4), (0.5, 10), (1.0, 4), (1.0, 10)]
+def test_each_configuration_has_a_part_of_its_own_per_unit(synthetic, tmp_path, monkeypatch):
+    """stages/ holds a part per unit and configuration, part-KEY.cNN.parquet in configuration order, each
+    with that configuration's rows only (so a filter on lam and stages reads only its files), and
+    summary.json's stages/ digest is that of the parts as written."""
+    import hashlib
+
+    from test_jobs import _split_dataset
+
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")  # a unit per file
+    data = _split_dataset(synthetic, tmp_path / "data", 3)
+    result = tf2eng.run(data, tmp_path / "o", lam=[0.5, 1.0], stages=[4, 10], plot=False)
+    parts = sorted((result.out / "stages").glob("*.parquet"))
+    keys = sorted({p.name.split(".")[0] for p in parts})
+    assert len(keys) == 3 and [p.name for p in parts] == [f"{k}.c{j:02d}.parquet" for k in keys for j in range(4)]
+    configurations = [(0.5, 4), (0.5, 10), (1.0, 4), (1.0, 10)]
+    for part in parts:
+        table = pl.read_parquet(part)
+        assert table.height > 0
+        assert table.select("lam", "stages").unique().rows() == [configurations[int(part.name.split(".c")[1][:2])]]
+        meta = pq.ParquetFile(part).metadata
+        for i in range(meta.num_row_groups):
+            stats = [meta.row_group(i).column(c).statistics for c in (0, 1)]
+            assert all(s.min == s.max for s in stats)
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(f"{part.name}\0{hashlib.sha256(part.read_bytes()).hexdigest()}\n".encode())
+    assert result.summary["digests"]["stages/"] == digest.hexdigest()
+    # reused by an incremental run, part for part
+    again = tf2eng.run(data, tmp_path / "o", lam=[0.5, 1.0], stages=[4, 10], plot=False)
+    assert again.summary["units"]["reused"] == 3 and again.summary["digests"] == result.summary["digests"]
+    assert sorted(p.name for p in (again.out / "stages").glob("*.parquet")) == [p.name for p in parts]
+
+
+def test_sweep_outputs_do_not_depend_on_threads(synthetic, tmp_path):
+    """The parts are written on threads of their own and the kernel runs on any number of threads:
+    the same bytes whatever --threads."""
+    runs = [tf2eng.run(synthetic, tmp_path / f"t{threads}", lam=[0.5, 0.7, 1.0], stages=[3, 8], plot=False,
+                       threads=threads, reduce="mean") for threads in (1, 2)]
+    assert runs[0].summary["digests"] == runs[1].summary["digests"]
 
 
 def test_align_and_plot_of_a_sweep_say_what_they_draw(synthetic, tmp_path):
