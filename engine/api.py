@@ -35,7 +35,7 @@ from .lazy import polars as pl
 from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source, glob_base
-from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
+from .stream import UnitContext, UnitResult, numba_threads, replicate_sums, run_unit, source_rejected_schema
 from .sweep import Sweep, sweep_values
 from .units import Part, Unit, UnitAggregates, pack_files, row_group_runs, unit_key, unit_rows
 
@@ -130,9 +130,6 @@ def run(
                            normalize=normalize, on_invalid=on_invalid, device=device, meta=meta, ci=ci,
                            bootstrap=bootstrap, seed=seed)
     options = sweep.options
-    if sweep.is_sweep and options.bootstrap is not None:
-        raise InputError("--bootstrap takes one configuration: give one --lam and one --stages "
-                         "(a sweep's bands are the Student t ones of --ci; README, Parameter sweeps)")
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     check_threads(threads)
@@ -244,10 +241,8 @@ class _Job:
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         options = self.options
-        if options.bootstrap is not None:  # its kernels load only when asked for (README, Start-up)
-            from .replicates import ReplicateSums
-        self.replicates = None if options.bootstrap is None else ReplicateSums(  # one configuration: checked in run()
-            options.bootstrap, options.seed, options.stages, options.grid_size, self.columns.by)
+        # its kernels load only when asked for (README, Start-up)
+        self.replicates = None if options.bootstrap is None else replicate_sums(sweep, self.columns.by)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0, "meta_matched": 0}
         self.reasons: Counter[str] = Counter()
@@ -414,8 +409,9 @@ class _Job:
             from .bands import with_bands
 
             order = self.moments.output_order(self.groups) if self.replicates is not None else None
-            banded = [with_bands(s, c, self.options.ci, self.replicates, order)
-                      for s, c in zip(self.stage_means, self.curves)]
+            parts = getattr(self.replicates, "parts", [self.replicates] * len(self.stage_means))  # one per configuration
+            banded = [with_bands(s, c, self.options.ci, replicates, order)
+                      for s, c, replicates in zip(self.stage_means, self.curves, parts)]
             self.stage_means, self.curves = [s for s, _ in banded], [c for _, c in banded]
         self.timings["aggregate"] += time.perf_counter() - t
         return self.sweep.tables(self.stage_means).to_arrow(), self.sweep.tables(self.curves).to_arrow()

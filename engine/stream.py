@@ -85,6 +85,19 @@ def source_rejected_schema(source: Source) -> pa.Schema:
     return rejected_schema(source.output_schema, columns)
 
 
+def replicate_sums(sweep: Sweep, by: tuple[str, ...]):
+    """The --bootstrap replicate sums of a run: a ReplicateSums (engine/replicates.py), or for a sweep
+    one per configuration (engine/sweep_replicates.py)."""
+    if sweep.is_sweep:
+        from .sweep_replicates import SweepReplicateSums
+
+        return SweepReplicateSums(sweep.configurations, by)
+    from .replicates import ReplicateSums
+
+    options = sweep.options
+    return ReplicateSums(options.bootstrap, options.seed, options.stages, options.grid_size, by)
+
+
 @dataclass
 class UnitContext:
     """Everything a unit needs, in one picklable object (sent once to each Dask worker)."""
@@ -396,11 +409,8 @@ class BatchScorer:
         self.ctx = ctx
         options = ctx.options
         self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
-        if options.bootstrap is not None:  # one configuration: a sweep has no --bootstrap (api.run)
-            from .replicates import ReplicateSums
-
-            self.state.replicates = ReplicateSums(options.bootstrap, options.seed, options.stages, options.grid_size,
-                                                  ctx.columns.by)
+        if options.bootstrap is not None:
+            self.state.replicates = replicate_sums(ctx.sweep, ctx.columns.by)
             self.state.id_cols, self.state.grid_step = ctx.columns.ids, options.grid_step
         self.stage_schema = ctx.stage_schema
         self.rejected_schema = ctx.rejected_schema

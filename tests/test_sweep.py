@@ -381,14 +381,44 @@ def test_align_and_plot_of_a_sweep_say_what_they_draw(synthetic, tmp_path):
 
 
 def test_sweep_bands_are_each_configurations(synthetic, tmp_path):
-    """--ci in a sweep: each configuration's ci_low, ci_high equal a run of it alone; --bootstrap takes one
-    configuration (exit 2 through the CLI)."""
+    """--ci in a sweep: each configuration's ci_low, ci_high equal a run of it alone."""
     sweep = tf2eng.run(synthetic, tmp_path / "s", lam=[0.5, 1.0], stages=[5], ci=0.9, plot=False)
     alone = tf2eng.run(synthetic, tmp_path / "a", lam=1.0, stages=5, ci=0.9, plot=False)
     mine = sweep.curve.filter(pl.col("lam") == 1.0).drop("lam", "stages")
     assert mine.equals(alone.curve) and "ci_high" in mine.columns
-    with pytest.raises(InputError, match="--bootstrap takes one configuration"):
-        tf2eng.run(synthetic, tmp_path / "b", lam=[0.5, 1.0], bootstrap=20, plot=False)
-    result = CliRunner().invoke(app, ["run", str(synthetic), "-o", str(tmp_path / "c"), "--lam", "0.5,1",
-                                      "--bootstrap", "20", "--no-plot"])
-    assert result.exit_code == 2 and "--bootstrap takes one configuration" in result.output
+
+
+@pytest.mark.parametrize("by", [[], ["category"]])
+def test_sweep_bootstrap_bands_equal_separate_runs(synthetic, tmp_path, monkeypatch, by):
+    """--bootstrap in a sweep: each configuration's replicate sums, with the same Poisson weights per
+    track, so its ci_low and ci_high (and every other column) equal a run of it alone with --bootstrap,
+    also when the sums of several units are merged and on Dask."""
+    from test_jobs import _split_dataset
+
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")  # a unit per file: sums merged across units
+    data = _split_dataset(synthetic, tmp_path / "data", 3)
+    options = dict(bootstrap=25, seed=7, ci=0.9, by=by, plot=False)
+    lams, ks = [0.5, 1.0], [3, 8]
+    sweep = tf2eng.run(data, tmp_path / "s", lam=lams, stages=ks, **options)
+    for lam in lams:
+        for k in ks:
+            alone = tf2eng.run(data, tmp_path / f"a{lam}-{k}", lam=lam, stages=k, **options)
+            for got, want in ((sweep.curve, alone.curve), (sweep.stage_means, alone.stage_means)):
+                mine = _config(got, lam, k)
+                assert "ci_low" in mine.columns and mine["ci_low"].null_count() < mine.height
+                assert mine.equals(want), (lam, k)
+    other_seed = tf2eng.run(data, tmp_path / "seed", lam=lams, stages=ks, **{**options, "seed": 8})
+    assert not other_seed.curve["ci_low"].equals(sweep.curve["ci_low"])  # the bands are the replicates'
+    result = CliRunner().invoke(app, ["run", str(data), "-o", str(tmp_path / "c"), "--lam", "0.5,1", "--stages",
+                                      "3,8", "--bootstrap", "25", "--seed", "7", "--ci", "0.9", "--no-plot", "-q"]
+                                + [a for b in by for a in ("--by", b)])
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(tmp_path / "c" / "curve.parquet").equals(sweep.curve)
+
+
+def test_dask_sweep_bootstrap_equals_local(synthetic, tmp_path):
+    pytest.importorskip("dask.distributed")
+    local = tf2eng.run(synthetic, tmp_path / "l", lam=[0.5, 1.0], stages=[4], bootstrap=15, plot=False)
+    dask = tf2eng.run(synthetic, tmp_path / "d", lam=[0.5, 1.0], stages=[4], bootstrap=15, plot=False,
+                      engine="dask", workers=1)
+    assert dask.curve.equals(local.curve) and dask.stage_means.equals(local.stage_means)
