@@ -409,7 +409,8 @@ class _Job:
             from .bands import with_bands
 
             order = self.moments.output_order(self.groups) if self.replicates is not None else None
-            parts = getattr(self.replicates, "parts", [self.replicates] * len(self.stage_means))  # one per configuration
+            # the replicate sums of each configuration (a sweep's are its own, engine/sweep_replicates.py)
+            parts = getattr(self.replicates, "parts", [self.replicates] * len(self.stage_means))
             banded = [with_bands(s, c, self.options.ci, replicates, order)
                       for s, c, replicates in zip(self.stage_means, self.curves, parts)]
             self.stage_means, self.curves = [s for s, _ in banded], [c for _, c in banded]

@@ -150,7 +150,8 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Tick | None = None) -> UnitResu
         with ExitStack() as stack:  # on an error: the writer stops first, then the files go
             files = stack.enter_context(_UnitFiles(ctx, unit.key))
             writer = stack.enter_context(BackgroundWriter())
-            part_writers = [stack.enter_context(BackgroundWriter(depth)) for depth in _part_writer_depths(len(files.stages))]
+            part_writers = [stack.enter_context(BackgroundWriter(depth))  # a sweep's stages/ parts
+                            for depth in _part_writer_depths(len(files.stages))]
             scorer = _UnitScorer(ctx, files, writer, part_writers, timings)
             with closing(_batches(ctx, unit, scorer.state, tick, timings)) as batches:
                 for batch, origin, pre_reason in batches:
