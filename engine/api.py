@@ -35,7 +35,7 @@ from .lazy import polars as pl
 from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
 from .source import Source, glob_base
-from .stream import UnitContext, UnitResult, numba_threads, run_unit, source_rejected_schema
+from .stream import UnitContext, UnitResult, numba_threads, replicate_sums, run_unit, source_rejected_schema
 from .sweep import Sweep, sweep_values
 from .units import Part, Unit, UnitAggregates, pack_files, row_group_runs, unit_key, unit_rows
 
@@ -130,9 +130,6 @@ def run(
                            normalize=normalize, on_invalid=on_invalid, device=device, meta=meta, ci=ci,
                            bootstrap=bootstrap, seed=seed)
     options = sweep.options
-    if sweep.is_sweep and options.bootstrap is not None:
-        raise InputError("--bootstrap takes one configuration: give one --lam and one --stages "
-                         "(a sweep's bands are the Student t ones of --ci; README, Parameter sweeps)")
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     check_threads(threads)
@@ -141,7 +138,8 @@ def run(
         with numba_threads(threads):
             path = str(path)
             source = Source(path, options, input_format=format)
-            output = OutputDir(out if out is not None else default_output(path), resume=resume)
+            output = OutputDir(out if out is not None else default_output(path), resume=resume,
+                               parts=len(sweep.configurations))
             emit = log or (lambda event: None)
             job = _Job(source, sweep, output, progress, emit, engine, threads, plot_format, plot_dpi)
             try:
@@ -243,10 +241,8 @@ class _Job:
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         options = self.options
-        if options.bootstrap is not None:  # its kernels load only when asked for (README, Start-up)
-            from .replicates import ReplicateSums
-        self.replicates = None if options.bootstrap is None else ReplicateSums(  # one configuration: checked in run()
-            options.bootstrap, options.seed, options.stages, options.grid_size, self.columns.by)
+        # its kernels load only when asked for (README, Start-up)
+        self.replicates = None if options.bootstrap is None else replicate_sums(sweep, self.columns.by)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0, "meta_matched": 0}
         self.reasons: Counter[str] = Counter()
@@ -387,7 +383,8 @@ class _Job:
         staging = self.output.units
         for unit in units:
             aggregates = self.unit_aggregates.get(unit.key) or UnitAggregates.load(staging.aggregates(unit.key))
-            self.part_sha256[staging.stages_part(unit.key).name] = aggregates.stages_sha256
+            for part, sha in zip(staging.stages_parts(unit.key), aggregates.stages_sha256.split(",")):
+                self.part_sha256[part.name] = sha
             n_local = aggregates.stage.shape[0]
             codes = self.groups.codes(aggregates.group_keys) if self.columns.by else np.zeros(n_local, np.int32)
             self.moments.add(aggregates.stage, aggregates.curve, codes)
@@ -412,8 +409,10 @@ class _Job:
             from .bands import with_bands
 
             order = self.moments.output_order(self.groups) if self.replicates is not None else None
-            banded = [with_bands(s, c, self.options.ci, self.replicates, order)
-                      for s, c in zip(self.stage_means, self.curves)]
+            # the replicate sums of each configuration (a sweep's are its own, engine/sweep_replicates.py)
+            parts = getattr(self.replicates, "parts", [self.replicates] * len(self.stage_means))
+            banded = [with_bands(s, c, self.options.ci, replicates, order)
+                      for s, c, replicates in zip(self.stage_means, self.curves, parts)]
             self.stage_means, self.curves = [s for s, _ in banded], [c for _, c in banded]
         self.timings["aggregate"] += time.perf_counter() - t
         return self.sweep.tables(self.stage_means).to_arrow(), self.sweep.tables(self.curves).to_arrow()

@@ -65,13 +65,7 @@ def process_batch(
     rows with a null id are rejected here.  ``group``: the rows' --by group
     codes where already known (another configuration of a sweep).
     """
-    n = batch.num_rows
-    reason = np.zeros(n, np.uint8) if reason is None else np.ascontiguousarray(reason, np.uint8)
-    reason[(reason == reasons.OK) & null_id_rows(batch, columns.ids)] = reasons.NULL_ID
-    scores_col = batch.column(columns.scores)
-    scores = scores_of(scores_col)
-    keys = key_frames_of(batch.column(columns.key) if columns.key else None)
-    group = groups.codes(batch) if group is None else group
+    reason, scores, keys, group = _prepared(batch, columns, groups, reason, group)
     if options.device == "cuda":
         from ..kernels.cuda import align_tracks_cuda
 
@@ -90,6 +84,47 @@ def process_batch(
             reason,
             CHUNKS_PER_THREAD * numba.get_num_threads(),
         )
+    return _result(batch, columns, options, scores, tracks, stage_partial, curve_partial, group)
+
+
+def process_batch_ks(
+    batch: pa.RecordBatch,
+    columns: Columns,
+    configurations: list[Options],
+    groups: GroupIndex,
+    reason: np.ndarray | None = None,
+    group: np.ndarray | None = None,
+) -> list[BatchResult]:
+    """:func:`process_batch` for configurations that differ in K only (the same λ, on the CPU): the
+    powers of eq. (1) computed once (kernels/sweep.py); one BatchResult per configuration, each
+    equal to what :func:`process_batch` gives for it."""
+    from ..kernels.sweep import align_tracks_ks
+
+    reason, scores, keys, group = _prepared(batch, columns, groups, reason, group)
+    per_k = align_tracks_ks(
+        scores, keys, kernel_params(configurations[0]), group, groups.size, [o.stages for o in configurations],
+        [o.grid_size for o in configurations], reason, CHUNKS_PER_THREAD * numba.get_num_threads(),
+    )
+    return [_result(batch, columns, options, scores, tracks, stage_partial, curve_partial, group)
+            for options, (tracks, stage_partial, curve_partial) in zip(configurations, per_k)]
+
+
+def _prepared(batch: pa.RecordBatch, columns: Columns, groups: GroupIndex, reason, group) -> tuple:
+    """(reason codes with null ids rejected, scores, key frames, group codes) of a batch."""
+    n = batch.num_rows
+    reason = np.zeros(n, np.uint8) if reason is None else np.ascontiguousarray(reason, np.uint8)
+    reason[(reason == reasons.OK) & null_id_rows(batch, columns.ids)] = reasons.NULL_ID
+    scores_col = batch.column(columns.scores)
+    scores = scores_of(scores_col)
+    keys = key_frames_of(batch.column(columns.key) if columns.key else None)
+    group = groups.codes(batch) if group is None else group
+    return reason, scores, keys, group
+
+
+def _result(batch: pa.RecordBatch, columns: Columns, options: Options, scores, tracks, stage_partial,
+            curve_partial, group) -> BatchResult:
+    """A batch's stage rows and rejected rows from the kernel's per-track outputs."""
+    n = batch.num_rows
     ok = tracks.reason == reasons.OK
     n_ok = int(ok.sum())
     carried = batch.select(list(columns.carried))

@@ -19,6 +19,7 @@ read-only file system) into one :class:`OutputError` naming the file.
 Layout::
 
     NAME/stages/part-KEY.parquet      per-track results, one part per unit
+    NAME/stages/part-KEY.cNN.parquet  (a sweep: one part per unit and configuration NN)
     NAME/rejected.parquet             rejected rows, all units
     NAME/stage_means.parquet, curve.parquet, alignment.png, summary.json
     NAME/_tf2eng/KEY.npz              the aggregates of a unit (for reuse)
@@ -182,13 +183,22 @@ def rename_into_place(src: Path, dst: Path) -> None:
 
 class Staging:
     """The names of the units' files inside an output or staging directory; the one place
-    that spells them (picklable: Dask workers use it)."""
+    that spells them (picklable: Dask workers use it).  ``parts``: the stages/ parts of a unit, one
+    per configuration of a sweep (README, Parameter sweeps)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, parts: int = 1):
         self.root = Path(root)
+        self.parts = parts
 
     def stages_part(self, key: str) -> Path:
+        """A unit's stages/ part (of a run of one configuration)."""
         return self.root / STAGES_DIR / f"part-{key}.parquet"
+
+    def stages_parts(self, key: str) -> list[Path]:
+        """A unit's stages/ parts: one, or a sweep's one per configuration, in configuration order."""
+        if self.parts == 1:
+            return [self.stages_part(key)]
+        return [self.root / STAGES_DIR / f"part-{key}.c{j:02d}.parquet" for j in range(self.parts)]
 
     def rejected_part(self, key: str) -> Path:
         return self.root / INTERNAL_DIR / f"{key}.rejected.parquet"
@@ -199,7 +209,7 @@ class Staging:
 
     def unit_files(self, key: str) -> list[Path]:
         """A unit's files in the order they are committed, the commit mark last."""
-        return [self.stages_part(key), self.rejected_part(key), self.aggregates(key)]
+        return [*self.stages_parts(key), self.rejected_part(key), self.aggregates(key)]
 
     def is_committed(self, key: str) -> bool:
         return all(path.exists() for path in self.unit_files(key))
@@ -224,7 +234,7 @@ class OutputDir:
     different files.
     """
 
-    def __init__(self, final: str | os.PathLike, resume: bool = False):
+    def __init__(self, final: str | os.PathLike, resume: bool = False, parts: int = 1):
         self.final = Path(final).absolute()
         if self.final.exists() and not _is_previous_result(self.final):
             raise InputError(f"{self.final}: exists and is not a tf2eng output directory; choose another -o")
@@ -239,7 +249,7 @@ class OutputDir:
             self._lock.close()
             raise InputError(f"{self.final}: another tf2eng run is writing this output") from None
         self.staging = self.final.parent / f".{self.final.name}.staging"
-        self.units = Staging(self.staging)
+        self.units = Staging(self.staging, parts)
         try:
             if self.staging.exists() and not resume:
                 shutil.rmtree(self.staging)
@@ -263,7 +273,7 @@ class OutputDir:
         """Link a unit's results from the previous complete output, if it has them."""
         if not (self.final / SUMMARY).exists():
             return False
-        sources = Staging(self.final).unit_files(key)
+        sources = Staging(self.final, self.units.parts).unit_files(key)
         if not all(src.exists() for src in sources):
             return False
         for src, dst in zip(sources, self.units.unit_files(key)):  # the commit mark last

@@ -102,6 +102,11 @@ class ReplicateSums:
         self._pending: deque = deque()
 
     @property
+    def groups(self) -> int:
+        """How many groups the sums have room for."""
+        return self._hi.shape[0]
+
+    @property
     def hi(self) -> np.ndarray:
         """The high limbs (groups, rows, B), every batch added so far included."""
         self.finish()

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from ..kernels import reasons
 from .aggregate import GroupMoments
-from .batch import BatchResult, process_batch
+from .batch import BatchResult, process_batch, process_batch_ks
 from .errors import RejectedRowError
 from .formats import split_bad_rows
 from .groups import GroupIndex
@@ -86,6 +86,19 @@ def source_rejected_schema(source: Source) -> pa.Schema:
     return rejected_schema(source.output_schema, columns)
 
 
+def replicate_sums(sweep: Sweep, by: tuple[str, ...]):
+    """The --bootstrap replicate sums of a run: a ReplicateSums (engine/replicates.py), or for a sweep
+    one per configuration (engine/sweep_replicates.py)."""
+    if sweep.is_sweep:
+        from .sweep_replicates import SweepReplicateSums
+
+        return SweepReplicateSums(sweep.configurations, by)
+    from .replicates import ReplicateSums
+
+    options = sweep.options
+    return ReplicateSums(options.bootstrap, options.seed, options.stages, options.grid_size, by)
+
+
 @dataclass
 class UnitContext:
     """Everything a unit needs, in one picklable object (sent once to each Dask worker)."""
@@ -138,14 +151,18 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Tick | None = None) -> UnitResu
         with ExitStack() as stack:  # on an error: the writer stops first, then the files go
             files = stack.enter_context(_UnitFiles(ctx, unit.key))
             writer = stack.enter_context(BackgroundWriter())
-            scorer = _UnitScorer(ctx, files, writer, timings)
+            part_writers = [stack.enter_context(BackgroundWriter(depth))  # a sweep's stages/ parts
+                            for depth in _part_writer_depths(len(files.stages))]
+            scorer = _UnitScorer(ctx, files, writer, part_writers, timings)
             with closing(_batches(ctx, unit, scorer.state, tick, timings)) as batches:
                 for batch, origin, pre_reason in batches:
                     scorer.add(batch, origin, pre_reason)
             aggregates = scorer.state.aggregates(ctx.by_schema)
+            for part_writer in part_writers:  # every stages/ row written before the commit
+                part_writer.close()
             writer.submit(files.commit, aggregates)
             writer.submit(aggregates.save, ctx.staging.aggregates(unit.key))  # last: marks the unit committed
-        timings["write"] += writer.busy_s
+        timings["write"] += writer.busy_s + sum(w.busy_s for w in part_writers)
     _pause_after_commit()
     return UnitResult(aggregates, timings, threads)
 
@@ -308,21 +325,35 @@ def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
 # --- one unit's files ----------------------------------------------------------------------
 
 
+# A sweep's stages/ parts are encoded on at most this many writer threads (Parquet encoding releases
+# the GIL), each a part or several in turn, beside the thread of the rejected rows and the commit.
+PART_WRITERS = max(2, os.cpu_count() or 2)
+
+
+def _part_writer_depths(parts: int) -> list[int]:
+    """The queue depth of each stages/ writer thread for ``parts`` parts: two batches of each of its
+    parts, so that the scoring thread runs up to two batches ahead of every writer."""
+    threads = min(parts, PART_WRITERS) if parts > 1 else 0
+    return [2 * len(range(w, parts, threads)) for w in range(threads)]
+
+
 class _UnitFiles:
-    """A unit's part of ``stages/`` and its rejected rows while it streams, under temporary
-    names of this attempt's own.  :meth:`commit` closes them and renames them into place;
-    leaving the context any other way closes and removes them."""
+    """A unit's parts of ``stages/`` (one, or a sweep's one per configuration, README, Parameter
+    sweeps) and its rejected rows while it streams, under temporary names of this attempt's own.
+    :meth:`commit` closes them and renames them into place; leaving the context any other way
+    closes and removes them."""
 
     def __init__(self, ctx: UnitContext, key: str):
-        self._targets = (ctx.staging.stages_part(key), ctx.staging.rejected_part(key))
+        parts = ctx.staging.stages_parts(key)
+        self._targets = (*parts, ctx.staging.rejected_part(key))
         self._tmps = tuple(temporary(path) for path in self._targets)
         self._closers: list[Callable[[], None]] = []
         self._committed = False
         try:
-            self._stages_file = self._open(self._tmps[0])
-            self.stages = self._writer(self._stages_file, ctx.stage_schema, use_dictionary=list(ctx.columns.carried),
-                                       compression="snappy")
-            self.rejected = self._writer(self._open(self._tmps[1]), ctx.rejected_schema)
+            self._stages_files = [self._open(tmp) for tmp in self._tmps[:-1]]
+            self.stages = [self._writer(file, ctx.stage_schema, use_dictionary=list(ctx.columns.carried),
+                                        compression="snappy") for file in self._stages_files]
+            self.rejected = self._writer(self._open(self._tmps[-1]), ctx.rejected_schema)
         except BaseException:
             self._discard()
             raise
@@ -334,14 +365,15 @@ class _UnitFiles:
 
     def _writer(self, file: OutputFile, schema: pa.Schema, **kwargs) -> pq.ParquetWriter:
         writer = pq.ParquetWriter(file, schema, **kwargs)
-        self._closers.insert(len(self._closers) - 1, writer.close)  # before its file
+        self._closers.insert(self._closers.index(file.close), writer.close)  # before its file
         return writer
 
     def commit(self, aggregates: UnitAggregates) -> None:
-        """Close the files (noting the SHA-256 of the stages part in ``aggregates``) and rename them."""
+        """Close the files (noting the SHA-256 of each stages part in ``aggregates``, joined by ",")
+        and rename them."""
         for close in self._closers:
             close()
-        aggregates.stages_sha256 = self._stages_file.hexdigest()
+        aggregates.stages_sha256 = ",".join(file.hexdigest() for file in self._stages_files)
         for tmp, target in zip(self._tmps, self._targets):
             rename_into_place(tmp, target)
         self._committed = True
@@ -414,11 +446,8 @@ class BatchScorer:
         self.ctx = ctx
         options = ctx.options
         self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
-        if options.bootstrap is not None:  # one configuration: a sweep has no --bootstrap (api.run)
-            from .replicates import ReplicateSums
-
-            self.state.replicates = ReplicateSums(options.bootstrap, options.seed, options.stages, options.grid_size,
-                                                  ctx.columns.by)
+        if options.bootstrap is not None:
+            self.state.replicates = replicate_sums(ctx.sweep, ctx.columns.by)
             self.state.id_cols, self.state.grid_step = ctx.columns.ids, options.grid_step
         self.stage_schema = ctx.stage_schema
         self.rejected_schema = ctx.rejected_schema
@@ -432,21 +461,30 @@ class BatchScorer:
             batch = joined.batch
             self.state.meta_matched += joined.matched
         results = []
-        for options in ctx.sweep.configurations:  # the batch is read once, scored once per configuration
-            result = process_batch(batch, ctx.columns, options, self.state.groups,
-                                   None if pre_reason is None else pre_reason.copy(),
-                                   results[0].group if results else None)
-            if ctx.columns.layout == "long":
-                result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
-                                                              result.reason_codes, ctx.columns)
-            elif joined is not None and joined.key_names is not None:
-                result.stages, result.rejected = joined.outputs(result.stages, result.rejected,
-                                                                result.reason_codes, ctx.columns.key, KEY_LABEL)
-            results.append(result)
+        for same_lam in ctx.sweep.kernel_passes():  # the batch is read once, scored once per λ or configuration
+            pre = None if pre_reason is None else pre_reason.copy()
+            group = results[0].group if results else None
+            if len(same_lam) > 1:  # several K at one λ: the powers once (kernels/sweep.py)
+                scored = process_batch_ks(batch, ctx.columns, same_lam, self.state.groups, pre, group)
+            else:
+                scored = [process_batch(batch, ctx.columns, same_lam[0], self.state.groups, pre, group)]
+            for result in scored:
+                results.append(self._outputs(batch, result, joined))
         result = ctx.sweep.combine(results)
         self.state.add(batch, result)
         rejected = self._rejected_rows(result, origin) if result.rejected.num_rows else None
         return result.stages.cast(self.stage_schema), rejected
+
+    def _outputs(self, batch: pa.RecordBatch, result: BatchResult, joined) -> BatchResult:
+        """A configuration's result with the stage and rejected rows of the layout or --meta."""
+        ctx = self.ctx
+        if ctx.columns.layout == "long":
+            result.stages, result.rejected = long_outputs(batch, result.stages, result.rejected,
+                                                          result.reason_codes, ctx.columns)
+        elif joined is not None and joined.key_names is not None:
+            result.stages, result.rejected = joined.outputs(result.stages, result.rejected,
+                                                            result.reason_codes, ctx.columns.key, KEY_LABEL)
+        return result
 
     def _rejected_rows(self, result: BatchResult, origin: Origin) -> pa.Table:
         """The batch's rejected rows with where they came from (file and row in it); the first stops the
@@ -474,20 +512,23 @@ class BatchScorer:
 class _UnitScorer(BatchScorer):
     """Validates and scores a unit's batches, accumulating its aggregates and handing its rows to the writer."""
 
-    def __init__(self, ctx: UnitContext, files: _UnitFiles, writer: BackgroundWriter, timings: dict):
+    def __init__(self, ctx: UnitContext, files: _UnitFiles, writer: BackgroundWriter,
+                 part_writers: list[BackgroundWriter], timings: dict):
         super().__init__(ctx)
         self.files = files
         self.writer = writer
+        self.part_writers = part_writers  # a sweep's: the parts, in turn, on threads of their own
         self.timings = timings
 
     def add(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> None:
         t = time.perf_counter()
         stages, rejected = self.score(batch, origin, pre_reason)
-        if self.ctx.sweep.is_sweep:  # a row group per configuration: a filter on lam and stages skips the others
-            for part in stages.to_batches():
-                self.writer.submit(self.files.stages.write_batch, part)
+        if self.ctx.sweep.is_sweep:  # a part per configuration, encoded in parallel
+            n = stages.num_rows // len(self.files.stages)  # rows come configuration by configuration, as many each
+            for j, file in enumerate(self.files.stages):
+                self.part_writers[j % len(self.part_writers)].submit(file.write_table, stages.slice(j * n, n))
         else:
-            self.writer.submit(self.files.stages.write_table, stages)
+            self.writer.submit(self.files.stages[0].write_table, stages)
         if rejected is not None:
             self.writer.submit(self.files.rejected.write_table, rejected)
         self.timings["compute"] += time.perf_counter() - t

@@ -133,6 +133,18 @@ class Sweep:
 
     # --- one batch ------------------------------------------------------------------
 
+    def kernel_passes(self) -> list[list[Options]]:
+        """The configurations, in order, as the kernel passes that score them: on the CPU, those of one
+        λ together (their powers are computed once, kernels/sweep.py); on a GPU, one each."""
+        passes: list[list[Options]] = []
+        for options in self.configurations:
+            if passes and options.device == "cpu" and passes[-1][-1].lam == options.lam:
+                passes[-1].append(options)
+            else:
+                passes.append([options])
+        return passes
+
+
     def combine(self, results: list):
         """The BatchResults of one batch, one per configuration, as one: stage rows of every
         configuration (with the lam and stages columns), the rejected rows once (they do not

@@ -169,7 +169,8 @@ class UnitAggregates:
     group_keys: pa.Table  # the --by values of each local group (no columns without --by)
     group_tracks: np.ndarray  # accepted tracks per local group
     counts: dict  # rows read / written, rejected by reason, frame rows
-    stages_sha256: str = ""  # SHA-256 of the unit's stages/ part, taken as it was written
+    # SHA-256 of the unit's stages/ part, taken as it was written (a sweep: of each part, joined by ",")
+    stages_sha256: str = ""
     replicate_hi: np.ndarray | None = None  # --bootstrap: the replicate sums (groups, rows, B), two limbs
     replicate_lo: np.ndarray | None = None  # (engine/replicates.py)
 

@@ -95,6 +95,12 @@ def test_warmup_leaves_every_batch_kernel_variant_ready(warmed):
         assert compiling.is_ready(cpu.align_batch, sig)
         cache = cpu.align_batch._cache
         assert cache._index_key(sig, cpu.align_batch.targetctx.codegen()) in cache._cache_file._load_index()
+    from tf2eng.kernels import sweep
+
+    sigs = list(sweep.align_batch_ks.overloads)  # a sweep's kernel (several K at one λ) too
+    kinds = {(str(sig[0].types[0].dtype), str(sig[0].types[1].dtype)) for sig in sigs}
+    assert kinds == {(o, v) for o in ("int32", "int64") for v in ("float32", "float64")}
+    assert all(compiling.is_ready(sweep.align_batch_ks, sig) for sig in sigs)
 
 
 def test_a_second_warmup_compiles_nothing(warmed):

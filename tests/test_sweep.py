@@ -191,15 +191,15 @@ def test_rows_rejected_in_some_configurations_only_stop_the_run(tmp_path, monkey
 
     real = batch_module.align_tracks
 
-    def reject_first_when_k_is_3(scores, keys, params, group, n_groups, stages, grid_size, reason, chunks):
-        if stages == 3:
+    def reject_first_when_lam_is_half(scores, keys, params, group, n_groups, stages, grid_size, reason, chunks):
+        if params.lam == 0.5:
             reason[0] = 3
         return real(scores, keys, params, group, n_groups, stages, grid_size, reason, chunks)
 
-    monkeypatch.setattr(batch_module, "align_tracks", reject_first_when_k_is_3)
+    monkeypatch.setattr(batch_module, "align_tracks", reject_first_when_lam_is_half)
     pq.write_table(wide_table([[0.2, 0.4, 0.9], [0.5, 0.1]], [2, 0]), tmp_path / "d.parquet")
     with pytest.raises(RuntimeError, match="rejected in some configurations"):
-        tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", stages=[3, 4], plot=False)
+        tf2eng.run(tmp_path / "d.parquet", tmp_path / "out", lam=[0.5, 0.7], stages=3, plot=False)
 
 
 # --- the plot ---------------------------------------------------------------------------
@@ -325,18 +325,45 @@ def test_sigkill_then_resume_a_sweep(synthetic, tmp_path, monkeypatch):
         assert resumed.summary["digests"] == clean.summary["digests"]
 
 
-def test_each_row_group_of_stages_holds_one_configuration(synthetic, tmp_path):
-    """So that a filter on lam and stages reads only that configuration's row groups."""
-    result = tf2eng.run(synthetic, tmp_path / "o", lam=[0.5, 1.0], stages=[4, 10], plot=False)
-    (part,) = (result.out / "stages").glob("*.parquet")
-    meta = pq.ParquetFile(part).metadata
-    seen = []
-    for i in range(meta.num_row_groups):
-        group = meta.row_group(i)
-        stats = [group.column(c).statistics for c in (0, 1)]
-        assert all(s.min == s.max for s in stats)
-        seen.append((stats[0].min, stats[1].min))
-    assert sorted(set(seen)) == [(0.5, 4), (0.5, 10), (1.0, 4), (1.0, 10)]
+def test_each_configuration_has_a_part_of_its_own_per_unit(synthetic, tmp_path, monkeypatch):
+    """stages/ holds a part per unit and configuration, part-KEY.cNN.parquet in configuration order, each
+    with that configuration's rows only (so a filter on lam and stages reads only its files), and
+    summary.json's stages/ digest is that of the parts as written."""
+    import hashlib
+
+    from test_jobs import _split_dataset
+
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")  # a unit per file
+    data = _split_dataset(synthetic, tmp_path / "data", 3)
+    result = tf2eng.run(data, tmp_path / "o", lam=[0.5, 1.0], stages=[4, 10], plot=False)
+    parts = sorted((result.out / "stages").glob("*.parquet"))
+    keys = sorted({p.name.split(".")[0] for p in parts})
+    assert len(keys) == 3 and [p.name for p in parts] == [f"{k}.c{j:02d}.parquet" for k in keys for j in range(4)]
+    configurations = [(0.5, 4), (0.5, 10), (1.0, 4), (1.0, 10)]
+    for part in parts:
+        table = pl.read_parquet(part)
+        assert table.height > 0
+        assert table.select("lam", "stages").unique().rows() == [configurations[int(part.name.split(".c")[1][:2])]]
+        meta = pq.ParquetFile(part).metadata
+        for i in range(meta.num_row_groups):
+            stats = [meta.row_group(i).column(c).statistics for c in (0, 1)]
+            assert all(s.min == s.max for s in stats)
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(f"{part.name}\0{hashlib.sha256(part.read_bytes()).hexdigest()}\n".encode())
+    assert result.summary["digests"]["stages/"] == digest.hexdigest()
+    # reused by an incremental run, part for part
+    again = tf2eng.run(data, tmp_path / "o", lam=[0.5, 1.0], stages=[4, 10], plot=False)
+    assert again.summary["units"]["reused"] == 3 and again.summary["digests"] == result.summary["digests"]
+    assert sorted(p.name for p in (again.out / "stages").glob("*.parquet")) == [p.name for p in parts]
+
+
+def test_sweep_outputs_do_not_depend_on_threads(synthetic, tmp_path):
+    """The parts are written on threads of their own and the kernel runs on any number of threads:
+    the same bytes whatever --threads."""
+    runs = [tf2eng.run(synthetic, tmp_path / f"t{threads}", lam=[0.5, 0.7, 1.0], stages=[3, 8], plot=False,
+                       threads=threads, reduce="mean") for threads in (1, 2)]
+    assert runs[0].summary["digests"] == runs[1].summary["digests"]
 
 
 def test_align_and_plot_of_a_sweep_say_what_they_draw(synthetic, tmp_path):
@@ -354,14 +381,44 @@ def test_align_and_plot_of_a_sweep_say_what_they_draw(synthetic, tmp_path):
 
 
 def test_sweep_bands_are_each_configurations(synthetic, tmp_path):
-    """--ci in a sweep: each configuration's ci_low, ci_high equal a run of it alone; --bootstrap takes one
-    configuration (exit 2 through the CLI)."""
+    """--ci in a sweep: each configuration's ci_low, ci_high equal a run of it alone."""
     sweep = tf2eng.run(synthetic, tmp_path / "s", lam=[0.5, 1.0], stages=[5], ci=0.9, plot=False)
     alone = tf2eng.run(synthetic, tmp_path / "a", lam=1.0, stages=5, ci=0.9, plot=False)
     mine = sweep.curve.filter(pl.col("lam") == 1.0).drop("lam", "stages")
     assert mine.equals(alone.curve) and "ci_high" in mine.columns
-    with pytest.raises(InputError, match="--bootstrap takes one configuration"):
-        tf2eng.run(synthetic, tmp_path / "b", lam=[0.5, 1.0], bootstrap=20, plot=False)
-    result = CliRunner().invoke(app, ["run", str(synthetic), "-o", str(tmp_path / "c"), "--lam", "0.5,1",
-                                      "--bootstrap", "20", "--no-plot"])
-    assert result.exit_code == 2 and "--bootstrap takes one configuration" in result.output
+
+
+@pytest.mark.parametrize("by", [[], ["category"]])
+def test_sweep_bootstrap_bands_equal_separate_runs(synthetic, tmp_path, monkeypatch, by):
+    """--bootstrap in a sweep: each configuration's replicate sums, with the same Poisson weights per
+    track, so its ci_low and ci_high (and every other column) equal a run of it alone with --bootstrap,
+    also when the sums of several units are merged and on Dask."""
+    from test_jobs import _split_dataset
+
+    monkeypatch.setenv("TF2ENG_UNIT_ROWS", "1")  # a unit per file: sums merged across units
+    data = _split_dataset(synthetic, tmp_path / "data", 3)
+    options = dict(bootstrap=25, seed=7, ci=0.9, by=by, plot=False)
+    lams, ks = [0.5, 1.0], [3, 8]
+    sweep = tf2eng.run(data, tmp_path / "s", lam=lams, stages=ks, **options)
+    for lam in lams:
+        for k in ks:
+            alone = tf2eng.run(data, tmp_path / f"a{lam}-{k}", lam=lam, stages=k, **options)
+            for got, want in ((sweep.curve, alone.curve), (sweep.stage_means, alone.stage_means)):
+                mine = _config(got, lam, k)
+                assert "ci_low" in mine.columns and mine["ci_low"].null_count() < mine.height
+                assert mine.equals(want), (lam, k)
+    other_seed = tf2eng.run(data, tmp_path / "seed", lam=lams, stages=ks, **{**options, "seed": 8})
+    assert not other_seed.curve["ci_low"].equals(sweep.curve["ci_low"])  # the bands are the replicates'
+    result = CliRunner().invoke(app, ["run", str(data), "-o", str(tmp_path / "c"), "--lam", "0.5,1", "--stages",
+                                      "3,8", "--bootstrap", "25", "--seed", "7", "--ci", "0.9", "--no-plot", "-q"]
+                                + [a for b in by for a in ("--by", b)])
+    assert result.exit_code == 0, result.output
+    assert pl.read_parquet(tmp_path / "c" / "curve.parquet").equals(sweep.curve)
+
+
+def test_dask_sweep_bootstrap_equals_local(synthetic, tmp_path):
+    pytest.importorskip("dask.distributed")
+    local = tf2eng.run(synthetic, tmp_path / "l", lam=[0.5, 1.0], stages=[4], bootstrap=15, plot=False)
+    dask = tf2eng.run(synthetic, tmp_path / "d", lam=[0.5, 1.0], stages=[4], bootstrap=15, plot=False,
+                      engine="dask", workers=1)
+    assert dask.curve.equals(local.curve) and dask.stage_means.equals(local.stage_means)

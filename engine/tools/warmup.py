@@ -6,8 +6,9 @@ float64 scores, in a list (int32 offsets) or a large_list (int64 offsets),
 in the wide or the long layout, with or without nulls.  Rather than naming
 numba signatures by hand (and drifting from what a run calls), warmup runs
 the engine itself on a tiny dataset of each type, into a temporary folder,
-with the aggregates by group and the plot on the first one: every kernel a
-run can call is compiled and cached, or found cached.  A second warmup
+with the aggregates by group and the plot on the first one, then a sweep of
+two K on it: every kernel a run can call is compiled and cached, or found
+cached.  A second warmup
 finds them all cached and takes about as long as one short run.
 """
 
@@ -27,6 +28,8 @@ import pyarrow.parquet as pq
 # Tracks of the first dataset: more than the plot draws as lines in one group (engine/plot.py
 # LINES_MAX), so that both the lines and the density shading are drawn.
 TRACKS = 450
+# The K of a sweep run on each dataset, so that the kernel of a sweep is compiled too.
+SWEEP_STAGES = (5, 10)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ def warmup(threads: int | None = None, report: Callable[[Warmed], None] | None =
             started = time.perf_counter()
             run(path, Path(tmp) / f"out-{i}", plot=i == 0, by="category" if i == 0 else (), threads=threads,
                 full=True)
+            # a sweep's kernel for several K at one λ (kernels/sweep.py; README, Parameter sweeps)
+            run(path, Path(tmp) / f"sweep-{i}", stages=SWEEP_STAGES, plot=False, threads=threads, full=True)
             seconds = time.perf_counter() - started
             names = sorted({name for name, _ in compiled_so_far() - before})
             result = Warmed(variant, tuple(names), seconds)

@@ -1,0 +1,73 @@
+"""--bootstrap in a sweep (README, Parameter sweeps; Confidence bands): the replicate sums of every
+configuration, each kept as a run of that configuration alone keeps them (engine/replicates.py),
+with the same Poisson weights per track (they depend on the track's ids, b and --seed only).
+
+A unit's sums of all configurations travel side by side along the rows axis, (groups, rows_1 +
+rows_2 + ..., B), the way the moments do (engine/sweep.py), and merge elementwise in any grouping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from ..kernels import bootstrap as kb
+from .errors import InputError
+from .replicates import BUDGET_BYTES, ReplicateSums, bytes_per_group
+
+
+class SweepReplicateSums:
+    """A ReplicateSums per configuration of a sweep (its configurations: Options, in order)."""
+
+    def __init__(self, configurations, by: tuple[str, ...] = ()):
+        self.configurations = tuple(configurations)
+        self.by = by
+        first = self.configurations[0]
+        self.replicates = first.bootstrap
+        self.parts = [ReplicateSums(o.bootstrap, o.seed, o.stages, o.grid_size, by) for o in self.configurations]
+        self._rows = [kb.rows(o.stages, o.grid_size) for o in self.configurations]
+
+    def grow(self, n_groups: int) -> None:
+        """Room for ``n_groups`` groups in every configuration; the budget of replicate sums is for
+        all configurations together."""
+        if n_groups > self.parts[0].groups:
+            per_group = sum(bytes_per_group(self.replicates, o.stages, o.grid_size) for o in self.configurations)
+            if n_groups * per_group > BUDGET_BYTES:
+                raise InputError(
+                    f"--bootstrap {self.replicates}: {n_groups:,} groups"
+                    + (f" of --by {','.join(self.by)}" if self.by else "")
+                    + f" in {len(self.parts)} configurations need {n_groups * per_group / 2**30:.1f} GiB of "
+                    f"replicate sums, more than the {BUDGET_BYTES // 2**30} GiB budget (at most "
+                    f"{BUDGET_BYTES // per_group:,} groups); use fewer replicates, configurations or a coarser --by")
+        for part in self.parts:
+            part.grow(n_groups)
+
+    def add_tracks(self, stages: pa.Table, group: np.ndarray, n_groups: int, id_cols: tuple[str, ...],
+                   step: float) -> None:
+        """Add a batch's accepted tracks: ``stages`` holds their rows configuration by configuration,
+        as many for each (engine/sweep.py, combine)."""
+        self.grow(n_groups)
+        n = stages.num_rows // len(self.parts)
+        for j, part in enumerate(self.parts):
+            part.add_tracks(stages.slice(j * n, n), group, n_groups, id_cols, step)
+
+    def finish(self) -> None:
+        for part in self.parts:
+            part.finish()
+
+    @property
+    def hi(self) -> np.ndarray:
+        """Every configuration's high limbs side by side, (groups, sum of rows, B)."""
+        return np.concatenate([part.hi for part in self.parts], axis=1)
+
+    @property
+    def lo(self) -> np.ndarray:
+        return np.concatenate([part.lo for part in self.parts], axis=1)
+
+    def add(self, hi: np.ndarray, lo: np.ndarray, codes: np.ndarray | None = None) -> None:
+        """Merge a unit's sums, every configuration's side by side (see :attr:`hi`)."""
+        first = 0
+        for part, rows in zip(self.parts, self._rows):
+            part.add(np.ascontiguousarray(hi[:, first: first + rows]), np.ascontiguousarray(lo[:, first: first + rows]),
+                     codes)
+            first += rows

@@ -1,0 +1,68 @@
+"""kernels/sweep.py (README, Parameter sweeps): several K at one λ, the powers computed once, give each K
+exactly what the one-K kernel gives, on its fast path (clean blocks) and its per-track path (bad or
+null scores, min-max scaling, float32)."""
+
+import math
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import wide_table
+from tf2eng.engine.ragged import key_frames_of, scores_of
+from tf2eng.kernels.cpu import align_tracks
+from tf2eng.kernels.grid import grid_size
+from tf2eng.kernels.layout import Params
+from tf2eng.kernels.sweep import align_tracks_ks
+
+SCORE = st.one_of(st.floats(0, 1), st.sampled_from([None, math.nan, 1.5, 0.0, 1.0]))
+
+
+def _check(tracks, keys, lam, ks, mean, minmax, float32, step=0.05, n_chunks=4):
+    n = len(tracks)
+    table = wide_table(tracks, keys, dtype=pa.float32() if float32 else pa.float64())
+    scores = scores_of(table.column("scores").combine_chunks())
+    key = key_frames_of(table.column("key_frame").combine_chunks() if keys is not None else None)
+    params = Params(lam=lam, reduce_mean=mean, minmax=minmax, step=step)
+    group = (np.arange(n) % 2).astype(np.int32)
+    sizes = [grid_size(k, step) for k in ks]
+    per_k = align_tracks_ks(scores, key, params, group, 2, ks, sizes, np.zeros(n, np.uint8), n_chunks)
+    assert len(per_k) == len(ks)
+    for k, m, (got, stage, curve) in zip(ks, sizes, per_k):
+        one, one_stage, one_curve = align_tracks(scores, key, params, group, 2, k, m, np.zeros(n, np.uint8),
+                                                 n_chunks)
+        for name in ("reason", "key_frame", "pos_key"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(one, name))
+        np.testing.assert_array_equal(got.stage_scores, one.stage_scores)  # NaN where NaN
+        np.testing.assert_array_equal(got.stage_counts, one.stage_counts)
+        np.testing.assert_array_equal(stage, one_stage)  # the moments, bit for bit
+        np.testing.assert_array_equal(curve, one_curve)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    tracks=st.lists(st.one_of(st.none(), st.lists(SCORE, max_size=30)), min_size=1, max_size=12),
+    keys=st.lists(st.one_of(st.none(), st.integers(-1, 30)), min_size=12, max_size=12),
+    use_keys=st.booleans(),
+    lam=st.floats(0.1, 3.0),
+    ks=st.lists(st.integers(1, 12), min_size=1, max_size=4, unique=True),
+    mean=st.booleans(),
+    minmax=st.booleans(),
+    float32=st.booleans(),
+)
+def test_each_k_equals_the_one_k_kernel(tracks, keys, use_keys, lam, ks, mean, minmax, float32):
+    _check(tracks, keys[: len(tracks)] if use_keys else None, lam, ks, mean, minmax, float32)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mean=st.booleans(), bad=st.booleans(), chunks=st.integers(1, 8))
+def test_long_clean_blocks_and_a_bad_one(seed, mean, bad, chunks):
+    """Hundreds of clean tracks (several blocks of powers, the fast path), one of them bad when ``bad``
+    (its block takes the per-track path), and a track longer than a block."""
+    rng = np.random.default_rng(seed)
+    tracks = [list(rng.random(int(rng.integers(1, 120)))) for _ in range(300)] + [list(rng.random(5000))]
+    if bad:
+        tracks[int(rng.integers(0, 300))][0] = math.nan
+    _check(tracks, None, float(rng.uniform(0.2, 2.0)), [3, 10, 20], mean, False, False, step=0.01,
+           n_chunks=chunks)
