@@ -56,6 +56,17 @@ def exiting() -> None:
         gc.freeze()
 
 
+def plot_elsewhere() -> bool:
+    """In the command's own process, start the process that paints the run's figure
+    (engine/plot_worker.py) and say so; elsewhere (the CLI called from Python) do nothing."""
+    if not _command:
+        return False
+    from ..engine import plot_worker
+
+    plot_worker.start()
+    return True
+
+
 class _Unavailable:
     """An import hook that finds the named top-level packages missing."""
 
