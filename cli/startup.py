@@ -15,6 +15,9 @@ leaves Python's settings as they are.
   installed, at its first conversion of Python or NumPy data (about
   0.45 s).  The command makes it look uninstalled, as Arrow and polars
   expect when it is absent.  A Dask run keeps it: Dask may use it.
+* A run that draws its figure (one configuration) starts, at its beginning,
+  the process that paints it (engine/plot_worker.py), instead of loading
+  matplotlib in its own.
 """
 
 from __future__ import annotations
