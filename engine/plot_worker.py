@@ -60,11 +60,14 @@ def stop() -> None:
 def render(stages_dir, path, curve, groups, group_tracks, options, plot_format: str, plot_dpi: int) -> None:
     """Draw the run's figure from its curve table (Arrow) and stages/ rows and save it at ``path``: in
     the painting process where one was started, else (or where it fails) here."""
-    from .plot import paint, plan
+    from . import plot
 
-    painting = plan(stages_dir, curve, groups, group_tracks, options)
+    if not _worker:
+        plot.render(stages_dir, path, curve, groups, group_tracks, options, plot_format, plot_dpi)
+        return
+    painting = plot.plan(stages_dir, curve, groups, group_tracks, options)
     if not _paint_elsewhere((painting, str(path), plot_format, plot_dpi)):
-        paint(painting, path, plot_format, plot_dpi)
+        plot.paint(painting, path, plot_format, plot_dpi)
 
 
 def _paint_elsewhere(job: tuple) -> bool:
