@@ -222,32 +222,33 @@ def test_the_painting_process_ends_with_the_command(tmp_path):
 
 
 def test_the_plan_from_an_arrow_curve_table_is_the_plan_from_polars(tmp_path):
+    """The command plans its figure from the Arrow curve table; RunResult.plot() from polars."""
     import polars as pl
 
     from tf2eng import run
+    from tf2eng.engine.api import configurations
+    from tf2eng.engine.groups import GroupIndex
     from tf2eng.engine.plot import plan
 
     data = _wide_by(tmp_path / "a.parquet")
-    for kwargs in ({}, {"by": "model", "ci": 0.9}):
-        result = run(data, tmp_path / f"out{len(kwargs)}", plot=False, **kwargs)
-        job = result.summary
-        from tf2eng.engine.api import configurations
-        from tf2eng.engine.groups import GroupIndex
-
-        options = configurations(0.7, 10, id_cols=None, by=tuple(kwargs.get("by", ()) and ("model",)),
-                                 device="cpu", meta=None, ci=kwargs.get("ci")).options
+    for by, ci in (((), None), (("model",), 0.9)):
+        result = run(data, tmp_path / f"out{len(by)}", plot=False, by=by, ci=ci)
+        options = configurations(0.7, 10, id_cols=None, by=by, device="cpu", meta=None, ci=ci).options
         groups = GroupIndex(options.by)
-        if options.by:
+        if by:
             groups.codes(pa.table({"model": ["a", "b"]}))
-        tracks = np.array([20, 480]) if options.by else np.array([job["rows"]["written"]])
+        tracks = np.array([20, 480]) if by else np.array([result.summary["rows"]["written"]])
         arrow = plan(result.out / "stages", result.curve_arrow, groups, tracks, options)
         polars = plan(result.out / "stages", pl.from_arrow(result.curve_arrow), groups, tracks, options)
         assert arrow.groups == polars.groups
         for name in ("grid", "mean", "shading", "as_lines", "tracks"):
             np.testing.assert_array_equal(getattr(arrow.plot, name), getattr(polars.plot, name))
-        if options.ci is not None:
+        assert arrow.plot.shading.sum() > 0 and np.isfinite(arrow.plot.mean).any()
+        if ci is not None:
+            assert np.isfinite(arrow.plot.band).any()
             np.testing.assert_array_equal(arrow.plot.band, polars.plot.band)
-            assert np.isnan(arrow.plot.mean).any() or arrow.plot.band is not None
+        else:
+            assert arrow.plot.band is None and polars.plot.band is None
 
 
 # --- option values checked without typer's pydantic validators (cli/coercion.py) ----------------
