@@ -5,7 +5,8 @@
 
 Each command runs as its own process, --repeat times, the commands interleaved round by round so that
 a busy spell of the machine hits them all alike.  Before timing, every command runs once untimed, so
-numba's cache holds the compiled kernels (the targets are for that second run).  Prints the median and
+numba's cache holds the compiled kernels (the targets are for that second run) and Python's cache the
+modules' bytecode (that round writes it even where PYTHONDONTWRITEBYTECODE is set).  Prints the median and
 the spread (min-max) of each command, and its ratio to the median of the reference,
 ``python -c "import numba, pyarrow.parquet"`` (this Python).  --tf2eng names another build's executable
 to compare (repeatable; default: the one beside this Python).
@@ -36,9 +37,9 @@ def commands(exe: str, data: Path, out: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
-def wall(argv: list[str]) -> float:
+def wall(argv: list[str], env: dict | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
     return time.perf_counter() - t
 
 
@@ -55,8 +56,12 @@ def main() -> None:
         for i, exe in enumerate(exes):
             label = "" if len(exes) == 1 else f" [{exe}]"
             runs += [(name + label, argv) for name, argv in commands(exe, args.input, Path(tmp) / f"out{i}")]
-        for _, argv in runs:  # compiled kernels cached, output directory present
-            wall(argv)
+        # Compiled kernels cached, output directory present, and the modules' bytecode written (as an
+        # install writes it) even where PYTHONDONTWRITEBYTECODE is set: else every timed run of a
+        # source checkout compiles tf2eng's modules again, and the reference's are compiled already.
+        writing = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        for _, argv in runs:
+            wall(argv, writing)
         times: dict[str, list[float]] = {name: [] for name, _ in runs}
         for _ in range(args.repeat):
             for name, argv in runs:

@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import __version__
-from . import startup
+from . import coercion, startup
 from ..engine.options import (DEVICES, ENGINES, FORMATS, KEY_MODES, LAYOUTS, MAX_PLOT_DPI, NORMALIZATIONS,
                                ON_INVALID, PLOT_DPI, PLOT_FORMATS, REDUCTIONS)
 
@@ -195,10 +195,13 @@ def run(
     def body():
         if engine is Engine.local:
             startup.without_pandas()
-        from ..engine.api import run as run_engine
         from ..engine.sweep import parse_list
 
-        if plot:  # before the work, not after it
+        lams, ks = list(parse_list("--lam", lam, float)), list(parse_list("--stages", stages, int))
+        painter = plot and len(lams) == len(ks) == 1 and startup.plot_elsewhere()  # first: it loads meanwhile
+        from ..engine.api import run as run_engine
+
+        if plot and not painter:  # before the work, not after it
             from ..engine.plot import matplotlib_figure
 
             matplotlib_figure()
@@ -209,8 +212,8 @@ def run(
             result = run_engine(
                 path,
                 out,
-                lam=list(parse_list("--lam", lam, float)),
-                stages=list(parse_list("--stages", stages, int)),
+                lam=lams,
+                stages=ks,
                 reduce=reduce.value,
                 grid_step=grid_step,
                 key=key.value,
@@ -243,6 +246,10 @@ def run(
         finally:
             progress.close()
             startup.report_compiles(None)
+            if painter:
+                from ..engine.plot_worker import stop
+
+                stop()
         if as_json:
             typer.echo(json.dumps(result.summary, indent=2, default=str))
         elif not quiet:
@@ -516,6 +523,7 @@ def _environment_problem() -> str | None:
 def main() -> None:
     """Console-script entry point."""
     startup.loading()
+    coercion.install()  # the command's own process only: its option values without pydantic where they need none
     # OpenMP threads sleep between kernels, leaving the cores to the readers and writers (a value the user set wins).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     problem = _environment_problem()

@@ -15,6 +15,9 @@ leaves Python's settings as they are.
   installed, at its first conversion of Python or NumPy data (about
   0.45 s).  The command makes it look uninstalled, as Arrow and polars
   expect when it is absent.  A Dask run keeps it: Dask may use it.
+* A run that draws its figure (one configuration) starts, at its beginning,
+  the process that paints it (engine/plot_worker.py), instead of loading
+  matplotlib in its own.
 """
 
 from __future__ import annotations
@@ -54,6 +57,17 @@ def exiting() -> None:
     """Just before the interpreter ends: nothing left for its last collection to scan."""
     if _command:
         gc.freeze()
+
+
+def plot_elsewhere() -> bool:
+    """In the command's own process, start the process that paints the run's figure
+    (engine/plot_worker.py) and say so; elsewhere (the CLI called from Python) do nothing."""
+    if not _command:
+        return False
+    from ..engine import plot_worker
+
+    plot_worker.start()
+    return True
 
 
 class _Unavailable:

@@ -425,16 +425,16 @@ class _Job:
         self.output.concatenate_rejected([u.key for u in units], self.rejected_schema)
         self.timings["write"] += time.perf_counter() - t
         if plot:
-            from .plot import render
-
             t = time.perf_counter()
             if self.sweep.is_sweep:
                 from .sweep_plot import render_sweep
 
                 render_sweep(self.output.path(STAGES_DIR), self.output.path(self.plot_name), self.curves,
                              self.groups, self.group_tracks, self.sweep, self.plot_format, self.plot_dpi)
-            else:
-                render(self.output.path(STAGES_DIR), self.output.path(self.plot_name), pl.from_arrow(curve),
+            else:  # in the command's plotting process where it has one (engine/plot_worker.py)
+                from .plot_worker import render
+
+                render(self.output.path(STAGES_DIR), self.output.path(self.plot_name), curve,
                        self.groups, self.group_tracks, self.options, self.plot_format, self.plot_dpi)
             self.timings["plot"] = time.perf_counter() - t
 

@@ -20,13 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import polars as pl
-import pyarrow.dataset as ds
+import pyarrow as pa
 
-from ..kernels.density import curve_density, curves_on_grid
-from ..kernels.grid import grid_points
 from .errors import InputError
 from .groups import GroupIndex
+from .lazy import polars as pl
 from .options import PLOT_DPI, Options
 
 LINES_MAX = 400  # tracks per group drawn as lines; more become a density shading
@@ -65,15 +63,50 @@ class _Plot:
         return self.order.size
 
 
-def render(stages_dir: Path, path: Path, curve: pl.DataFrame, groups: GroupIndex,
+@dataclass
+class GroupNames:
+    """What painting needs of the groups: the --by columns and each group code's label."""
+
+    by: tuple[str, ...]
+    labels: dict[int, str]
+
+
+@dataclass
+class Painting:
+    """A run's figure before matplotlib: the data of every panel (numbers and labels only, so
+    that another process can paint it; engine/plot_worker.py)."""
+
+    plot: _Plot
+    groups: GroupNames
+    options: Options
+
+
+def render(stages_dir: Path, path: Path, curve, groups: GroupIndex,
            group_tracks: np.ndarray, options: Options, plot_format: str = "png", plot_dpi: int = PLOT_DPI) -> None:
-    """Draw the figure of a run from its curve table and its stages/ rows, and save it at ``path``."""
-    fig = draw(stage_batches(stages_dir, groups), curve, groups, group_tracks, options)
+    """Draw the figure of a run from its curve table (polars or Arrow) and its stages/ rows, and save it
+    at ``path``."""
+    paint(plan(stages_dir, curve, groups, group_tracks, options), path, plot_format, plot_dpi)
+
+
+def plan(stages_dir: Path, curve, groups: GroupIndex, group_tracks: np.ndarray, options: Options) -> Painting:
+    """The figure's data from the curve table (polars or Arrow) and the stages/ rows: the mean curves,
+    each track's curve or the shading; everything but matplotlib."""
+    plot = _plan(curve, groups, group_tracks, options)
+    if plot.tracks.sum():
+        _read_track_curves(plot, stage_batches(stages_dir, groups), groups, options.stages)
+    return Painting(plot, GroupNames(groups.by, _group_labels(groups)), options)
+
+
+def paint(painting: Painting, path: Path, plot_format: str = "png", plot_dpi: int = PLOT_DPI) -> None:
+    """Paint a planned figure, as :func:`draw` does on a new figure, and save it at ``path``."""
+    fig = _new_figure(matplotlib_figure(), painting.plot, painting.groups, painting.options)
     save(fig, path, plot_format, plot_dpi)
 
 
 def stage_batches(stages_dir: Path, groups: GroupIndex) -> Iterable:
     """The record batches of stages/ with the columns the figure needs, in the parts' name order."""
+    import pyarrow.dataset as ds
+
     dataset = ds.dataset(str(stages_dir), format="parquet")
     return dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"])
 
@@ -101,20 +134,25 @@ def draw(track_batches: Iterable, curve: pl.DataFrame, groups: GroupIndex, group
     if plot.tracks.sum():
         _read_track_curves(plot, track_batches, groups, options.stages)
     if given is None:
-        fig = Figure(figsize=_figure_size(plot))
-        axes = _draw_shared_panel(fig.subplots(), plot, groups) if plot.shared else _draw_panels(fig, plot, groups)
+        return _new_figure(Figure, plot, groups, options)
+    fig = given[0].figure
+    if plot.shared:
+        axes = _draw_shared_panel(given[0], plot, groups)
     else:
-        fig = given[0].figure
-        if plot.shared:
-            axes = _draw_shared_panel(given[0], plot, groups)
-        else:
-            axes = _draw_group_panels(given, plot, groups)
-            for panel in axes:
-                panel.set_xlabel(X_LABEL)
-                panel.set_ylabel(plot.y_label)
+        axes = _draw_group_panels(given, plot, groups)
+        for panel in axes:
+            panel.set_xlabel(X_LABEL)
+            panel.set_ylabel(plot.y_label)
     _label_axes(axes, plot)
-    if given is None:
-        _title_and_margins(fig, plot, options)
+    return fig
+
+
+def _new_figure(Figure: type, plot: _Plot, groups: GroupIndex | GroupNames, options: Options):
+    """The planned figure on a new Figure: its panels, labels, title and margins."""
+    fig = Figure(figsize=_figure_size(plot))
+    axes = _draw_shared_panel(fig.subplots(), plot, groups) if plot.shared else _draw_panels(fig, plot, groups)
+    _label_axes(axes, plot)
+    _title_and_margins(fig, plot, options)
     return fig
 
 
@@ -154,6 +192,8 @@ def _plan(curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray, opt
           shared: bool | None = None) -> _Plot:
     """The drawn grid, the mean curves and the y range from the curve table; how each group is drawn
     (``shared``: every group in one panel; None: where there are more than PANELS_MAX groups)."""
+    from ..kernels.grid import grid_points
+
     full_grid = grid_points(options.stages, options.grid_step)
     # A finer grid than the figure can show is drawn every stride-th point:
     # the track curves and their shading are computed on that coarser grid.
@@ -200,13 +240,15 @@ def _add_track_curves(plot: _Plot, batch, groups: GroupIndex, stages: int) -> No
         pos_key = batch.column("pos_key").to_numpy()
         codes = groups.codes(batch)
         small = plot.as_lines[codes]
+        from ..kernels import density
+
         if small.any():
             out = np.empty((int(small.sum()), plot.grid.size))
-            curves_on_grid(Y[small], pos_key[small], plot.step, out)
+            density.curves_on_grid(Y[small], pos_key[small], plot.step, out)
             for code in np.unique(codes[small]):
                 plot.lines[int(code)].append(out[codes[small] == code])
         if (~small).any():
-            curve_density(Y[~small], pos_key[~small], plot.slot[codes[~small]], plot.step, plot.y_max,
+            density.curve_density(Y[~small], pos_key[~small], plot.slot[codes[~small]], plot.step, plot.y_max,
                           plot.shading)
 
 
@@ -350,25 +392,41 @@ def _group_curves(curve: pl.DataFrame, groups: GroupIndex, n_groups: int, M: int
     group it lists (a group whose every track was rejected has none), NaN for the others."""
     mean = np.full((n_groups, M), np.nan)
     std = np.full((n_groups, M), np.nan)
-    if curve.height:
-        if groups.by:
-            codes = groups.codes(curve.select(list(groups.by)).to_arrow())[::M]
-        else:
-            codes = np.zeros(1, np.int64)
-        mean[codes] = curve["mean"].fill_null(np.nan).to_numpy().reshape(-1, M)
-        std[codes] = curve["std"].fill_null(np.nan).to_numpy().reshape(-1, M)
+    if _rows(curve):
+        codes = _curve_codes(curve, groups, M)
+        mean[codes] = _values(curve, "mean").reshape(-1, M)
+        std[codes] = _values(curve, "std").reshape(-1, M)
     return mean, std
+
+
+def _rows(curve) -> int:
+    return curve.num_rows if isinstance(curve, pa.Table) else curve.height
+
+
+def _values(curve, name: str) -> np.ndarray:
+    """A float column of the curve table (polars or Arrow) as float64, NaN where null."""
+    if isinstance(curve, pa.Table):
+        return np.asarray(curve.column(name).to_numpy(), dtype=np.float64)
+    return curve[name].fill_null(np.nan).to_numpy()
+
+
+def _curve_codes(curve, groups: GroupIndex, M: int) -> np.ndarray:
+    """The group code of each group the curve table lists (M rows each)."""
+    if not groups.by:
+        return np.zeros(1, np.int64)
+    keys = curve.select(list(groups.by))
+    return groups.codes(keys if isinstance(keys, pa.Table) else keys.to_arrow())[::M]
 
 
 def _group_band(curve: pl.DataFrame, groups: GroupIndex, n_groups: int, M: int) -> np.ndarray | None:
     """ci_low and ci_high, (2, groups, M) in code order, NaN where undefined; None without --ci."""
-    if "ci_low" not in curve.columns:
+    if "ci_low" not in (curve.column_names if isinstance(curve, pa.Table) else curve.columns):
         return None
     band = np.full((2, n_groups, M), np.nan)
-    if curve.height:
-        codes = groups.codes(curve.select(list(groups.by)).to_arrow())[::M] if groups.by else np.zeros(1, np.int64)
+    if _rows(curve):
+        codes = _curve_codes(curve, groups, M)
         for i, name in enumerate(("ci_low", "ci_high")):
-            band[i, codes] = curve[name].fill_null(np.nan).to_numpy().reshape(-1, M)
+            band[i, codes] = _values(curve, name).reshape(-1, M)
     return band
 
 
@@ -377,7 +435,9 @@ def _shade(hist: np.ndarray) -> np.ndarray:
     return np.sqrt(hist / max(int(hist.max()), 1))
 
 
-def _group_labels(groups: GroupIndex) -> dict[int, str]:
+def _group_labels(groups: GroupIndex | GroupNames) -> dict[int, str]:
+    if isinstance(groups, GroupNames):
+        return groups.labels
     if not groups.by:
         return {0: ""}
     labels = groups.labels()

@@ -103,15 +103,16 @@ def test_plot_of_groups_without_tracks(tmp_path, tracks, models, by):
 def test_plot_of_many_small_groups_shades_every_track(tmp_path, monkeypatch):
     """Beyond PANELS_MAX groups the panel is one shading of every track, small groups' too."""
     from tf2eng.engine import plot
+    from tf2eng.kernels import density as density_kernels
 
     shaded = []
-    density = plot.curve_density
+    density = density_kernels.curve_density
 
     def spy(stage_scores, *args):
         shaded.append(stage_scores.shape[0])
         return density(stage_scores, *args)
 
-    monkeypatch.setattr(plot, "curve_density", spy)
+    monkeypatch.setattr(density_kernels, "curve_density", spy)
     n_groups = plot.PANELS_MAX + 1
     tracks = [GOOD] * (2 * n_groups)
     models = [f"m{i % n_groups:02d}" for i in range(len(tracks))]

@@ -148,3 +148,163 @@ def test_the_cli_called_from_python_leaves_the_process_as_it_was(tmp_path):
     assert not any(isinstance(f, startup._Unavailable) for f in sys.meta_path)
     assert gc.get_freeze_count() == frozen and gc.isenabled()
     assert not compiling.LOGGER.handlers and compiling.LOGGER.level == logging.NOTSET
+
+
+# --- the figure painted in a second process (engine/plot_worker.py) --------------------------------
+
+
+def _wide_by(path, tracks=500):
+    """Two groups: one drawn as lines, one (over LINES_MAX tracks) as a shading."""
+    rng = np.random.default_rng(2)
+    scores = [list(rng.random(int(n))) for n in rng.integers(2, 30, tracks)]
+    pq.write_table(pa.table({"video_id": [f"v{i}" for i in range(tracks)],
+                             "model": ["a" if i < 20 else "b" for i in range(tracks)],
+                             "scores": pa.array(scores, pa.list_(pa.float64()))}), path)
+    return path
+
+
+def _command(tmp_path, args, setup="") -> subprocess.CompletedProcess:
+    """tf2eng's main() in a fresh Python; prints which of matplotlib and polars it loaded."""
+    code = (f"import sys; from tf2eng.cli.app import main\n{setup}\n"
+            f"sys.argv = ['tf2eng', *{[str(a) for a in args]!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print(sorted(m for m in ('matplotlib', 'polars', 'pydantic') if m in sys.modules))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("extra", [[], ["--plot-format", "svg", "--by", "model", "--ci", "0.9"]])
+def test_the_command_paints_the_figure_in_another_process_with_the_same_bytes(tmp_path, extra):
+    from tf2eng import run
+
+    data = _wide_by(tmp_path / "a.parquet")
+    done = _command(tmp_path, ["run", data, "-o", tmp_path / "cli", "-q", *extra])
+    assert done.returncode == 0, done.stderr
+    loaded = eval(done.stdout.strip().splitlines()[-1])
+    assert "matplotlib" not in loaded, loaded
+    assert ("pydantic" in loaded) == ("--ci" in extra), loaded  # a number given as text: typer's validator
+    assert ("polars" in loaded) == ("--by" in extra), loaded  # the figure is planned from Arrow tables
+    kwargs = dict(by="model", ci=0.9, plot_format="svg") if extra else {}
+    run(data, tmp_path / "api", **kwargs)  # painted in this process
+    name = "alignment.svg" if extra else "alignment.png"
+    assert (tmp_path / "cli" / name).read_bytes() == (tmp_path / "api" / name).read_bytes()
+
+
+@pytest.mark.parametrize("executable", ["/nonexistent/python", "/bin/false"])
+def test_without_the_painting_process_the_command_paints_the_same_figure_itself(tmp_path, executable):
+    """It cannot start, or ends at once: the figure is painted in the command's process."""
+    data = _wide_by(tmp_path / "a.parquet", tracks=30)
+    done = _command(tmp_path, ["run", data, "-o", tmp_path / "cli", "-q"],
+                    setup=f"sys.executable = {executable!r}")
+    assert done.returncode == 0, done.stderr
+    assert "matplotlib" in eval(done.stdout.strip().splitlines()[-1])
+    from tf2eng import run
+
+    run(data, tmp_path / "api")
+    assert (tmp_path / "cli" / "alignment.png").read_bytes() == (tmp_path / "api" / "alignment.png").read_bytes()
+
+
+def test_a_figure_the_painting_process_fails_to_save_is_painted_by_the_command(tmp_path):
+    """The plan reaches the other process, which fails to write its file: the command paints the
+    figure itself."""
+    data = _wide_by(tmp_path / "a.parquet", tracks=30)
+    setup = ("from tf2eng.engine import plot_worker\n"
+             "real = plot_worker._paint_elsewhere\n"
+             "def unwritable(job):\n"
+             "    painting, path, fmt, dpi = job\n"
+             "    return real((painting, '/nonexistent/dir/x.png', fmt, dpi))\n"
+             "plot_worker._paint_elsewhere = unwritable\n")
+    done = _command(tmp_path, ["run", data, "-o", tmp_path / "cli", "-q"], setup=setup)
+    assert done.returncode == 0, done.stderr  # painted again here, at the right place
+    assert (tmp_path / "cli" / "alignment.png").exists()
+
+
+def test_the_painting_process_ends_with_the_command(tmp_path):
+    """A run that fails before its figure leaves no painting process behind."""
+    done = _command(tmp_path, ["run", tmp_path / "missing.parquet", "-o", tmp_path / "out"],
+                    setup="import atexit, tf2eng.engine.plot_worker as w\n"
+                          "atexit.register(lambda: print('left', len(w._worker)))")
+    assert done.returncode == 1 and "AssertionError: 2" in done.stderr, done.stderr
+    assert "left 0" in done.stdout
+
+
+def test_the_plan_from_an_arrow_curve_table_is_the_plan_from_polars(tmp_path):
+    """The command plans its figure from the Arrow curve table; RunResult.plot() from polars."""
+    import polars as pl
+
+    from tf2eng import run
+    from tf2eng.engine.api import configurations
+    from tf2eng.engine.groups import GroupIndex
+    from tf2eng.engine.plot import plan
+
+    data = _wide_by(tmp_path / "a.parquet")
+    for by, ci in (((), None), (("model",), 0.9)):
+        result = run(data, tmp_path / f"out{len(by)}", plot=False, by=by, ci=ci)
+        options = configurations(0.7, 10, id_cols=None, by=by, device="cpu", meta=None, ci=ci).options
+        groups = GroupIndex(options.by)
+        if by:
+            groups.codes(pa.table({"model": ["a", "b"]}))
+        tracks = np.array([20, 480]) if by else np.array([result.summary["rows"]["written"]])
+        arrow = plan(result.out / "stages", result.curve_arrow, groups, tracks, options)
+        polars = plan(result.out / "stages", pl.from_arrow(result.curve_arrow), groups, tracks, options)
+        assert arrow.groups == polars.groups
+        for name in ("grid", "mean", "shading", "as_lines", "tracks"):
+            np.testing.assert_array_equal(getattr(arrow.plot, name), getattr(polars.plot, name))
+        assert arrow.plot.shading.sum() > 0 and np.isfinite(arrow.plot.mean).any()
+        if ci is not None:
+            assert np.isfinite(arrow.plot.band).any()
+            np.testing.assert_array_equal(arrow.plot.band, polars.plot.band)
+        else:
+            assert arrow.plot.band is None and polars.plot.band is None
+
+
+# --- option values checked without typer's pydantic validators (cli/coercion.py) ----------------
+
+
+PARSED = [
+    ["run", "x.parquet"],
+    ["run", "x.parquet", "-o", "out", "--reduce", "mean", "--key", "AUTO", "--layout", "long", "--format", "csv"],
+    ["run", "x", "--reduce", "bogus"], ["run", "x", "--grid-step", "abc"], ["run", "x", "--workers", "0"],
+    ["run", "x", "--meta", "a", "--meta", "b"], ["run", "x", "-o", ""], ["run", "x", "--seed", "-1"],
+    ["run", "x", "--plot-dpi", "1e3"], ["run", "x", "--device", "CUDA"], ["run", "x", "--ci", "0.9", "--threads", "2"],
+    ["run", "x", "--log-format", "json", "--plot-format", "pdf", "--engine", "dask", "--scheduler", "tcp://a:1"],
+    ["synth", "o.parquet", "--tracks", "-1"], ["compare", "a", "b", "-o", "c", "--pairing", "paired"],
+    ["compare", "a", "b", "-o", "c", "--pairing", "both"], ["bench", "--data-dir", "/nonexistent", "--repeat", "0"],
+    ["steps", "A:5", "--time", "A=3"], ["warmup", "--device", "auto"],
+]
+
+
+def _parsed(args):
+    """What typer makes of ``args``: each option's value and its type, or the error's message."""
+    import typer.main
+    from typer import _click
+
+    command = typer.main.get_command(app)
+    try:
+        parent = command.make_context("tf2eng", list(args))
+        ctx = command.commands[args[0]].make_context(args[0], list(args[1:]), parent=parent)
+    except _click.exceptions.ClickException as exc:
+        return type(exc).__name__, exc.format_message()
+    return {name: (type(value), value) for name, value in ctx.params.items()}
+
+
+def test_option_values_are_what_typer_makes_of_them(tmp_path, monkeypatch):
+    from typer.core import _TyperParameter
+
+    from tf2eng.cli import coercion
+
+    typer_made = [_parsed(args) for args in PARSED]
+    monkeypatch.setattr(_TyperParameter, "get_runtime_param", _TyperParameter.get_runtime_param)
+    assert coercion.install()
+    assert getattr(_TyperParameter.get_runtime_param, "_tf2eng", False)
+    assert [_parsed(args) for args in PARSED] == typer_made
+
+
+def test_the_commands_usual_options_need_no_pydantic():
+    code = ("import sys, typer.main; from tf2eng.cli import coercion; from tf2eng.cli.app import app\n"
+            "coercion.install(); command = typer.main.get_command(app)\n"
+            "parent = command.make_context('tf2eng', ['run', 'x'])\n"
+            "ctx = command.commands['run'].make_context('run', ['x', '-o', 'o', '--reduce', 'mean', '--no-plot', "
+            "'--full', '-q'], parent=parent)\n"
+            "print('pydantic' in sys.modules, repr(ctx.params['out']), ctx.params['reduce'].value)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "PosixPath('o')", "mean"], done.stderr
