@@ -216,12 +216,15 @@ class TextFragment:
                                   for row, line in enumerate(_json_lines(first)))):
                     schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.int64()))
         else:
-            reader, schema = self._inspect_csv()
-            del reader
             lines -= 1  # the header
-            if whole and not lines:
+            if whole and not lines:  # (before Arrow's reader, which cannot read a header without a newline)
                 self._empty = True
                 return
+            reader, schema = self._inspect_csv()
+            del reader
+            twice = [name for name, n in Counter(schema.names).items() if n > 1]
+            if twice:  # no one table, as in Parquet
+                raise InputError(f"{self.path}: the header names column '{twice[0]}' twice")
         self.rows = max(0, lines) if whole else _scaled(lines, self.path, sample)
         fields = []
         for field in schema:

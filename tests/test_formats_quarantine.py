@@ -287,6 +287,8 @@ EMPTY = {
     "jsonl blank lines": ("t.jsonl", "\n\n  \n"),
     "csv 0 bytes": ("t.csv", ""),
     "csv header only": ("t.csv", "video_id,frame,score\n"),
+    "csv header only, no newline": ("t.csv", "video_id,frame,score"),
+    "csv header only, CRLF": ("t.csv", "\ufeffvideo_id,frame,score\r\n"),
     "tsv 0 bytes": ("t.tsv", ""),
     "json 0 bytes": ("t.json", ""),
     "json no track": ("t.json", '{"a": {}}'),
@@ -355,3 +357,14 @@ def test_on_invalid_error_stops_at_the_first_bad_row(tmp_path):
     (tmp_path / "t.csv").write_text("video_id,frame,score\na,0,0.5\nb,0,0.5,1\n")
     _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", "--on-invalid", "error"),
                "t.csv", "video_id='b'", "bad_field_count")
+
+
+@pytest.mark.parametrize("header, by, column", [("video_id,frame,score,score", (), "score"),
+                                                ("video_id,frame,score,cat,cat", ("cat",), "cat"),
+                                                ("video_id,frame,score,note,note", (), "note")])
+def test_csv_header_naming_a_column_twice_is_one_line(tmp_path, header, by, column):
+    """A CSV header that names a column twice is a file of no one table (as in Parquet): exit 2, naming the
+    file and the column, never an internal error."""
+    (tmp_path / "t.csv").write_text(header + "\na,0,0.5,x,y\n")
+    args = [a for name in by for a in ("--by", name)]
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", *args), "t.csv", f"column '{column}'", "twice")
