@@ -142,6 +142,7 @@ class TextFragment:
         self.format = fmt
         self.roles = roles
         self.physical_schema: pa.Schema | None = None
+        self.untyped: set[str] = set()  # columns without a value in the first block
         self.rows = 0
         try:
             if fmt in ("jsonl", "csv", "tsv"):
@@ -232,8 +233,9 @@ class TextFragment:
             if field.name in self.roles.scores:
                 wide = self.roles.layout == "wide" or self.roles.layout is None and field.name == "scores"
                 t = pa.list_(pa.float64()) if pa.types.is_null(t) and wide else _score_type(t) or t
-            elif pa.types.is_null(t):  # no value in the first block: a label or text, as the role says
+            elif pa.types.is_null(t):  # no value in the first block: a label or text, as the role says,
                 t = pa.int64() if field.name in self.roles.labels else pa.string()
+                self.untyped.add(field.name)  # unless another file types it (open_fragments)
             fields.append(pa.field(field.name, t))
         self.physical_schema = pa.schema(fields)
 
@@ -678,6 +680,7 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
     roles = Roles(options)
     fragments = parallel_map(lambda path: TextFragment(path, fmt, roles), files)
     with_data = [f for f in fragments if f.physical_schema is not None]
+    _type_untyped_columns(with_data)
     schema = with_data[0].physical_schema if with_data else _columns_of_no_data(fmt, options)
     for fragment in fragments:
         if fragment.physical_schema is None:
@@ -687,6 +690,21 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
             if field.name not in schema.names:
                 schema = schema.append(field)
     return fragments, schema
+
+
+def _type_untyped_columns(fragments: list[TextFragment]) -> None:
+    """A column without a value in a file's first block takes the type the first file that has values
+    in it gives it (so a file of null ids does not differ in type from the others)."""
+    typed: dict[str, pa.DataType] = {}
+    for fragment in fragments:
+        for field in fragment.physical_schema:
+            if field.name not in fragment.untyped:
+                typed.setdefault(field.name, field.type)
+    for fragment in fragments:
+        schema = fragment.physical_schema
+        for name in fragment.untyped & set(typed):
+            schema = schema.set(schema.get_field_index(name), pa.field(name, typed[name]))
+        fragment.physical_schema = schema
 
 
 def _columns_of_no_data(fmt: str, options) -> pa.Schema:

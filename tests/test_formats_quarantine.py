@@ -368,3 +368,32 @@ def test_csv_header_naming_a_column_twice_is_one_line(tmp_path, header, by, colu
     (tmp_path / "t.csv").write_text(header + "\na,0,0.5,x,y\n")
     args = [a for name in by for a in ("--by", name)]
     _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", *args), "t.csv", f"column '{column}'", "twice")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_column_without_a_value_in_a_file_takes_the_other_files_type(tmp_path, fmt):
+    """A file whose id (or frame) column holds only nulls in its first block has no type of its own
+    there: it takes the type the other files give the column, and its rows are rejected as in Parquet
+    (null_id, bad_frame_index), instead of stopping the run for a type conflict."""
+    d = tmp_path / "d"
+    d.mkdir()
+    if fmt == "jsonl":
+        rows = {"a": [("a", 0, [0.1, 0.5])], "b": [("b", None, [0.2, 0.3])], "c": [("c", 1, [0.4, 0.6])]}
+        for name, tracks in rows.items():
+            (d / f"{name}.jsonl").write_text("".join(json.dumps({"video_id": v, "exp_id": e, "scores": s}) + "\n"
+                                                     for v, e, s in tracks))
+        table = pa.table({"video_id": ["a", "b", "c"], "exp_id": pa.array([0, None, 1], pa.int64()),
+                          "scores": [[0.1, 0.5], [0.2, 0.3], [0.4, 0.6]]})
+        reasons = ["null_id"]
+    else:
+        (d / "a.csv").write_text("video_id,exp_id,frame,score\na,0,00000,0.1\na,0,00001,0.5\n")
+        (d / "b.csv").write_text("video_id,exp_id,frame,score\nb,,00000,0.2\nb,,00001,0.3\n")
+        (d / "c.csv").write_text("video_id,exp_id,frame,score\nc,1,,0.4\n")
+        table = pa.table({"video_id": ["a", "a", "b", "b", "c"], "exp_id": pa.array([0, 0, None, None, 1], pa.int64()),
+                          "frame": ["00000", "00001", "00000", "00001", None], "score": [0.1, 0.5, 0.2, 0.3, 0.4]})
+        reasons = ["bad_frame_index", "null_id"]
+    pq.write_table(table, tmp_path / "t.parquet")
+    got, parquet = _run(d, tmp_path / "o"), _run(tmp_path / "t.parquet", tmp_path / "p")
+    _same_good(got, parquet, ["video_id"])
+    assert sorted(_rejected(got)["reason"].to_list()) == reasons
+    assert got.summary["rows"] == parquet.summary["rows"]
