@@ -404,8 +404,8 @@ class TextFragment:
         done = 0  # rows handed on
         handed = 0  # rows of ``skipped`` handed on (after each batch: memory stays bounded)
 
-        def field_count_rows(drop: int = 0) -> Iterator[pa.RecordBatch]:
-            n = len(skipped)  # (the parser may add more meanwhile, read ahead)
+        def field_count_rows(drop: int = 0, n: int | None = None) -> Iterator[pa.RecordBatch]:
+            n = len(skipped) if n is None else n  # (the parser, reading ahead, may add more meanwhile)
             texts = skipped[drop:n]
             del skipped[:n]
             if texts:
@@ -416,8 +416,9 @@ class TextFragment:
             for batch in pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert):
                 yield batch
                 done += batch.num_rows
-                handed += len(skipped)
-                yield from field_count_rows()
+                n = len(skipped)  # counted once: the rows handed on are those counted
+                handed += n
+                yield from field_count_rows(0, n)
         except pa.ArrowInvalid:  # a value of another type: again, as text
             skipped.clear()
             read, parse, convert = self._csv_options({name: pa.string() for name in types}, list(types), skipped)
@@ -425,11 +426,13 @@ class TextFragment:
                 if done < batch.num_rows:
                     yield _converted(batch.slice(done), types, np.zeros(batch.num_rows - done, np.uint8), self.path)
                 done = max(0, done - batch.num_rows)
-                drop = min(handed, len(skipped))  # the first ones met were handed on before
+                n = len(skipped)
+                drop = min(handed, n)  # the first ones met were handed on before
                 handed -= drop
-                yield from field_count_rows(drop)
-        drop = min(handed, len(skipped))
-        yield from field_count_rows(drop)
+                yield from field_count_rows(drop, n)
+        n = len(skipped)
+        drop = min(handed, n)
+        yield from field_count_rows(drop, n)
 
     def _field_count_rows(self, texts: list[str], types: dict) -> pa.RecordBatch:
         """Rows with more or fewer fields than the header: the fields taken in order, by position (the
