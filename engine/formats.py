@@ -143,6 +143,7 @@ class TextFragment:
         self.roles = roles
         self.physical_schema: pa.Schema | None = None
         self.untyped: set[str] = set()  # columns without a value in the first block
+        self.mixed: set[str] = set()  # JSON Lines columns of values of no one type in the first block (null)
         self.rows = 0
         try:
             if fmt in ("jsonl", "csv", "tsv"):
@@ -233,7 +234,7 @@ class TextFragment:
             if field.name in self.roles.scores:
                 wide = self.roles.layout == "wide" or self.roles.layout is None and field.name == "scores"
                 t = pa.list_(pa.float64()) if pa.types.is_null(t) and wide else _score_type(t) or t
-            elif pa.types.is_null(t):  # no value in the first block: a label or text, as the role says,
+            elif pa.types.is_null(t) and field.name not in self.mixed:  # no value in the first block: a label or text, as the role says,
                 t = pa.int64() if field.name in self.roles.labels else pa.string()
                 self.untyped.add(field.name)  # unless another file types it (open_fragments)
             fields.append(pa.field(field.name, t))
@@ -263,7 +264,22 @@ class TextFragment:
                 return _read_json(b"\n".join(kept), None).schema
             except pa.ArrowInvalid:  # then also without the lines Arrow cannot read alone (1e400)
                 kept = [line for line in kept if _parses(line)] if not attempt else kept
-        raise InputError(f"{self.path}: cannot read as JSON Lines: {_first_line(first_error)}") from None
+        # Still no one type: a column whose values differ deeper (an object of changing members, lists of
+        # mixed kinds in every row).  Each column's type is then inferred from its own values of the common
+        # kind; a column that has none is of no Arrow type (null): a run that reads it stops (exit 2),
+        # others never parse it.
+        fields = {}
+        valued = set()
+        for obj in objects:
+            for name, value in obj.items():
+                fields.setdefault(name, [])
+                if value is not None:
+                    valued.add(name)
+                    if _json_kind(value) == common.get(name):
+                        fields[name].append(value)
+        types = {name: _column_type(values) for name, values in fields.items()}
+        self.mixed = {name for name, t in types.items() if name in valued and pa.types.is_null(t)}
+        return pa.schema([pa.field(name, t) for name, t in types.items()])
 
     def _json_object(self, line: bytes, row: int) -> dict:
         """One line as a Python object; a line that is not a JSON object stops the read (exit 2)."""
@@ -283,6 +299,10 @@ class TextFragment:
         keeps the values that parse, null for the others, and BAD_ROW holds its reason."""
         explicit = pa.schema([self.physical_schema.field(f.name) for f in schema
                               if f.name in self.physical_schema.names])
+        for name in explicit.names:
+            if name in self.mixed:
+                raise InputError(f"{self.path}: column '{name}' holds values of no one type in the file's first "
+                                 "block (objects or lists whose members differ in type): a column of the wrong type")
         done = 0
         for chunk in _line_chunks(self.path):
             try:
@@ -548,6 +568,25 @@ def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table:
         else pj.ParseOptions()
     read = pj.ReadOptions(block_size=max(BLOCK_BYTES, len(data) + 1))
     return pj.read_json(pa.BufferReader(data), read_options=read, parse_options=parse)
+
+
+def _column_type(values: list) -> pa.DataType:
+    """The type Arrow's JSON reader infers for one column's values (without those it cannot read alone,
+    such as 1e400); null where they have none."""
+    lines = []
+    for value in values:
+        try:
+            lines.append(json.dumps({"c": value}, allow_nan=False).encode())
+        except ValueError:  # a non-finite number: a bad row when read
+            pass
+    for attempt in range(2):
+        try:
+            return _read_json(b"\n".join(lines), None).field("c").type if lines else pa.null()
+        except (pa.ArrowInvalid, KeyError):
+            if attempt:
+                return pa.null()
+            lines = [line for line in lines if _parses(line)]
+    return pa.null()
 
 
 def _parses(line: bytes) -> bool:

@@ -397,3 +397,21 @@ def test_column_without_a_value_in_a_file_takes_the_other_files_type(tmp_path, f
     _same_good(got, parquet, ["video_id"])
     assert sorted(_rejected(got)["reason"].to_list()) == reasons
     assert got.summary["rows"] == parquet.summary["rows"]
+
+
+def test_jsonl_column_of_no_one_type_is_read_only_where_named(tmp_path):
+    """A column the run does not read whose values differ in type deeper than the vote of the first block
+    sees (an object whose member is a list in one row and text in another; a list of mixed kinds in every
+    row) does not stop the run; a run that names it stops with one line naming it."""
+    lines = [{"video_id": "a", "exp_id": 0, "scores": [0.1, 0.5], "meta": {"bbox": [1, 2]}, "tags": [1, "x"]},
+             {"video_id": "b", "exp_id": 0, "scores": [0.2, "x"], "meta": {"bbox": "none"}, "tags": ["y", 2]},
+             {"video_id": "c", "exp_id": 0, "scores": [0.4, 0.3], "meta": {"bbox": [3, 4]}, "tags": [3, "z"]}]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    pq.write_table(pa.table({"video_id": ["a", "c"], "exp_id": [0, 0], "scores": [[0.1, 0.5], [0.4, 0.3]]}),
+                   tmp_path / "t.parquet")
+    got, parquet = _run(tmp_path / "t.jsonl", tmp_path / "o"), _run(tmp_path / "t.parquet", tmp_path / "p")
+    _same_good(got, parquet, ["video_id"])
+    assert _rejected(got)["reason"].to_list() == ["bad_value"]
+    for column in ("meta", "tags"):
+        _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / f"o-{column}", "--by", column),
+                   "t.jsonl", f"column '{column}'")
