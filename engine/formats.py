@@ -489,9 +489,12 @@ class TextFragment:
         with pa.input_stream(self.path) as f:
             text = f.read()
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_members)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
+        except _Twice as twice:
+            raise InputError(f"{self.path}: an object names {twice.key!r} twice (Python's json would keep the "
+                             "last one only)") from None
         del text
         names = self.physical_schema.names
         table, bad = nested_json_table(data, self.path, "key_frame" in names, "key_frame" in names and
@@ -703,12 +706,27 @@ def _converted(batch: pa.RecordBatch, types: dict, bad: np.ndarray, path: str) -
     return _with_bad_rows(pa.RecordBatch.from_arrays(columns, names=list(types)), bad)
 
 
+class _Twice(Exception):
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _members(pairs: list) -> dict:
+    """A JSON object's members as a dict; a name given twice raises _Twice (json.loads would keep the
+    last of them, and a track would vanish from every count)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen = set()
+        raise _Twice(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return members
+
+
 def _names_no_track(sample: bytes) -> bool:
     """True for a whole nested JSON file that parses to an object of empty objects; anything else
     (malformed JSON included) is left to the read, which checks it."""
     try:
-        data = json.loads(sample)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(sample, object_pairs_hook=_members)
+    except (json.JSONDecodeError, UnicodeDecodeError, _Twice):
         return False
     return isinstance(data, dict) and all(isinstance(v, dict) and not v for v in data.values())
 

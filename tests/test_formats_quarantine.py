@@ -415,3 +415,14 @@ def test_jsonl_column_of_no_one_type_is_read_only_where_named(tmp_path):
     for column in ("meta", "tags"):
         _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / f"o-{column}", "--by", column),
                    "t.jsonl", f"column '{column}'")
+
+
+@pytest.mark.parametrize("text, key", [('{"a": {"0": [0.1, 0.2]}, "a": {"1": [0.3, 0.4]}}', "'a'"),
+                                       ('{"a": {"0": [0.1, 0.2], "0": [0.3]}}', "'0'"),
+                                       ('{"a": {"0": [0.1, 0.2]}, "a": {}}', "'a'"),
+                                       ('{"a": {"0": {"scores": [0.1], "scores": [0.2]}}}', "'scores'")])
+def test_nested_json_key_twice_in_one_object_is_one_line(tmp_path, text, key):
+    """Python's json keeps the last of two members of one name: a track would vanish from every count.
+    A file that names a video, expression or member twice in one object stops the run instead."""
+    (tmp_path / "t.json").write_text(text)
+    _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "o"), "t.json", key, "twice")
