@@ -234,7 +234,8 @@ class TextFragment:
             if field.name in self.roles.scores:
                 wide = self.roles.layout == "wide" or self.roles.layout is None and field.name == "scores"
                 t = pa.list_(pa.float64()) if pa.types.is_null(t) and wide else _score_type(t) or t
-            elif pa.types.is_null(t) and field.name not in self.mixed:  # no value in the first block: a label or text, as the role says,
+            elif pa.types.is_null(t) and field.name not in self.mixed:
+                # no value in the first block: a label or text, as the role says,
                 t = pa.int64() if field.name in self.roles.labels else pa.string()
                 self.untyped.add(field.name)  # unless another file types it (open_fragments)
             fields.append(pa.field(field.name, t))
