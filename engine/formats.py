@@ -142,6 +142,8 @@ class TextFragment:
         self.format = fmt
         self.roles = roles
         self.physical_schema: pa.Schema | None = None
+        self.untyped: set[str] = set()  # columns without a value in the first block
+        self.mixed: set[str] = set()  # JSON Lines columns of values of no one type in the first block (null)
         self.rows = 0
         try:
             if fmt in ("jsonl", "csv", "tsv"):
@@ -216,12 +218,15 @@ class TextFragment:
                                   for row, line in enumerate(_json_lines(first)))):
                     schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.int64()))
         else:
-            reader, schema = self._inspect_csv()
-            del reader
             lines -= 1  # the header
-            if whole and not lines:
+            if whole and not lines:  # (before Arrow's reader, which cannot read a header without a newline)
                 self._empty = True
                 return
+            reader, schema = self._inspect_csv()
+            del reader
+            twice = [name for name, n in Counter(schema.names).items() if n > 1]
+            if twice:  # no one table, as in Parquet
+                raise InputError(f"{self.path}: the header names column '{twice[0]}' twice")
         self.rows = max(0, lines) if whole else _scaled(lines, self.path, sample)
         fields = []
         for field in schema:
@@ -229,8 +234,10 @@ class TextFragment:
             if field.name in self.roles.scores:
                 wide = self.roles.layout == "wide" or self.roles.layout is None and field.name == "scores"
                 t = pa.list_(pa.float64()) if pa.types.is_null(t) and wide else _score_type(t) or t
-            elif pa.types.is_null(t):  # no value in the first block: a label or text, as the role says
+            elif pa.types.is_null(t) and field.name not in self.mixed:
+                # no value in the first block: a label or text, as the role says,
                 t = pa.int64() if field.name in self.roles.labels else pa.string()
+                self.untyped.add(field.name)  # unless another file types it (open_fragments)
             fields.append(pa.field(field.name, t))
         self.physical_schema = pa.schema(fields)
 
@@ -258,7 +265,22 @@ class TextFragment:
                 return _read_json(b"\n".join(kept), None).schema
             except pa.ArrowInvalid:  # then also without the lines Arrow cannot read alone (1e400)
                 kept = [line for line in kept if _parses(line)] if not attempt else kept
-        raise InputError(f"{self.path}: cannot read as JSON Lines: {_first_line(first_error)}") from None
+        # Still no one type: a column whose values differ deeper (an object of changing members, lists of
+        # mixed kinds in every row).  Each column's type is then inferred from its own values of the common
+        # kind; a column that has none is of no Arrow type (null): a run that reads it stops (exit 2),
+        # others never parse it.
+        fields = {}
+        valued = set()
+        for obj in objects:
+            for name, value in obj.items():
+                fields.setdefault(name, [])
+                if value is not None:
+                    valued.add(name)
+                    if _json_kind(value) == common.get(name):
+                        fields[name].append(value)
+        types = {name: _column_type(values) for name, values in fields.items()}
+        self.mixed = {name for name, t in types.items() if name in valued and pa.types.is_null(t)}
+        return pa.schema([pa.field(name, t) for name, t in types.items()])
 
     def _json_object(self, line: bytes, row: int) -> dict:
         """One line as a Python object; a line that is not a JSON object stops the read (exit 2)."""
@@ -278,6 +300,10 @@ class TextFragment:
         keeps the values that parse, null for the others, and BAD_ROW holds its reason."""
         explicit = pa.schema([self.physical_schema.field(f.name) for f in schema
                               if f.name in self.physical_schema.names])
+        for name in explicit.names:
+            if name in self.mixed:
+                raise InputError(f"{self.path}: column '{name}' holds values of no one type in the file's first "
+                                 "block (objects or lists whose members differ in type): a column of the wrong type")
         done = 0
         for chunk in _line_chunks(self.path):
             try:
@@ -399,8 +425,8 @@ class TextFragment:
         done = 0  # rows handed on
         handed = 0  # rows of ``skipped`` handed on (after each batch: memory stays bounded)
 
-        def field_count_rows(drop: int = 0) -> Iterator[pa.RecordBatch]:
-            n = len(skipped)  # (the parser may add more meanwhile, read ahead)
+        def field_count_rows(drop: int = 0, n: int | None = None) -> Iterator[pa.RecordBatch]:
+            n = len(skipped) if n is None else n  # (the parser, reading ahead, may add more meanwhile)
             texts = skipped[drop:n]
             del skipped[:n]
             if texts:
@@ -411,8 +437,9 @@ class TextFragment:
             for batch in pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert):
                 yield batch
                 done += batch.num_rows
-                handed += len(skipped)
-                yield from field_count_rows()
+                n = len(skipped)  # counted once: the rows handed on are those counted
+                handed += n
+                yield from field_count_rows(0, n)
         except pa.ArrowInvalid:  # a value of another type: again, as text
             skipped.clear()
             read, parse, convert = self._csv_options({name: pa.string() for name in types}, list(types), skipped)
@@ -420,11 +447,13 @@ class TextFragment:
                 if done < batch.num_rows:
                     yield _converted(batch.slice(done), types, np.zeros(batch.num_rows - done, np.uint8), self.path)
                 done = max(0, done - batch.num_rows)
-                drop = min(handed, len(skipped))  # the first ones met were handed on before
+                n = len(skipped)
+                drop = min(handed, n)  # the first ones met were handed on before
                 handed -= drop
-                yield from field_count_rows(drop)
-        drop = min(handed, len(skipped))
-        yield from field_count_rows(drop)
+                yield from field_count_rows(drop, n)
+        n = len(skipped)
+        drop = min(handed, n)
+        yield from field_count_rows(drop, n)
 
     def _field_count_rows(self, texts: list[str], types: dict) -> pa.RecordBatch:
         """Rows with more or fewer fields than the header: the fields taken in order, by position (the
@@ -461,9 +490,12 @@ class TextFragment:
         with pa.input_stream(self.path) as f:
             text = f.read()
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_members)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
+        except _Twice as twice:
+            raise InputError(f"{self.path}: an object names {twice.key!r} twice (Python's json would keep the "
+                             "last one only)") from None
         del text
         names = self.physical_schema.names
         table, bad = nested_json_table(data, self.path, "key_frame" in names, "key_frame" in names and
@@ -540,6 +572,25 @@ def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table:
         else pj.ParseOptions()
     read = pj.ReadOptions(block_size=max(BLOCK_BYTES, len(data) + 1))
     return pj.read_json(pa.BufferReader(data), read_options=read, parse_options=parse)
+
+
+def _column_type(values: list) -> pa.DataType:
+    """The type Arrow's JSON reader infers for one column's values (without those it cannot read alone,
+    such as 1e400); null where they have none."""
+    lines = []
+    for value in values:
+        try:
+            lines.append(json.dumps({"c": value}, allow_nan=False).encode())
+        except ValueError:  # a non-finite number: a bad row when read
+            pass
+    for attempt in range(2):
+        try:
+            return _read_json(b"\n".join(lines), None).field("c").type if lines else pa.null()
+        except (pa.ArrowInvalid, KeyError):
+            if attempt:
+                return pa.null()
+            lines = [line for line in lines if _parses(line)]
+    return pa.null()
 
 
 def _parses(line: bytes) -> bool:
@@ -656,12 +707,27 @@ def _converted(batch: pa.RecordBatch, types: dict, bad: np.ndarray, path: str) -
     return _with_bad_rows(pa.RecordBatch.from_arrays(columns, names=list(types)), bad)
 
 
+class _Twice(Exception):
+    def __init__(self, key: str):
+        self.key = key
+
+
+def _members(pairs: list) -> dict:
+    """A JSON object's members as a dict; a name given twice raises _Twice (json.loads would keep the
+    last of them, and a track would vanish from every count)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen = set()
+        raise _Twice(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    return members
+
+
 def _names_no_track(sample: bytes) -> bool:
     """True for a whole nested JSON file that parses to an object of empty objects; anything else
     (malformed JSON included) is left to the read, which checks it."""
     try:
-        data = json.loads(sample)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(sample, object_pairs_hook=_members)
+    except (json.JSONDecodeError, UnicodeDecodeError, _Twice):
         return False
     return isinstance(data, dict) and all(isinstance(v, dict) and not v for v in data.values())
 
@@ -675,6 +741,7 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
     roles = Roles(options)
     fragments = parallel_map(lambda path: TextFragment(path, fmt, roles), files)
     with_data = [f for f in fragments if f.physical_schema is not None]
+    _type_untyped_columns(with_data)
     schema = with_data[0].physical_schema if with_data else _columns_of_no_data(fmt, options)
     for fragment in fragments:
         if fragment.physical_schema is None:
@@ -684,6 +751,21 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
             if field.name not in schema.names:
                 schema = schema.append(field)
     return fragments, schema
+
+
+def _type_untyped_columns(fragments: list[TextFragment]) -> None:
+    """A column without a value in a file's first block takes the type the first file that has values
+    in it gives it (so a file of null ids does not differ in type from the others)."""
+    typed: dict[str, pa.DataType] = {}
+    for fragment in fragments:
+        for field in fragment.physical_schema:
+            if field.name not in fragment.untyped:
+                typed.setdefault(field.name, field.type)
+    for fragment in fragments:
+        schema = fragment.physical_schema
+        for name in fragment.untyped & set(typed):
+            schema = schema.set(schema.get_field_index(name), pa.field(name, typed[name]))
+        fragment.physical_schema = schema
 
 
 def _columns_of_no_data(fmt: str, options) -> pa.Schema:

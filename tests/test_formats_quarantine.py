@@ -287,6 +287,8 @@ EMPTY = {
     "jsonl blank lines": ("t.jsonl", "\n\n  \n"),
     "csv 0 bytes": ("t.csv", ""),
     "csv header only": ("t.csv", "video_id,frame,score\n"),
+    "csv header only, no newline": ("t.csv", "video_id,frame,score"),
+    "csv header only, CRLF": ("t.csv", "\ufeffvideo_id,frame,score\r\n"),
     "tsv 0 bytes": ("t.tsv", ""),
     "json 0 bytes": ("t.json", ""),
     "json no track": ("t.json", '{"a": {}}'),
@@ -355,3 +357,72 @@ def test_on_invalid_error_stops_at_the_first_bad_row(tmp_path):
     (tmp_path / "t.csv").write_text("video_id,frame,score\na,0,0.5\nb,0,0.5,1\n")
     _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", "--on-invalid", "error"),
                "t.csv", "video_id='b'", "bad_field_count")
+
+
+@pytest.mark.parametrize("header, by, column", [("video_id,frame,score,score", (), "score"),
+                                                ("video_id,frame,score,cat,cat", ("cat",), "cat"),
+                                                ("video_id,frame,score,note,note", (), "note")])
+def test_csv_header_naming_a_column_twice_is_one_line(tmp_path, header, by, column):
+    """A CSV header that names a column twice is a file of no one table (as in Parquet): exit 2, naming the
+    file and the column, never an internal error."""
+    (tmp_path / "t.csv").write_text(header + "\na,0,0.5,x,y\n")
+    args = [a for name in by for a in ("--by", name)]
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", *args), "t.csv", f"column '{column}'", "twice")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_column_without_a_value_in_a_file_takes_the_other_files_type(tmp_path, fmt):
+    """A file whose id (or frame) column holds only nulls in its first block has no type of its own
+    there: it takes the type the other files give the column, and its rows are rejected as in Parquet
+    (null_id, bad_frame_index), instead of stopping the run for a type conflict."""
+    d = tmp_path / "d"
+    d.mkdir()
+    if fmt == "jsonl":
+        rows = {"a": [("a", 0, [0.1, 0.5])], "b": [("b", None, [0.2, 0.3])], "c": [("c", 1, [0.4, 0.6])]}
+        for name, tracks in rows.items():
+            (d / f"{name}.jsonl").write_text("".join(json.dumps({"video_id": v, "exp_id": e, "scores": s}) + "\n"
+                                                     for v, e, s in tracks))
+        table = pa.table({"video_id": ["a", "b", "c"], "exp_id": pa.array([0, None, 1], pa.int64()),
+                          "scores": [[0.1, 0.5], [0.2, 0.3], [0.4, 0.6]]})
+        reasons = ["null_id"]
+    else:
+        (d / "a.csv").write_text("video_id,exp_id,frame,score\na,0,00000,0.1\na,0,00001,0.5\n")
+        (d / "b.csv").write_text("video_id,exp_id,frame,score\nb,,00000,0.2\nb,,00001,0.3\n")
+        (d / "c.csv").write_text("video_id,exp_id,frame,score\nc,1,,0.4\n")
+        table = pa.table({"video_id": ["a", "a", "b", "b", "c"], "exp_id": pa.array([0, 0, None, None, 1], pa.int64()),
+                          "frame": ["00000", "00001", "00000", "00001", None], "score": [0.1, 0.5, 0.2, 0.3, 0.4]})
+        reasons = ["bad_frame_index", "null_id"]
+    pq.write_table(table, tmp_path / "t.parquet")
+    got, parquet = _run(d, tmp_path / "o"), _run(tmp_path / "t.parquet", tmp_path / "p")
+    _same_good(got, parquet, ["video_id"])
+    assert sorted(_rejected(got)["reason"].to_list()) == reasons
+    assert got.summary["rows"] == parquet.summary["rows"]
+
+
+def test_jsonl_column_of_no_one_type_is_read_only_where_named(tmp_path):
+    """A column the run does not read whose values differ in type deeper than the vote of the first block
+    sees (an object whose member is a list in one row and text in another; a list of mixed kinds in every
+    row) does not stop the run; a run that names it stops with one line naming it."""
+    lines = [{"video_id": "a", "exp_id": 0, "scores": [0.1, 0.5], "meta": {"bbox": [1, 2]}, "tags": [1, "x"]},
+             {"video_id": "b", "exp_id": 0, "scores": [0.2, "x"], "meta": {"bbox": "none"}, "tags": ["y", 2]},
+             {"video_id": "c", "exp_id": 0, "scores": [0.4, 0.3], "meta": {"bbox": [3, 4]}, "tags": [3, "z"]}]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    pq.write_table(pa.table({"video_id": ["a", "c"], "exp_id": [0, 0], "scores": [[0.1, 0.5], [0.4, 0.3]]}),
+                   tmp_path / "t.parquet")
+    got, parquet = _run(tmp_path / "t.jsonl", tmp_path / "o"), _run(tmp_path / "t.parquet", tmp_path / "p")
+    _same_good(got, parquet, ["video_id"])
+    assert _rejected(got)["reason"].to_list() == ["bad_value"]
+    for column in ("meta", "tags"):
+        _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / f"o-{column}", "--by", column),
+                   "t.jsonl", f"column '{column}'")
+
+
+@pytest.mark.parametrize("text, key", [('{"a": {"0": [0.1, 0.2]}, "a": {"1": [0.3, 0.4]}}', "'a'"),
+                                       ('{"a": {"0": [0.1, 0.2], "0": [0.3]}}', "'0'"),
+                                       ('{"a": {"0": [0.1, 0.2]}, "a": {}}', "'a'"),
+                                       ('{"a": {"0": {"scores": [0.1], "scores": [0.2]}}}', "'scores'")])
+def test_nested_json_key_twice_in_one_object_is_one_line(tmp_path, text, key):
+    """Python's json keeps the last of two members of one name: a track would vanish from every count.
+    A file that names a video, expression or member twice in one object stops the run instead."""
+    (tmp_path / "t.json").write_text(text)
+    _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "o"), "t.json", key, "twice")
