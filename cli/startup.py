@@ -27,6 +27,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from ..engine.lazy import Unavailable
 
 # While loading: a collection of the youngest objects after this many new ones (Python's default:
 # 700), and of the older generations as rarely as Python allows.
@@ -70,24 +71,12 @@ def plot_elsewhere() -> bool:
     return True
 
 
-class _Unavailable:
-    """An import hook that finds the named top-level packages missing."""
-
-    def __init__(self, *names: str):
-        self.names = frozenset(names)
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in self.names:
-            raise ModuleNotFoundError(f"No module named {name!r} (not used by the tf2eng command)", name=name)
-        return None
-
-
 def without_pandas() -> None:
     """In the command's own process, make ``import pandas`` fail as if pandas were not installed
     (unless it is loaded already); elsewhere (the CLI called from Python) do nothing."""
-    if not _command or "pandas" in sys.modules or any(isinstance(f, _Unavailable) for f in sys.meta_path):
+    if not _command or "pandas" in sys.modules or any(isinstance(f, Unavailable) for f in sys.meta_path):
         return
-    sys.meta_path.insert(0, _Unavailable("pandas"))
+    sys.meta_path.insert(0, Unavailable("pandas", why=" (not used by the tf2eng command)"))
 
 
 class _Say(logging.Handler):

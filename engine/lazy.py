@@ -34,3 +34,18 @@ class LazyModule(types.ModuleType):
 
 
 polars = LazyModule("polars")
+
+
+class Unavailable:
+    """An import hook (for ``sys.meta_path``) under which the named top-level packages are missing,
+    as if not installed: ``pyarrow.dataset`` loads pandas where it is installed, and a process of
+    the tf2eng command needs none of it (about 0.45 s of start-up).  ``why`` ends the message."""
+
+    def __init__(self, *names: str, why: str = ""):
+        self.names = frozenset(names)
+        self.why = why
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named {name!r}{self.why}", name=name)
+        return None

@@ -25,6 +25,8 @@ import pickle
 import subprocess
 import sys
 
+from .lazy import Unavailable
+
 _worker: list = []  # the started process, while this process has one
 
 
@@ -87,25 +89,12 @@ def _paint_elsewhere(job: tuple) -> bool:
         stop()
 
 
-class _Missing:
-    """An import hook that finds the named top-level packages missing (pyarrow.dataset loads pandas
-    where it is installed; the figure needs none of it)."""
-
-    def __init__(self, *names: str):
-        self.names = frozenset(names)
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in self.names:
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return None
-
-
 def serve() -> None:
     """The painting process: load matplotlib and paint a small figure, then paint the one job that
     comes on stdin and answer "saved" (or why not) on stdout."""
     gc.disable()  # a short process: its objects are freed when it ends
     if "pandas" not in sys.modules:
-        sys.meta_path.insert(0, _Missing("pandas"))
+        sys.meta_path.insert(0, Unavailable("pandas"))
     out = sys.stdout.buffer
     try:
         _skip_setter_docs()

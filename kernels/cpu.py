@@ -36,6 +36,16 @@ def block_end(offsets, t, end):
 
 
 @njit(**EXACT)
+def chunk_powers_buffer(offsets, first, last):
+    """Room for the powers of one block (BLOCK_FRAMES frames) or of the longest track among
+    ``first … last-1``, whichever is larger, and LANES of slack for the vector loops."""
+    longest = 0
+    for t in range(first, last):
+        longest = max(longest, offsets[t + 1] - offsets[t])
+    return np.empty(max(BLOCK_FRAMES, longest) + LANES)
+
+
+@njit(**EXACT)
 def _track(scores, keys, params, t, tracks, P, clean, base):
     """Score track t into ``tracks``; False (with a reason) if it is rejected.
 
@@ -73,10 +83,7 @@ def align_batch(scores, keys, params, group, chunks, tracks, slabs):
     offsets = scores.offsets
     fast = not params.minmax and scores.value_bits.size == 0
     for c in prange(chunks.size - 1):
-        longest = 0
-        for t in range(chunks[c], chunks[c + 1]):
-            longest = max(longest, offsets[t + 1] - offsets[t])
-        P = np.empty(max(BLOCK_FRAMES, longest) + LANES)
+        P = chunk_powers_buffer(offsets, chunks[c], chunks[c + 1])
         curve = np.empty(slabs.curve.shape[-1])
         t = chunks[c]
         while t < chunks[c + 1]:

@@ -17,7 +17,7 @@ from numba import prange, njit
 from . import reasons
 from .compiling import announce, scores_type
 from .config import EXACT, PARALLEL
-from .cpu import BLOCK_FRAMES, SLAB_BUDGET_BYTES, block_end, frame_balanced_chunks
+from .cpu import SLAB_BUDGET_BYTES, block_end, chunk_powers_buffer, frame_balanced_chunks
 from .lanes import LANES
 from .layout import KeyFrames, Params, Scores, Tracks
 from .moments import CELL, add_present, sum_slabs
@@ -58,10 +58,7 @@ def align_batch_ks(scores, keys, params, kofs, mofs, group, chunks, tracks, stag
     n_tracks = offsets.size - 1
     G = stage_slabs.shape[1] // (CELL * kofs[J]) if kofs[J] > 0 else 0
     for c in prange(chunks.size - 1):
-        longest = 0
-        for t in range(chunks[c], chunks[c + 1]):
-            longest = max(longest, offsets[t + 1] - offsets[t])
-        P = np.empty(max(BLOCK_FRAMES, longest) + LANES)
+        P = chunk_powers_buffer(offsets, chunks[c], chunks[c + 1])
         curve = np.empty(mofs[J])
         t = chunks[c]
         while t < chunks[c + 1]:

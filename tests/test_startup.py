@@ -16,6 +16,7 @@ from numba import njit
 from typer.testing import CliRunner
 
 from tf2eng.cli.app import app
+from tf2eng.engine.lazy import Unavailable
 from tf2eng.engine.tools import warmup as warm
 from tf2eng.kernels import compiling, cpu
 
@@ -145,7 +146,7 @@ def test_the_cli_called_from_python_leaves_the_process_as_it_was(tmp_path):
     data = _wide(tmp_path / "a.parquet")
     result = CliRunner().invoke(app, ["run", str(data), "-o", str(tmp_path / "out"), "--no-plot", "-q"])
     assert result.exit_code == 0, result.output
-    assert not any(isinstance(f, startup._Unavailable) for f in sys.meta_path)
+    assert not any(isinstance(f, Unavailable) for f in sys.meta_path)
     assert gc.get_freeze_count() == frozen and gc.isenabled()
     assert not compiling.LOGGER.handlers and compiling.LOGGER.level == logging.NOTSET
 
