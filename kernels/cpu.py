@@ -46,6 +46,17 @@ def chunk_powers_buffer(offsets, first, last):
 
 
 @njit(**EXACT)
+def block_powers(values, offsets, t, stop, fast, lam, P):
+    """Eq. (1) for every frame of the block of tracks t … stop-1 at once, into P, where the block
+    fits and its values need no per-track check (``fast``); returns (the block's first frame,
+    whether P holds the block's powers, i.e. every value was a valid score)."""
+    base = offsets[t]
+    if fast and offsets[stop] - base <= P.size - LANES:
+        return base, power_frames(values, base, offsets[stop] - base, lam, P) == 0
+    return base, False
+
+
+@njit(**EXACT)
 def _track(scores, keys, params, t, tracks, P, clean, base):
     """Score track t into ``tracks``; False (with a reason) if it is rejected.
 
@@ -88,10 +99,7 @@ def align_batch(scores, keys, params, group, chunks, tracks, slabs):
         t = chunks[c]
         while t < chunks[c + 1]:
             stop = block_end(offsets, t, chunks[c + 1])
-            base = offsets[t]
-            clean = False
-            if fast and offsets[stop] - base <= P.size - LANES:
-                clean = power_frames(scores.values, base, offsets[stop] - base, params.lam, P) == 0
+            base, clean = block_powers(scores.values, offsets, t, stop, fast, params.lam, P)
             for r in range(t, stop):
                 if tracks.reason[r] != reasons.OK:
                     continue

@@ -17,11 +17,10 @@ from numba import prange, njit
 from . import reasons
 from .compiling import announce, scores_type
 from .config import EXACT, PARALLEL
-from .cpu import SLAB_BUDGET_BYTES, block_end, chunk_powers_buffer, frame_balanced_chunks
-from .lanes import LANES
+from .cpu import SLAB_BUDGET_BYTES, block_end, block_powers, chunk_powers_buffer, frame_balanced_chunks
 from .layout import KeyFrames, Params, Scores, Tracks
 from .moments import CELL, add_present, sum_slabs
-from .track import accumulate_curve, power_frames, score_track, stage_scores, validate_track
+from .track import accumulate_curve, score_track, stage_scores, validate_track
 
 
 @njit(**EXACT)
@@ -63,10 +62,7 @@ def align_batch_ks(scores, keys, params, kofs, mofs, group, chunks, tracks, stag
         t = chunks[c]
         while t < chunks[c + 1]:
             stop = block_end(offsets, t, chunks[c + 1])
-            base = offsets[t]
-            clean = False
-            if fast and offsets[stop] - base <= P.size - LANES:
-                clean = power_frames(scores.values, base, offsets[stop] - base, params.lam, P) == 0
+            base, clean = block_powers(scores.values, offsets, t, stop, fast, params.lam, P)
             for r in range(t, stop):
                 if tracks.reason[r] != reasons.OK:
                     continue
