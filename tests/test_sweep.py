@@ -422,3 +422,23 @@ def test_dask_sweep_bootstrap_equals_local(synthetic, tmp_path):
     dask = tf2eng.run(synthetic, tmp_path / "d", lam=[0.5, 1.0], stages=[4], bootstrap=15, plot=False,
                       engine="dask", workers=1)
     assert dask.curve.equals(local.curve) and dask.stage_means.equals(local.stage_means)
+
+
+def test_switching_between_a_sweep_and_one_configuration_leaves_only_the_current_parts(synthetic, tmp_path):
+    """The same output directory, sweep -> one configuration -> a smaller sweep: stages/ holds exactly the
+    parts of the last run, and summary.json's stages/ digest is that of the files as they are."""
+    import hashlib
+
+    out = tmp_path / "out"
+    for lam, stages, n_configs in (([0.5, 1.0], [5, 10], 4), (0.7, 10, 1), ([1.0, 0.5], 5, 2)):
+        result = tf2eng.run(synthetic, out, lam=lam, stages=stages, plot=False)
+        parts = sorted(p.name for p in (out / "stages").iterdir())
+        keys = {name.split(".")[0] for name in parts}
+        suffixes = [f".c{j:02d}.parquet" for j in range(n_configs)] if n_configs > 1 else [".parquet"]
+        assert parts == sorted(key + suffix for key in keys for suffix in suffixes), (lam, stages)
+        assert len(keys) == result.summary["units"]["total"]
+        h = hashlib.sha256()
+        for name in parts:
+            h.update(f"{name}\0{hashlib.sha256((out / 'stages' / name).read_bytes()).hexdigest()}\n".encode())
+        assert result.summary["digests"]["stages/"] == h.hexdigest()
+        assert _stages(out).height == n_configs * result.summary["rows"]["written"]
