@@ -37,6 +37,8 @@ def parse_list(name: str, text: str, kind: type) -> tuple:
         if not item:
             raise InputError(f"{name}: an empty value in {text!r}; give numbers separated by commas")
         try:
+            if "_" in item or not item.isascii():  # Python reads '0_7' as 7 and '١٠' as 10; a typo here
+                raise ValueError(item)
             values.append(kind(item))
         except ValueError:
             what = "a number" if kind is float else "a whole number"

@@ -296,6 +296,13 @@ def test_api_bad_stages_lists(tmp_path):
         tf2eng.run(tmp_path / "missing.parquet", tmp_path / "o", stages=[5, 2.0])
 
 
+@pytest.mark.parametrize(("name", "text", "kind"), [("--lam", "0_7", float), ("--lam", "0.5,1_0", float),
+                                                    ("--stages", "1_0", int), ("--stages", "\u0661\u0660", int)])
+def test_a_list_value_python_would_stretch_to_a_number_is_refused(name, text, kind):
+    with pytest.raises(InputError, match=f"{name} must be a"):
+        parse_list(name, text, kind)
+
+
 def test_lists_parse_and_sort():
     assert parse_list("--lam", " 1, 0.5 ,0.70", float) == (1.0, 0.5, 0.7)
     assert sweep_values("--lam", parse_list("--lam", "1,0.5,0.7", float), float) == (0.5, 0.7, 1.0)
