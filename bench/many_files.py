@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from tf2eng.engine.tools.shapes import split_dataset
+from tf2eng.engine.tools.shapes import DUCKDB_WIDE, duckdb_run, split_dataset
 
 HERE = Path(__file__).resolve().parent
 
@@ -47,28 +47,9 @@ def tf2eng_wall(exe: str, path: Path, repeat: int) -> tuple[float, dict]:
 
 
 def duckdb_wall(pattern: str, repeat: int) -> float:
-    """DuckDB's stage sums (engine/tools/benchmark.py duckdb_stage_sums), in a fresh process each time."""
-    code = f"""
-import duckdb, os
-con = duckdb.connect()
-con.execute("SET enable_progress_bar = false")
-con.execute(f"SET threads TO {{os.cpu_count()}}")
-con.execute('''
-    WITH frames AS (
-        SELECT filename, file_row_number AS track, len(scores) AS T,
-               unnest(scores) AS s, generate_subscripts(scores, 1) AS i
-        FROM read_parquet(?, file_row_number = true, filename = true)
-    )
-    SELECT filename, track, (10 * i + T - 1) // T - 1 AS stage, sum(pow(s::DOUBLE, 0.7)) AS y
-    FROM frames GROUP BY ALL
-''', [{pattern!r}]).fetchnumpy()
-"""
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
-        best = min(best, time.perf_counter() - t)
-    return best
+    """DuckDB's stage sums over the files ``pattern`` (engine/tools/shapes.py), in a fresh process each time."""
+    scratch = HERE / "data"
+    return min(duckdb_run(DUCKDB_WIDE, pattern, scratch)[0] for _ in range(repeat))
 
 
 def main() -> None:
