@@ -337,7 +337,10 @@ class TextFragment:
             try:
                 pieces.append(_read_json(lines[lo], schema))
             except pa.ArrowInvalid:
-                pieces.append(self._bad_jsonl_row(lines[lo], schema, first_row + lo))
+                piece, wrong = self._bad_jsonl_row(lines[lo], schema, first_row + lo)
+                pieces.append(piece)
+                if not wrong:  # only NaN or ±inf, which Arrow's parser refuses: a non-finite score later
+                    continue
                 bad[lo] = reasons.BAD_VALUE
                 found += 1  # (lines are met in order)
                 start = lo if found == 1 else start
@@ -350,17 +353,24 @@ class TextFragment:
                                      "the wrong type")
         return pa.concat_tables(pieces).combine_chunks(), bad
 
-    def _bad_jsonl_row(self, line: bytes, schema: pa.Schema, row: int) -> pa.Table:
-        """A line with a value of the wrong type: the values of the other columns, null for that one."""
+    def _bad_jsonl_row(self, line: bytes, schema: pa.Schema, row: int) -> tuple[pa.Table, bool]:
+        """A line Arrow's parser refuses: the values of its columns, null for a value of the wrong type,
+        and whether it has one (False where it only holds NaN, ±Infinity or numbers beyond float64 in
+        float columns, kept as such floats: README, Input formats)."""
         obj = self._json_object(line, row)
         columns = []
+        wrong = False
         for field in schema:
             try:
                 value = json.dumps({field.name: obj.get(field.name)}, allow_nan=False).encode()
-                columns.append(_read_json(value, pa.schema([field])).column(0))
-            except (pa.ArrowInvalid, ValueError):
-                columns.append(pa.chunked_array([pa.nulls(1, field.type)]))
-        return pa.Table.from_arrays(columns, schema=schema)
+                column = _read_json(value, pa.schema([field])).column(0).chunk(0)
+            except ValueError:  # NaN, ±Infinity or a number beyond float64 (1e400: inf), as in CSV
+                column = _nonfinite_scores(obj.get(field.name), field.type)
+            except pa.ArrowInvalid:
+                column = pa.nulls(1, field.type)
+            wrong |= column.null_count > 0 and obj.get(field.name) is not None
+            columns.append(column)
+        return pa.Table.from_arrays(columns, schema=schema), wrong
 
     def _csv_options(self, column_types: dict | None = None, include: list | None = None, skipped: list | None = None):
         """Arrow's CSV options; a row of another number of fields than the header is skipped, its text
@@ -883,6 +893,21 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dic
                 raise InputError(f"{path}: column '{field.name}': {_first_line(exc)}") from None
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _nonfinite_scores(value, type_: pa.DataType) -> pa.Array:
+    """A JSON value holding NaN or ±inf (Python's parser reads NaN, Infinity and numbers beyond float64
+    as such floats; Arrow's refuses them) as one value of a float column or list of floats, so that
+    the row is quarantined as a non-finite score, as it is from CSV and Parquet; null in any other type."""
+    floats = pa.types.is_floating(type_) or (pa.types.is_list(type_) or pa.types.is_large_list(type_)) \
+        and pa.types.is_floating(type_.value_type)
+    numbers = value if isinstance(value, list) else [value]
+    if floats and all(v is None or _is_number(v) for v in numbers):
+        try:
+            return pa.array([value], type_)
+        except (pa.ArrowInvalid, OverflowError):
+            pass
+    return pa.nulls(1, type_)
 
 
 def _table_batches(table: pa.Table, batch_rows: int) -> Iterator[pa.RecordBatch]:
