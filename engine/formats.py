@@ -394,12 +394,26 @@ class TextFragment:
         return "\t" if self.format == "tsv" else ","
 
     def _inspect_csv(self):
+        import csv
+
         import pyarrow.csv as pc
 
-        read, parse, convert = self._csv_options()
+        skipped: list[str] = []
+        read, parse, convert = self._csv_options(skipped=skipped)
         reader = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
         schema = reader.schema
         self._csv_names = schema.names
+        if len(skipped) > WRONG_TYPE_ROWS:  # the first block: most rows of another number of fields?
+            try:
+                good = reader.read_next_batch().num_rows
+            except StopIteration:
+                good = 0
+            if len(skipped) > good:
+                fields = len(next(csv.reader([skipped[0]], delimiter=self._delimiter), []))
+                raise InputError(f"{self.path}: {len(skipped):,} of the first {len(skipped) + good:,} rows have "
+                                 f"another number of fields than the header's {len(schema.names)} (the first "
+                                 f"{fields}): a header that does not fit the rows (a delimiter at the end of "
+                                 "each row?)")
         # Integer columns whose labels have leading zeros ("00005") stay text, as written; a score
         # column read as text where some of its values are numbers is a number column with bad values.
         integers = [f.name for f in schema if pa.types.is_integer(f.type)

@@ -386,6 +386,22 @@ def test_on_invalid_error_stops_at_the_first_bad_row(tmp_path):
                "t.csv", "video_id='b'", "bad_field_count")
 
 
+@pytest.mark.parametrize("fmt, sep", [("csv", ","), ("tsv", "\t")])
+def test_csv_whose_rows_do_not_fit_the_header_is_one_line(tmp_path, fmt, sep):
+    """Rows that mostly have another number of fields than the header in the first block (a delimiter at
+    the end of every row) make a file of no one table: exit 2 naming the file, not every row rejected.
+    A minority of such rows stays bad rows."""
+    rows = [sep.join(["v%d" % (i // 10), "0", str(i % 10), "0.5", "0"]) for i in range(1500)]
+    header = sep.join(["video_id", "exp_id", "frame", "score", "key_frame"])
+    (tmp_path / f"t.{fmt}").write_text(header + "\n" + "".join(r + sep + "\n" for r in rows))
+    _one_error(_cli("run", tmp_path / f"t.{fmt}", "-o", tmp_path / "o"), f"t.{fmt}", "1,500 of the first 1,500 rows",
+               "header's 5 (the first 6)")
+    (tmp_path / f"u.{fmt}").write_text(header + "\n" + "".join(r + "\n" for r in rows) +
+                                       "".join(r + sep + "\n" for r in rows[:1200]))
+    got = _run(tmp_path / f"u.{fmt}", tmp_path / "o2")
+    assert got.summary["rows"]["rejected_by_reason"] == {"bad_field_count": 120}
+
+
 @pytest.mark.parametrize("header, by, column", [("video_id,frame,score,score", (), "score"),
                                                 ("video_id,frame,score,cat,cat", ("cat",), "cat"),
                                                 ("video_id,frame,score,note,note", (), "note")])
