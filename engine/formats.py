@@ -485,6 +485,11 @@ class TextFragment:
         column; rejected as bad_field_count."""
         import csv
 
+        for text in texts:
+            if "\n" in text or "\r" in text:  # Arrow's rows are lines, except where a quote runs on
+                lines = text.count("\n") + text.count("\r") - text.count("\r\n") + 1
+                raise InputError(f"{self.path}: a row starting {text[:40]!r} runs over {lines:,} lines inside "
+                                 "quotes and has another number of fields than the header: a quote never closed?")
         rows = [next(csv.reader([text], delimiter=self._delimiter), []) for text in texts]
         position = {name: i for i, name in enumerate(self._csv_names)}
         columns = {}

@@ -402,6 +402,20 @@ def test_csv_whose_rows_do_not_fit_the_header_is_one_line(tmp_path, fmt, sep):
     assert got.summary["rows"]["rejected_by_reason"] == {"bad_field_count": 120}
 
 
+@pytest.mark.parametrize("following", [2, 30_000])
+def test_csv_quote_never_closed_is_one_line(tmp_path, following):
+    """A quote never closed swallows the lines after it into one row of the wrong field count: exit 2
+    naming the file and the row's start, not one bad row hiding the lines (nor an internal error on a
+    row beyond Python's csv field limit).  A quoted line break in a row that fits is a value."""
+    rows = "".join(f"v{i},0,0,0.5,0\n" for i in range(following))
+    (tmp_path / "t.csv").write_text('video_id,exp_id,frame,score,key_frame\n"a,0,0,0.5,0\n' + rows)
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "row starting '\"a,0,0,0.5,0",
+               f"runs over {following + 1:,} lines", "quote never closed")
+    (tmp_path / "u.csv").write_text('video_id,exp_id,frame,score,key_frame\n"a\nb",0,0,0.5,0\n' + rows)
+    got = _run(tmp_path / "u.csv", tmp_path / "o2")
+    assert got.summary["rows"]["written"] == following + 1
+
+
 @pytest.mark.parametrize("header, by, column", [("video_id,frame,score,score", (), "score"),
                                                 ("video_id,frame,score,cat,cat", ("cat",), "cat"),
                                                 ("video_id,frame,score,note,note", (), "note")])
