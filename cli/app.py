@@ -286,11 +286,18 @@ def compare(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap weights (with the track's ids).")] = 0,
     pairing: Annotated[Pairing, typer.Option(help="auto: paired when both outputs hold the same tracks, else unpaired; paired: over the tracks in both; unpaired: Welch / independent bootstrap.")] = Pairing.auto,
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
+    lam: Annotated[Optional[float], typer.Option(help="Of a sweep output: the configuration's λ to compare (OUT_B's too, unless --lam-b).")] = None,
+    stages: Annotated[Optional[int], typer.Option(help="Of a sweep output: the configuration's K to compare (OUT_B's too, unless --stages-b).")] = None,
+    lam_b: Annotated[Optional[float], typer.Option(help="OUT_B's λ, where it differs from --lam (e.g. two λ of one sweep).")] = None,
+    stages_b: Annotated[Optional[int], typer.Option(help="OUT_B's K, where it differs from --stages.")] = None,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write compare.png.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No report.")] = False,
 ) -> None:
     """Compare two runs: the difference of their means (A - B) per stage and grid point, with its interval.
+
+    Of a sweep output (--lam/--stages lists), one configuration is compared: --lam and --stages
+    pick it; OUT_A and OUT_B may be the same sweep, with --lam-b or --stages-b.
 
     Exit codes: 0 complete; 2 outputs that cannot be compared (one line says what differs), bad
     options or an output that cannot be written; 1 internal error.
@@ -300,7 +307,8 @@ def compare(
         from ..engine.compare import compare as compare_outputs
 
         result = compare_outputs(out_a, out_b, out, ci=ci, bootstrap=bootstrap, seed=seed,
-                                 pairing=pairing.value, plot=plot, threads=threads)
+                                 pairing=pairing.value, plot=plot, threads=threads,
+                                 lam=lam, stages=stages, lam_b=lam_b, stages_b=stages_b)
         if as_json:
             typer.echo(json.dumps(result.summary, indent=2, default=str))
         elif not quiet:

@@ -75,14 +75,17 @@ class RunOutput:
     ids: tuple[str, ...]
     by: tuple[str, ...]
     parts: list[str]
+    configuration: dict | None = None  # of a sweep: the {"lam", "stages"} compared (its rows only)
     rows: int = 0
     keys: pa.Table | None = None  # the id and --by columns, one row per track
     Y: np.ndarray | None = None  # (tracks, K), NaN for a null stage score
     pos_key: np.ndarray | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike, name: str) -> RunOutput:
-        """Check that ``path`` is a complete tf2eng run output; read its summary (not its tracks yet)."""
+    def open(cls, path: str | os.PathLike, name: str, lam: float | None = None,
+             stages: int | None = None) -> RunOutput:
+        """Check that ``path`` is a complete tf2eng run output; read its summary (not its tracks yet).
+        ``lam`` and ``stages``, where given, pick a sweep's configuration, or must be the run's own."""
         p = Path(path)
         if not p.is_dir():
             raise InputError(f"{name} {p}: no such directory")
@@ -98,12 +101,14 @@ class RunOutput:
         if not isinstance(params, dict) or not isinstance(columns, dict):
             raise InputError(f"{name} {p}: not a tf2eng run output ({SUMMARY} has no parameters or columns)")
         K, step = params.get("stages"), params.get("grid_step")
+        configuration = None
         if isinstance(K, list) or isinstance(params.get("lam"), list):
-            def spell(v):
-                return ",".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:g}"
-
-            raise InputError(f"{name} {p}: a sweep (--lam {spell(params.get('lam'))} --stages {spell(K)}); "
-                             "compare runs of one configuration")
+            configuration, index = _configuration(p, name, summary, lam, stages)
+            K = configuration["stages"]
+        else:
+            for option, wanted, own in (("lam", lam, params.get("lam")), ("stages", stages, K)):
+                if wanted is not None and wanted != own:
+                    raise InputError(f"{name} {p}: a run of one configuration, --{option} {own!r}, not {wanted!r}")
         if not (isinstance(K, int) and not isinstance(K, bool) and K >= 1) or \
                 not (isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0):
             raise InputError(f"{name} {p}: {SUMMARY} names no single K (stages) and grid step; "
@@ -114,8 +119,17 @@ class RunOutput:
         for needed in (STAGES_DIR, CURVE, STAGE_MEANS):
             if not (p / needed).exists():
                 raise InputError(f"{name} {p}: not a complete tf2eng output (no {needed})")
-        parts = sorted(str(f) for f in (p / STAGES_DIR).glob("*.parquet"))
-        return cls(p, name, summary, K, float(step), tuple(ids), tuple(by), parts)
+        parts = sorted(str(f) for f in (p / STAGES_DIR).glob("*.parquet")
+                       if configuration is None or f.name.endswith(f".c{index:02d}.parquet"))
+        return cls(p, name, summary, K, float(step), tuple(ids), tuple(by), parts, configuration)
+
+    def table(self, name: str) -> pl.DataFrame:
+        """stage_means.parquet or curve.parquet: its rows of the compared configuration."""
+        table = pl.read_parquet(self.path / name)
+        if self.configuration is None:
+            return table
+        return table.filter((pl.col("lam") == self.configuration["lam"]) &
+                            (pl.col("stages") == self.configuration["stages"])).drop("lam", "stages")
 
     def count_rows(self) -> int:
         """Tracks in stages/, from the parts' footers."""
@@ -158,7 +172,27 @@ class RunOutput:
                      else dataset.schema.empty_table().select(columns))
 
     def params(self) -> dict:
-        return self.summary["parameters"]
+        """The run's parameters; of a sweep, with the compared configuration's λ and K."""
+        return {**self.summary["parameters"], **(self.configuration or {})}
+
+
+def _configuration(path: Path, name: str, summary: dict, lam, stages) -> tuple[dict, int]:
+    """The configuration of a sweep output that ``lam`` and ``stages`` pick (README, Comparing two runs),
+    and its place in the sweep (its stages/ parts end in .cNN.parquet)."""
+    listed = summary.get("configurations")
+    if not isinstance(listed, list) or not all(isinstance(c, dict) and {"lam", "stages"} <= set(c) for c in listed):
+        raise InputError(f"{name} {path}: {SUMMARY} of a sweep lists no configurations")
+    flag = "" if name == "OUT_A" else "-b"
+    fits = [(c, j) for j, c in enumerate(listed)
+            if (lam is None or c["lam"] == lam) and (stages is None or c["stages"] == stages)]
+    spelled = "; ".join(f"λ={c['lam']:g}, K={c['stages']}" for c in listed)
+    if len(fits) == 1:
+        return fits[0]
+    if not fits:
+        wanted = ", ".join(f"{k} {v:g}" for k, v in (("λ", lam), ("K", stages)) if v is not None)
+        raise InputError(f"{name} {path}: no configuration with {wanted} in its sweep ({spelled})")
+    raise InputError(f"{name} {path}: a sweep of {len(listed)} configurations ({spelled}); pick one with "
+                     f"--lam{flag} and --stages{flag}")
 
 
 def _batches(parts: list[str], columns: list[str]):
@@ -179,11 +213,17 @@ def compare(
     pairing: str = "auto",
     plot: bool = True,
     threads: int | None = None,
+    lam: float | None = None,
+    stages: int | None = None,
+    lam_b: float | None = None,
+    stages_b: int | None = None,
 ) -> CompareResult:
     """Compare the tf2eng outputs ``a`` and ``b`` (same K, grid step and --by columns) into ``output``.
 
-    Writes compare.parquet, compare_stages.parquet, compare.png and summary.json, atomically, and
-    returns them.  Raises :class:`InputError` for inputs that cannot be compared or bad options.
+    ``lam`` and ``stages`` pick the configuration of a sweep output (README, Comparing two runs);
+    ``lam_b`` and ``stages_b`` another one of ``b``'s (by default the same).  Writes compare.parquet,
+    compare_stages.parquet, compare.png and summary.json, atomically, and returns them.  Raises
+    :class:`InputError` for inputs that cannot be compared or bad options.
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
@@ -191,7 +231,10 @@ def compare(
     from .api import check_threads
 
     check_threads(threads)
-    run_a, run_b = RunOutput.open(a, "OUT_A"), RunOutput.open(b, "OUT_B")
+    lam, lam_b = _check_lam(lam, "--lam"), _check_lam(lam_b, "--lam-b")
+    stages, stages_b = _check_stages(stages, "--stages"), _check_stages(stages_b, "--stages-b")
+    run_a = RunOutput.open(a, "OUT_A", lam, stages)
+    run_b = RunOutput.open(b, "OUT_B", lam if lam_b is None else lam_b, stages if stages_b is None else stages_b)
     _check_comparable(run_a, run_b)
     final = Path(output).absolute()
     for run_x in (run_a, run_b):
@@ -238,6 +281,20 @@ def _check_options(ci, bootstrap, seed, pairing) -> float:
     if pairing not in PAIRINGS:
         raise InputError(f"--pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
     return level
+
+
+def _check_lam(value, flag: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InputError(f"{flag} must be a number greater than 0, got {value!r}")
+    return float(value)
+
+
+def _check_stages(value, flag: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InputError(f"{flag} must be a whole number of at least 1, got {value!r}")
+    return value
 
 
 def _check_comparable(a: RunOutput, b: RunOutput) -> None:
@@ -437,7 +494,7 @@ class _Comparison:
         for name, first, width in ((STAGE_MEANS, 0, self.K), (CURVE, self.K, self.M)):
             path = run_x.path / name
             try:
-                table = pl.read_parquet(path)
+                table = run_x.table(name)
                 expected_mean = table["mean"].cast(pl.Float64).fill_null(np.nan).to_numpy()
                 expected_count = table["count"].to_numpy()
             except (OSError, pl.exceptions.PolarsError) as exc:
@@ -586,7 +643,8 @@ class _Comparison:
             "parameters": {"stages": self.K, "grid_step": self.step, "by": list(self.by)},
             "differs": differs,
             "inputs": {
-                key: {"path": str(r.path.absolute()), "parameters": r.params(), "columns": r.summary.get("columns"),
+                key: {"path": str(r.path.absolute()), "parameters": r.params(), "configuration": r.configuration,
+                      "columns": r.summary.get("columns"),
                       "rows": r.summary.get("rows"), "digests": r.summary.get("digests")}
                 for key, r in (("a", a), ("b", b))
             },

@@ -352,3 +352,72 @@ def test_swapping_the_outputs_negates_the_difference(runs, tmp_path, pairing):
     assert ab["mean_a"].equals(ba["mean_b"]) and ab["n_a"].equals(ba["n_b"]) and ab["n_pairs"].equals(ba["n_pairs"])
     for mine, theirs in (("diff", "diff"), ("ci_low", "ci_high"), ("ci_high", "ci_low")):
         _close(ab[mine].fill_null(np.nan).to_numpy(), -ba[theirs].fill_null(np.nan).to_numpy(), rtol=1e-12)
+
+
+# --- one configuration of a sweep -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sweep(runs):
+    """A sweep over λ 0.5, 0.7 and K 5, 7 of runs' data (by category), and its λ 0.5, K = 5 alone."""
+    root = runs["root"]
+    data = root / "data.parquet"
+    tf2eng.run(data, root / "sweep", lam=[0.5, 0.7], stages=[K, 7], grid_step=H, by=["category"], plot=False)
+    tf2eng.run(data, root / "l05", lam=0.5, stages=K, grid_step=H, by=["category"], plot=False)
+    return root / "sweep"
+
+
+def _same_tables(got, want):
+    assert got.compare.equals(want.compare) and got.compare_stages.equals(want.compare_stages)
+
+
+@pytest.mark.parametrize("bootstrap", [None, 50])
+def test_a_sweeps_configuration_compares_as_its_own_run(runs, sweep, tmp_path, bootstrap):
+    """--lam/--stages pick a configuration of a sweep output; comparing it gives the tables of comparing
+    the same configuration run alone, paired or not, t or bootstrap."""
+    got = tf2eng.compare(sweep, runs["c"], tmp_path / "s", lam=0.5, stages=K, bootstrap=bootstrap, plot=False)
+    want = tf2eng.compare(runs["root"] / "l05", runs["c"], tmp_path / "r", bootstrap=bootstrap, plot=False)
+    _same_tables(got, want)
+    assert got.summary["inputs"]["a"]["configuration"] == {"lam": 0.5, "stages": K}
+    assert got.summary["inputs"]["b"]["configuration"] is None
+    assert got.summary["differs"] == want.summary["differs"] == {}
+
+
+def test_two_configurations_of_one_sweep_are_paired(runs, sweep, tmp_path):
+    """The same sweep twice, λ 0.5 against λ 0.7 at K = 5: paired over every track, and the tables of
+    comparing two runs of those settings; summary.json says which configurations and that λ differs."""
+    got = tf2eng.compare(sweep, sweep, tmp_path / "s", lam=0.5, lam_b=0.7, stages=K, plot=False)
+    alone = runs["root"] / "l07"
+    tf2eng.run(runs["root"] / "data.parquet", alone, lam=0.7, stages=K, grid_step=H, by=["category"], plot=False)
+    want = tf2eng.compare(runs["root"] / "l05", alone, tmp_path / "r", plot=False)
+    _same_tables(got, want)
+    assert got.summary["comparison"] == "paired" and got.summary["differs"] == {"lam": [0.5, 0.7]}
+    assert [got.summary["inputs"][x]["configuration"] for x in "ab"] == [{"lam": 0.5, "stages": K},
+                                                                        {"lam": 0.7, "stages": K}]
+
+
+@pytest.mark.parametrize("options, message", [
+    ([], "OUT_A .*sweep: a sweep of 4 configurations \\(λ=0.5, K=5; λ=0.5, K=7; λ=0.7, K=5; λ=0.7, K=7\\); "
+         "pick one with --lam and --stages"),
+    (["--lam", "0.5"], "a sweep of 4 configurations .*; pick one with --lam and --stages"),
+    (["--lam", "0.6", "--stages", "5"], "OUT_A .*sweep: no configuration with λ 0.6, K 5 in its sweep"),
+    (["--lam", "0.5", "--stages", "5", "--stages-b", "6"], "OUT_B .*: no configuration with λ 0.5, K 6"),
+    (["--lam", "0.5", "--stages", "5", "--stages-b", "7"], "OUT_A has K = 5, OUT_B has K = 7"),
+    (["--lam", "0", "--stages", "5"], "--lam must be a number greater than 0"),
+    (["--lam", "0.5", "--stages", "0"], "--stages must be a whole number of at least 1"),
+])
+def test_choosing_a_sweeps_configuration(sweep, tmp_path, options, message):
+    result = _cli(sweep, sweep, "-o", tmp_path / "cmp", *options)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and __import__("re").search(message, lines[0]), lines[0]
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_single_run_must_be_the_configuration_asked_for(runs, sweep, tmp_path):
+    """--lam/--stages name the configuration of both outputs: a run of another one is refused."""
+    result = _cli(runs["a"], sweep, "-o", tmp_path / "cmp", "--lam", "0.5", "--stages", str(K))
+    assert result.exit_code == 2 and "OUT_A" in result.output and "--lam 0.7, not 0.5" in result.output, \
+        result.output
+    ok = _cli(runs["c"], sweep, "-o", tmp_path / "cmp2", "--lam", "0.5", "--stages", str(K), "--no-plot")
+    assert ok.exit_code == 0, ok.output
