@@ -57,20 +57,33 @@ class Alignment:
     _groups: GroupIndex = field(default=None)
     _group_tracks: np.ndarray = field(default=None)
     _options: Options = field(default=None)
+    _sweep: Sweep = field(default=None)
+    _curves: list = field(default=None)  # a sweep's curve table of each configuration
 
     def plot(self, ax=None):
         """The alignment figure ``tf2eng run`` saves, drawn on a new matplotlib Figure (``ax`` None),
-        on one Axes, or on one Axes per group; returns the Figure (README, In memory)."""
+        on one Axes, or on one Axes per group; returns the Figure (README, In memory).  A sweep's
+        figure (a panel per configuration) is drawn whole, on a new Figure."""
+        columns = list(self._groups.by) + ["pos_key", "stage_scores"]
+        if self._sweep is not None and self._sweep.is_sweep:
+            if ax is not None:
+                raise ValueError("ax: a sweep's figure has a panel per configuration and is drawn whole; "
+                                 "call plot() without ax (README, Parameter sweeps)")
+            from .sweep_plot import draw_sweep
+
+            batches = self.stages.select([LAM, STAGES, *columns]).to_arrow().to_batches()
+            return draw_sweep(batches, self._curves, self._groups, self._group_tracks, self._sweep)
         from .plot import draw
 
-        columns = list(self._groups.by) + ["pos_key", "stage_scores"]
         batches = self.stages.select(columns).to_arrow().to_batches()
         return draw(batches, self.curve, self._groups, self._group_tracks, self._options, ax)
 
     def __repr__(self) -> str:
         rows = self.summary["rows"]
+        what = (f"{len(self._sweep.configurations)} configurations" if self._sweep is not None and
+                self._sweep.is_sweep else f"K={self._options.stages}")
         return (f"Alignment({rows['read']:,} tracks: {rows['written']:,} aligned, {rows['rejected']:,} rejected; "
-                f"{self.summary['groups']:,} group(s); K={self._options.stages})")
+                f"{self.summary['groups']:,} group(s); {what})")
 
 
 def align(
@@ -113,27 +126,26 @@ def align(
                            scores_col=scores_col, frame_col=frame_col, id_cols=id_cols, by=by, layout=layout,
                            normalize=normalize, on_invalid=on_invalid, device=device, meta=meta, ci=ci,
                            bootstrap=bootstrap, seed=seed)
-    if sweep.is_sweep:
-        raise InputError("tf2eng.align computes one configuration: give one λ and one K (a sweep over "
-                         "lists is tf2eng run's, README, Parameter sweeps)")
     options = sweep.options
     check_threads(threads)
     try:
         with numba_threads(threads) as used:
             source = _source(data, options)
-            result = _align(source, options)
+            sweep.check_columns(source.columns.carried)
+            result = _align(source, sweep)
     finally:
         if options.device == "cuda":  # the device and pinned memory kept between batches
             from ..kernels.cuda import release_buffers
 
             release_buffers()
     result.summary["timings_s"]["total"] = time.perf_counter() - started
-    result.summary = _summary(source, options, result, used, started_at)
+    result.summary = _summary(source, sweep, result, used, started_at)
     return result
 
 
-def _align(source: MemorySource, options: Options) -> Alignment:
-    ctx = UnitContext(source, options, staging=None)
+def _align(source: MemorySource, sweep: Sweep) -> Alignment:
+    options = sweep.options
+    ctx = UnitContext(source, options, staging=None, sweep=sweep)
     scorer = BatchScorer(ctx)
     state = scorer.state
     if options.by:  # the --by columns' types, even where no row comes (as a run's merge has them)
@@ -148,14 +160,18 @@ def _align(source: MemorySource, options: Options) -> Alignment:
             rejected_parts.append(rejected)
         timings["compute"] += time.perf_counter() - t
     t = time.perf_counter()
-    stage_means, curve = state.moments.finalize(state.groups, options.stages, options.grid_step)
+    # each configuration's tables (one, or a sweep's, README, Parameter sweeps), then stacked
+    stage_means, curves = sweep.finalize(state.moments, state.groups)
     if options.ci is not None:  # README, Confidence bands
         replicates = state.replicates
         if replicates is not None:
             replicates.finish()
             replicates.grow(state.groups.size)
-        stage_means, curve = with_bands(stage_means, curve, options.ci, replicates,
-                                        state.moments.output_order(state.groups))
+        order = state.moments.output_order(state.groups)
+        parts = getattr(replicates, "parts", [replicates] * len(stage_means))  # a sweep's: one each
+        banded = [with_bands(s, c, options.ci, r, order) for s, c, r in zip(stage_means, curves, parts)]
+        stage_means, curves = [s for s, _ in banded], [c for _, c in banded]
+    stage_means, curve = sweep.tables(stage_means), sweep.tables(curves)
     group_tracks = np.zeros(state.groups.size, np.int64)
     group_tracks[: state.group_tracks.size] = state.group_tracks
     timings["aggregate"] = time.perf_counter() - t
@@ -168,7 +184,7 @@ def _align(source: MemorySource, options: Options) -> Alignment:
               "meta_matched": state.meta_matched,
               "rejected_by_reason": dict(sorted(state.reasons.items()))}
     return Alignment(_frame(stage_table), stage_means, curve, _frame(rejected),
-                     {"rows": counts, "timings_s": timings}, state.groups, group_tracks, options)
+                     {"rows": counts, "timings_s": timings}, state.groups, group_tracks, options, sweep, curves)
 
 
 def _frame(table: pa.Table) -> pl.DataFrame:
@@ -198,10 +214,14 @@ def _batches(source: MemorySource, state) -> Iterator[tuple]:
         row += batch.num_rows
 
 
-def _summary(source: MemorySource, options: Options, result: Alignment, threads: int,
+def _summary(source: MemorySource, sweep: Sweep, result: Alignment, threads: int,
              started_at: dt.datetime) -> dict:
     """summary.json's entries that mean something without files: no status, fingerprint, units,
     outputs or digests."""
+    options = sweep.options
+    parameters = options.as_dict()
+    if sweep.is_sweep:
+        parameters["lam"], parameters["stages"] = sweep.lams, sweep.stages
     counts = result.summary["rows"]
     rows = {
         "read": counts["read"],
@@ -217,7 +237,8 @@ def _summary(source: MemorySource, options: Options, result: Alignment, threads:
         "started": started_at.isoformat(),
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(),
         "input": {"type": source.kind, "layout": columns.layout},
-        "parameters": options.as_dict(),
+        "parameters": parameters,
+        "configurations": sweep.summary(),
         "columns": {
             "ids": list(columns.ids),
             "by": list(columns.by),
@@ -448,6 +469,8 @@ def plot_run(result: RunResult, ax=None):
         configs = Sweep.of(options, lams, ks)
         curves = [result.curve.filter((pl.col(LAM) == o.lam) & (pl.col(STAGES) == o.stages)).drop(LAM, STAGES)
                   for o in configs.configurations]
-        return draw_sweep(stages_dir, curves, groups, tracks, configs)
+        batches = ds.dataset(str(stages_dir), format="parquet").to_batches(
+            columns=list(groups.by) + [LAM, STAGES, "pos_key", "stage_scores"])
+        return draw_sweep(batches, curves, groups, tracks, configs)
     return draw(stage_batches(stages_dir, groups), result.curve, groups, tracks, options, ax)
 

@@ -12,6 +12,7 @@ own y range: stage sums grow with T/K and shrink as λ grows.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +34,16 @@ LEFT_IN, RIGHT_IN, BOTTOM_IN, TOP_IN = 0.75, 0.15, 0.7, 0.95  # margins, inches
 def render_sweep(stages_dir: Path, png: Path, curves: list[pl.DataFrame], groups: GroupIndex,
                  group_tracks: np.ndarray, sweep: Sweep, plot_format: str = "png", plot_dpi: int = PLOT_DPI) -> None:
     """Draw alignment.png (.svg, .pdf) of a sweep from each configuration's curve table and the stages/ rows."""
-    save(draw_sweep(stages_dir, curves, groups, group_tracks, sweep), png, plot_format, plot_dpi)
+    batches = ds.dataset(str(stages_dir), format="parquet").to_batches(
+        columns=list(groups.by) + [LAM, STAGES, "pos_key", "stage_scores"])
+    save(draw_sweep(batches, curves, groups, group_tracks, sweep), png, plot_format, plot_dpi)
 
 
-def draw_sweep(stages_dir: Path, curves: list[pl.DataFrame], groups: GroupIndex, group_tracks: np.ndarray,
+def draw_sweep(track_batches: Iterable, curves: list[pl.DataFrame], groups: GroupIndex, group_tracks: np.ndarray,
                sweep: Sweep):
-    """The figure of a sweep (a matplotlib Figure): a panel per configuration, as described above."""
+    """The figure of a sweep (a matplotlib Figure): a panel per configuration, as described above.
+    ``track_batches``: the stages/ rows (record batches with the --by columns, lam, stages, pos_key
+    and stage_scores)."""
     Figure = matplotlib_figure()
     configs = sweep.configurations
     n_groups = groups.sorted_codes().size
@@ -46,7 +51,7 @@ def draw_sweep(stages_dir: Path, curves: list[pl.DataFrame], groups: GroupIndex,
     shared = bool(groups.by) and not by_grid
     plans = [_plan(curve, groups, group_tracks, options, shared=shared) for curve, options in zip(curves, configs)]
     if plans[0].tracks.sum():
-        _read_sweep_curves(plans, stages_dir, groups, sweep)
+        _read_sweep_curves(plans, track_batches, groups, sweep)
     if by_grid:  # a row per group, a column per configuration
         rows, cols = max(n_groups, 1), len(configs)
         cells = [(r, c, c, code) for r, code in enumerate(plans[0].order) for c in range(cols)]
@@ -107,10 +112,9 @@ def _config_grid(sweep: Sweep) -> tuple[int, int, list[tuple[int, int]]]:
     return math.ceil(n / cols), cols, [divmod(i, cols) for i in range(n)]
 
 
-def _read_sweep_curves(plans: list, stages_dir: Path, groups: GroupIndex, sweep: Sweep) -> None:
-    """Every track's aligned curve of every configuration, in one read of stages/."""
-    dataset = ds.dataset(str(stages_dir), format="parquet")
-    for batch in dataset.to_batches(columns=list(groups.by) + [LAM, STAGES, "pos_key", "stage_scores"]):
+def _read_sweep_curves(plans: list, track_batches: Iterable, groups: GroupIndex, sweep: Sweep) -> None:
+    """Every track's aligned curve of every configuration, in one pass over the stages/ rows."""
+    for batch in track_batches:
         if not batch.num_rows:
             continue
         lam = batch.column(LAM).to_numpy()

@@ -373,18 +373,37 @@ def test_sweep_outputs_do_not_depend_on_threads(synthetic, tmp_path):
     assert runs[0].summary["digests"] == runs[1].summary["digests"]
 
 
-def test_align_and_plot_of_a_sweep_say_what_they_draw(synthetic, tmp_path):
-    """tf2eng.align computes one configuration; RunResult.plot() of a sweep draws the run's figure whole
-    (a panel per configuration), not into given axes."""
+@pytest.mark.parametrize("options", [dict(), dict(by=["category"], ci=0.9),
+                                     dict(by=["category"], bootstrap=20, seed=3, ci=0.95)])
+def test_align_of_a_sweep_is_the_runs(synthetic, tmp_path, options):
+    """tf2eng.align with lists: the four tables of tf2eng run's sweep on the same tracks (lam and stages
+    first, each configuration's rows), its parameters and configurations; both plot() give the same
+    figure, a panel per configuration, drawn whole (not into given axes)."""
     import pyarrow.parquet as pq_
     from matplotlib.figure import Figure
+    from polars.testing import assert_frame_equal
 
-    with pytest.raises(InputError, match="one configuration"):
-        tf2eng.align(pq_.read_table(synthetic), lam=[0.5, 0.7])
-    result = tf2eng.run(synthetic, tmp_path / "o", lam=[0.5, 0.7], plot=False)
-    assert len([ax for ax in result.plot().axes if ax.get_visible()]) == 2
-    with pytest.raises(ValueError, match="drawn whole"):
-        result.plot(ax=Figure().subplots())
+    from tf2eng.engine.plot import save
+
+    sweep = dict(lam=[0.5, 0.7], stages=[3, 8], **options)
+    result = tf2eng.run(synthetic, tmp_path / "o", plot_format="svg", **sweep)
+    aligned = tf2eng.align(pq_.read_table(synthetic), **sweep)
+    out = tmp_path / "o"
+    assert_frame_equal(aligned.stages, pl.read_parquet(out / "stages" / "*.parquet"), check_exact=True)
+    assert_frame_equal(aligned.stage_means, result.stage_means, check_exact=True)
+    assert_frame_equal(aligned.curve, result.curve, check_exact=True)
+    assert aligned.rejected.drop("source").equals(pl.read_parquet(out / "rejected.parquet").drop("source"))
+    for name in ("parameters", "configurations", "rows", "groups"):
+        assert aligned.summary[name] == result.summary[name], name
+    assert "4 configurations" in repr(aligned)
+    figures = (result.plot(), aligned.plot())
+    for i, fig in enumerate(figures):
+        assert len([ax for ax in fig.axes if ax.get_visible()]) >= 4
+        save(fig, tmp_path / f"{i}.svg", "svg")
+        assert (tmp_path / f"{i}.svg").read_bytes() == (out / "alignment.svg").read_bytes()
+    for plotted in (result, aligned):
+        with pytest.raises(ValueError, match="drawn whole"):
+            plotted.plot(ax=Figure().subplots())
 
 
 def test_sweep_bands_are_each_configurations(synthetic, tmp_path):
