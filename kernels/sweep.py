@@ -167,8 +167,10 @@ def align_tracks_sweep(scores: Scores, keys: KeyFrames, params: Params, group: n
         curve = np.zeros((G, CELL, M))
         sum_slabs(np.ascontiguousarray(stage_slabs[:, s0: s0 + G * CELL * K]).reshape(C, G, CELL, K), stage)
         sum_slabs(np.ascontiguousarray(curve_slabs[:, c0: c0 + G * CELL * M]).reshape(C, G, CELL, M), curve)
-        own = tracks._replace(stage_scores=tracks.stage_scores[n * int(kofs[j]): n * int(kofs[j + 1])].reshape(n, K),
-                              stage_counts=tracks.stage_counts[n * int(kofs[j]): n * int(kofs[j + 1])].reshape(n, K))
+        # Each configuration's outputs are copied out of the shared buffers, so that those are freed (and
+        # their memory reused by the next batch) now, not when the last configuration's part is written.
+        own = tracks._replace(stage_scores=tracks.stage_scores[n * int(kofs[j]): n * int(kofs[j + 1])].reshape(n, K).copy(),
+                              stage_counts=tracks.stage_counts[n * int(kofs[j]): n * int(kofs[j + 1])].reshape(n, K).copy())
         results.append((own, stage, curve))
     return results
 
