@@ -95,15 +95,16 @@ def process_batch_ks(
     reason: np.ndarray | None = None,
     group: np.ndarray | None = None,
 ) -> list[BatchResult]:
-    """:func:`process_batch` for configurations that differ in K only (the same λ, on the CPU): the
-    powers of eq. (1) computed once (kernels/sweep.py); one BatchResult per configuration, each
-    equal to what :func:`process_batch` gives for it."""
-    from ..kernels.sweep import align_tracks_ks
+    """:func:`process_batch` for configurations that differ in λ and K only (a sweep's, on the CPU,
+    those of one λ next to each other), in one kernel pass (kernels/sweep.py); one BatchResult per
+    configuration, each equal to what :func:`process_batch` gives for it."""
+    from ..kernels.sweep import align_tracks_sweep
 
     reason, scores, keys, group = _prepared(batch, columns, groups, reason, group)
-    per_k = align_tracks_ks(
-        scores, keys, kernel_params(configurations[0]), group, groups.size, [o.stages for o in configurations],
-        [o.grid_size for o in configurations], reason, CHUNKS_PER_THREAD * numba.get_num_threads(),
+    per_k = align_tracks_sweep(
+        scores, keys, kernel_params(configurations[0]), group, groups.size, [float(o.lam) for o in configurations],
+        [o.stages for o in configurations], [o.grid_size for o in configurations], reason,
+        CHUNKS_PER_THREAD * numba.get_num_threads(),
     )
     return [_result(batch, columns, options, scores, tracks, stage_partial, curve_partial, group)
             for options, (tracks, stage_partial, curve_partial) in zip(configurations, per_k)]

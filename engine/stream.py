@@ -461,10 +461,10 @@ class BatchScorer:
             batch = joined.batch
             self.state.meta_matched += joined.matched
         results = []
-        for same_lam in ctx.sweep.kernel_passes():  # the batch is read once, scored once per λ or configuration
+        for same_lam in ctx.sweep.kernel_passes():  # the batch is read once, scored in one pass (CPU) or one per configuration
             pre = None if pre_reason is None else pre_reason.copy()
             group = results[0].group if results else None
-            if len(same_lam) > 1:  # several K at one λ: the powers once (kernels/sweep.py)
+            if len(same_lam) > 1:  # several configurations: ln S once, the powers once per λ (kernels/sweep.py)
                 scored = process_batch_ks(batch, ctx.columns, same_lam, self.state.groups, pre, group)
             else:
                 scored = [process_batch(batch, ctx.columns, same_lam[0], self.state.groups, pre, group)]

@@ -136,15 +136,12 @@ class Sweep:
     # --- one batch ------------------------------------------------------------------
 
     def kernel_passes(self) -> list[list[Options]]:
-        """The configurations, in order, as the kernel passes that score them: on the CPU, those of one
-        λ together (their powers are computed once, kernels/sweep.py); on a GPU, one each."""
-        passes: list[list[Options]] = []
-        for options in self.configurations:
-            if passes and options.device == "cpu" and passes[-1][-1].lam == options.lam:
-                passes[-1].append(options)
-            else:
-                passes.append([options])
-        return passes
+        """The configurations, in order, as the kernel passes that score them: on the CPU, all in one
+        (each track checked once, ln S once, the powers once per λ, kernels/sweep.py); on a GPU, one
+        each."""
+        if self.options.device == "cpu":
+            return [list(self.configurations)]
+        return [[options] for options in self.configurations]
 
 
     def combine(self, results: list):

@@ -133,6 +133,36 @@ def add_present(acc, values):
         _add(acc, w, v, not np.isnan(v))
 
 
+@njit(**EXACT)
+def add_run_at(slab, at, W, first, values):
+    """:func:`add_run` on the accumulator (5, W) stored flat from slab[at] on: the same sums, without
+    a 2-D view of the slab to make for every track (a sweep's kernel, kernels/sweep.py)."""
+    n = values.size
+    base = at + first
+    count = slab[base : base + n]
+    sum_hi = slab[base + SUM_HI * W : base + SUM_HI * W + n]
+    sum_lo = slab[base + SUM_LO * W : base + SUM_LO * W + n]
+    sq_hi = slab[base + SQ_HI * W : base + SQ_HI * W + n]
+    sq_lo = slab[base + SQ_LO * W : base + SQ_LO * W + n]
+    for i in range(n):
+        count[i] += 1.0
+        sum_hi[i], sum_lo[i], sq_hi[i], sq_lo[i] = _sums_plus(sum_hi[i], sum_lo[i], sq_hi[i], sq_lo[i], values[i])
+
+
+@njit(**EXACT)
+def add_present_at(slab, at, values):
+    """:func:`add_present` on the accumulator (5, W = values.size) stored flat from slab[at] on."""
+    W = values.size
+    for w in range(W):
+        v = values[w]
+        present = not np.isnan(v)
+        slab[at + w] += 1.0 if present else 0.0
+        i = at + w
+        slab[i + SUM_HI * W], slab[i + SUM_LO * W], slab[i + SQ_HI * W], slab[i + SQ_LO * W] = _sums_plus(
+            slab[i + SUM_HI * W], slab[i + SUM_LO * W], slab[i + SQ_HI * W], slab[i + SQ_LO * W],
+            v if present else 0.0)
+
+
 @njit(**_EXACT_INLINED)
 def merge_cell(dst, src, w):
     """Cell w of dst (5, W) += cell w of src (5, W)."""

@@ -109,6 +109,19 @@ def exp_nonpos(t):
 
 
 @njit(**ARITHMETIC_INLINE)
+def log_score(s):
+    """The half of :func:`power` that does not depend on lambda: ln s for s > 0, -inf for s = 0."""
+    return log_nonneg(s) if s > 0.0 else -math.inf
+
+
+@njit(**ARITHMETIC_INLINE)
+def power_of_log(log_s, lam):
+    """s ** lam from log_s = :func:`log_score` (s): the same operations as :func:`power`, so the same
+    bits, with the logarithm computed once for several lambda (README, Parameter sweeps)."""
+    return exp_nonpos(lam * log_s) if log_s > -math.inf else 0.0
+
+
+@njit(**ARITHMETIC_INLINE)
 def power(s, lam):
     """s ** lam for s in [0, 1] and lam > 0 (eq. 1); other s give unspecified values."""
     return exp_nonpos(lam * log_nonneg(s)) if s > 0.0 else 0.0

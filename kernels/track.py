@@ -14,8 +14,8 @@ from . import reasons
 from .config import ARITHMETIC, EXACT
 from .grid import COVER_TOLERANCE
 from .lanes import LANES, lane_sum
-from .moments import add_run
-from .power import bits_float, float_bits, power
+from .moments import add_run, add_run_at
+from .power import bits_float, float_bits, log_score, power, power_of_log
 
 
 @njit(**EXACT)
@@ -83,6 +83,30 @@ def power_frames(values, start, F, lam, P):
         bad += 0 if (s >= 0.0) & (s <= 1.0) else 1
         P[i] = power(s, lam)  # eq. (1): P_i = S_i ** lambda
     return bad
+
+
+@njit(**ARITHMETIC)
+def log_frames(values, start, F, L):
+    """The half of :func:`power_frames` that does not depend on lambda: ln S of the F scores from
+    values[start] into L[:F] (:func:`kernels.power.log_score`), for a sweep's several lambda
+    (README, Parameter sweeps); :func:`powers_of_logs` then gives the bits :func:`power_frames` gives.
+
+    Returns how many scores are not finite or outside [0, 1], as :func:`power_frames` does.
+    """
+    x = values[start : start + F]
+    bad = 0
+    for i in range(F):
+        s = np.float64(x[i])
+        bad += 0 if (s >= 0.0) & (s <= 1.0) else 1
+        L[i] = log_score(s)
+    return bad
+
+
+@njit(**ARITHMETIC)
+def powers_of_logs(L, F, lam, P):
+    """Eq. (1) from :func:`log_frames`'s logarithms: P[i] = S_i ** lam for i < F."""
+    for i in range(F):
+        P[i] = power_of_log(L[i], lam)  # eq. (1): P_i = S_i ** lambda
 
 
 @njit(**ARITHMETIC)
@@ -287,6 +311,13 @@ def accumulate_curve(Y, pos_key, step, acc, curve):
     """
     m_first, m_stop = interpolate_track(Y, pos_key, step, curve)
     add_run(acc, m_first, curve[m_first:m_stop])
+
+
+@njit(**EXACT)
+def accumulate_curve_at(Y, pos_key, step, slab, at, curve):
+    """:func:`accumulate_curve` into the accumulator (5, M = curve.size) stored flat from slab[at] on."""
+    m_first, m_stop = interpolate_track(Y, pos_key, step, curve)
+    add_run_at(slab, at, curve.size, m_first, curve[m_first:m_stop])
 
 
 @njit(**EXACT)

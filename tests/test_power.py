@@ -9,7 +9,7 @@ from numba import njit
 
 from tf2eng.kernels.lanes import LANES
 from tf2eng.kernels.power import power
-from tf2eng.kernels.track import power_frames
+from tf2eng.kernels.track import log_frames, power_frames, powers_of_logs
 
 BOUND = 2e-13  # relative, where s ** lam >= 1e-300
 
@@ -71,3 +71,25 @@ def test_batch_loop_bound_and_flags(lam, seed):
 def test_batch_loop_counts_bad_scores():
     s = np.array([0.5, np.nan, -0.1, 1.5, np.inf, 0.0, 1.0], np.float64)
     assert power_frames(s, 0, s.size, 0.7, np.empty(s.size)) == 4
+
+
+@given(seed=st.integers(0, 2**32 - 1), lams=st.lists(st.floats(0.01, 64.0), min_size=1, max_size=4),
+       float32=st.booleans())
+def test_powers_from_shared_logarithms_have_the_bits_of_the_one_loop(seed, lams, float32):
+    # A sweep computes ln S once (log_frames) and S ** lam from it for each lam (powers_of_logs): the
+    # same operations as power_frames, so the same bits, on every binade, subnormals, 0 and 1.
+    rng = np.random.default_rng(seed)
+    s = np.concatenate([rng.random(500), 2.0 ** -rng.uniform(0, 1074, 500), [0.0, 1.0, 5e-324, 2.2250738585072014e-308]])
+    s = s.astype(np.float32) if float32 else s
+    logs = np.empty(s.size + LANES)
+    assert log_frames(s, 0, s.size, logs) == 0
+    for lam in lams:
+        want, got = np.empty(s.size + LANES), np.empty(s.size + LANES)
+        power_frames(s, 0, s.size, lam, want)
+        powers_of_logs(logs, s.size, lam, got)
+        np.testing.assert_array_equal(got[: s.size].view(np.int64), want[: s.size].view(np.int64))
+
+
+def test_logarithms_count_bad_scores():
+    s = np.array([0.5, np.nan, -0.1, 1.5, np.inf, 0.0, 1.0], np.float64)
+    assert log_frames(s, 0, s.size, np.empty(s.size)) == 4

@@ -98,10 +98,10 @@ def test_warmup_leaves_every_batch_kernel_variant_ready(warmed):
         assert cache._index_key(sig, cpu.align_batch.targetctx.codegen()) in cache._cache_file._load_index()
     from tf2eng.kernels import sweep
 
-    sigs = list(sweep.align_batch_ks.overloads)  # a sweep's kernel (several K at one λ) too
+    sigs = list(sweep.align_batch_sweep.overloads)  # a sweep's kernel too
     kinds = {(str(sig[0].types[0].dtype), str(sig[0].types[1].dtype)) for sig in sigs}
     assert kinds == {(o, v) for o in ("int32", "int64") for v in ("float32", "float64")}
-    assert all(compiling.is_ready(sweep.align_batch_ks, sig) for sig in sigs)
+    assert all(compiling.is_ready(sweep.align_batch_sweep, sig) for sig in sigs)
 
 
 def test_a_second_warmup_compiles_nothing(warmed):

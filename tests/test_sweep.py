@@ -185,9 +185,13 @@ def test_cuda_sweep_matches_cpu(tmp_path):
 
 
 def test_rows_rejected_in_some_configurations_only_stop_the_run(tmp_path, monkeypatch):
-    """Every rejection reason is independent of λ and K; a kernel that broke that would stop the run
-    rather than write one configuration's rejections for all."""
+    """Every rejection reason is independent of λ and K; where configurations are scored in passes of
+    their own (a GPU's, here forced on the CPU), a kernel that broke that would stop the run rather than
+    write one configuration's rejections for all."""
     from tf2eng.engine import batch as batch_module
+    from tf2eng.engine.sweep import Sweep
+
+    monkeypatch.setattr(Sweep, "kernel_passes", lambda self: [[o] for o in self.configurations])
 
     real = batch_module.align_tracks
 
@@ -468,3 +472,13 @@ def test_switching_between_a_sweep_and_one_configuration_leaves_only_the_current
             h.update(f"{name}\0{hashlib.sha256((out / 'stages' / name).read_bytes()).hexdigest()}\n".encode())
         assert result.summary["digests"]["stages/"] == h.hexdigest()
         assert _stages(out).height == n_configs * result.summary["rows"]["written"]
+
+
+def test_kernel_passes_one_on_the_cpu_one_per_configuration_on_a_gpu():
+    from tf2eng.engine.options import Options
+    from tf2eng.engine.sweep import Sweep
+
+    cpu = Sweep.of(Options(), [0.5, 1.0], [3, 6])
+    assert cpu.kernel_passes() == [list(cpu.configurations)]
+    gpu = Sweep.of(Options(device="cuda"), [0.5, 1.0], [3, 6])
+    assert gpu.kernel_passes() == [[o] for o in gpu.configurations]

@@ -115,7 +115,7 @@ def warmup(threads: int | None = None, report: Callable[[Warmed], None] | None =
             started = time.perf_counter()
             run(path, Path(tmp) / f"out-{i}", plot=i == 0, by="category" if i == 0 else (), threads=threads,
                 full=True)
-            # a sweep's kernel for several K at one λ (kernels/sweep.py; README, Parameter sweeps)
+            # a sweep's kernel (kernels/sweep.py; README, Parameter sweeps)
             run(path, Path(tmp) / f"sweep-{i}", stages=SWEEP_STAGES, plot=False, threads=threads, full=True)
             seconds = time.perf_counter() - started
             names = sorted({name for name, _ in compiled_so_far() - before})
