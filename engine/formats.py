@@ -210,6 +210,7 @@ class TextFragment:
         if self.format == "jsonl":
             lines = sum(1 for line in sample.splitlines() if line.strip()) if whole else lines
             first = next(_line_chunks(self.path))
+            self._check_lines(first, 0)
             schema = self._infer_jsonl(first)
             for field in schema:  # a key or frame column of floats where some are integers: bad values
                 if field.name in self.roles.labels and pa.types.is_floating(field.type) and any(
@@ -282,6 +283,34 @@ class TextFragment:
         self.mixed = {name for name, t in types.items() if name in valued and pa.types.is_null(t)}
         return pa.schema([pa.field(name, t) for name, t in types.items()])
 
+    def _check_lines(self, chunk: bytes, first_row: int) -> None:
+        """Stop (exit 2) at a line that Arrow's JSON parser would take for a row of nulls, or crash on: a
+        bare ``null`` (no object), or values nested deeper than MAX_DEPTH (README, Input formats).  Lines
+        are looked at closely only where they hold MAX_DEPTH opening brackets or more."""
+        found = _NULL_FIRST_LINE.match(chunk) or _NULL_LINE.search(chunk)
+        if found:
+            row = first_row + sum(1 for _ in _json_lines(chunk[: found.start()]))
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is a JSON null, "
+                             "expected an object")
+        brackets = chunk.translate(_OPENING, _NOT_BRACKETS)  # the opening brackets (as "[") and newlines
+        crowded = brackets.find(b"[" * MAX_DEPTH)
+        if crowded < 0:
+            return
+        starts = None
+        while crowded >= 0:
+            if starts is None:  # where each line starts, in the chunk and among the brackets
+                starts = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10) + 1
+                bracket_starts = np.flatnonzero(np.frombuffer(brackets, np.uint8) == 10) + 1
+            i = int(np.searchsorted(bracket_starts, crowded, side="right"))  # its line, blank ones counted
+            start, stop = (int(starts[i - 1]) if i else 0), (int(starts[i]) - 1 if i < len(starts) else len(chunk))
+            if _depth(chunk[start:stop]) > MAX_DEPTH:
+                row = first_row + sum(1 for _ in _json_lines(chunk[:start]))
+                raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) nests values "
+                                 f"more than {MAX_DEPTH} levels deep")
+            if i >= len(bracket_starts):
+                break
+            crowded = brackets.find(b"[" * MAX_DEPTH, int(bracket_starts[i]))
+
     def _json_object(self, line: bytes, row: int) -> dict:
         """One line as a Python object; a line that is not a JSON object stops the read (exit 2)."""
         try:
@@ -306,6 +335,7 @@ class TextFragment:
                                  "block (objects or lists whose members differ in type): a column of the wrong type")
         done = 0
         for chunk in _line_chunks(self.path):
+            self._check_lines(chunk, done)
             try:
                 table, bad = _read_json(chunk, explicit), None
             except pa.ArrowInvalid:
@@ -522,6 +552,8 @@ class TextFragment:
             data = json.loads(text, object_pairs_hook=_members)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
+        except RecursionError:  # (Python's parser: about a thousand levels)
+            raise InputError(f"{self.path}: cannot read as JSON: values nested too deeply") from None
         except _Twice as twice:
             raise InputError(f"{self.path}: an object names {twice.key!r} twice (Python's json would keep the "
                              "last one only)") from None
@@ -653,6 +685,24 @@ def _json_lines(chunk: bytes) -> Iterator[bytes]:
     return (line for line in chunk.split(b"\n") if line.strip())
 
 
+# JSON values nested deeper than this stop the read (exit 2): no column of tf2eng's is nested more than
+# two levels, Arrow's parser runs out of stack on thousands of levels, and Python's json, with the
+# readers here that look at a line's values, at less than a thousand.
+MAX_DEPTH = 100
+_NULL_LINE = re.compile(rb"\n[ \t\r]*null[ \t\r]*(?=\n|\Z)")
+_NULL_FIRST_LINE = re.compile(rb"[ \t\r]*null[ \t\r]*(?=\n|\Z)")
+_OPENING = bytes.maketrans(b"{", b"[")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{\n")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _depth(line: bytes) -> int:
+    """How deep the JSON values of a line are nested (brackets inside strings not counted)."""
+    codes = np.frombuffer(_JSON_STRING.sub(b"", line), np.uint8)
+    steps = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125))
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
 def _json_kind(value) -> str:
     """A JSON value's kind for the type vote of _infer_jsonl: numbers are one kind (Arrow unifies
     integers and floats), a list's kind names its elements' kinds."""
@@ -756,7 +806,7 @@ def _names_no_track(sample: bytes) -> bool:
     (malformed JSON included) is left to the read, which checks it."""
     try:
         data = json.loads(sample, object_pairs_hook=_members)
-    except (json.JSONDecodeError, UnicodeDecodeError, _Twice):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, _Twice):
         return False
     return isinstance(data, dict) and all(isinstance(v, dict) and not v for v in data.values())
 

@@ -1,0 +1,90 @@
+"""Odd text and NumPy input found by fuzzing the readers of engine/formats.py: each either stops the run
+with one line naming the file (and row or column), exit 2, or is read with its bad rows rejected, and
+the good rows give what the same rows give as Parquet (README, Input formats and Bad input).  Never an
+internal error, a Python traceback or a crash of the process."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import tf2eng
+from conftest import assert_one_error as _one_error
+from conftest import invoke_cli as _cli
+from tf2eng.engine import formats
+
+TRACKS = [{"video_id": f"v{i}", "exp_id": 0, "scores": [0.1 * (i % 9) + 0.05, 0.5, 0.25]} for i in range(40)]
+
+
+def _jsonl(rows) -> str:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
+
+
+def _run(path, out, **kwargs):
+    return tf2eng.run(path, out, plot=False, **kwargs)
+
+
+def _same_as_parquet(got, tracks, tmp_path):
+    """The results of ``got`` equal those of the same tracks as Parquet."""
+    pq.write_table(pa.Table.from_pylist(tracks), tmp_path / "same.parquet")
+    parquet = _run(tmp_path / "same.parquet", tmp_path / "same-out")
+    assert got.stage_means.equals(parquet.stage_means)
+    assert got.curve.equals(parquet.curve)
+    assert got.stages().collect().sort("video_id").equals(parquet.stages().collect().sort("video_id"))
+
+
+# --- JSON Lines: lines Arrow's parser takes for rows of nulls or crashes on ------------------------
+
+
+@pytest.mark.parametrize("text, row", [("null", 0), ("  null \r", 0), ("\n\nnull", 0)])
+@pytest.mark.parametrize("where", ["alone", "first", "later", "later block"])
+def test_jsonl_null_line_is_one_line(tmp_path, monkeypatch, text, row, where):
+    """A line `null` is no JSON object: exit 2 naming its row (blank lines not counted), as for a line
+    `[1]`; Arrow's parser would take it for a row of nulls, or crash on a file of it alone."""
+    if where == "later block":
+        monkeypatch.setattr(formats, "BLOCK_BYTES", 1024)
+    before = {"alone": [], "first": [], "later": TRACKS[:3], "later block": TRACKS}[where]
+    after = [] if where == "alone" else TRACKS[:2]
+    (tmp_path / "t.jsonl").write_text(_jsonl(before) + text + "\n" + _jsonl(after))
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl",
+               f"row {len(before) + row} (0-based) is a JSON null")
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize("column", ["scores", "note"])
+@pytest.mark.parametrize("depth, block", [(101, None), (20_000, None), (20_000, 1024)])
+def test_jsonl_values_nested_too_deep_are_one_line(tmp_path, monkeypatch, column, depth, block):
+    """Values nested more than 100 levels deep stop the run with one line naming the row, in the first
+    block or a later one, in a column the run reads or not: Arrow's parser runs out of stack on
+    thousands of levels (the process crashes), Python's on about a thousand (RecursionError)."""
+    if block:
+        monkeypatch.setattr(formats, "BLOCK_BYTES", block)
+    deep = json.dumps({"video_id": "deep", "exp_id": 0, "scores": [0.5]})[:-1] + f', "{column}": {_nested(depth)}}}'
+    (tmp_path / "t.jsonl").write_text(_jsonl([*TRACKS[:30], deep, *TRACKS[30:]]))
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl",
+               "row 30 (0-based) nests values more than 100 levels deep")
+
+
+def test_jsonl_many_brackets_that_do_not_nest_deep_are_read(tmp_path):
+    """Lines with hundreds of brackets that nest shallow (a list of 600 lists, brackets inside text, 100
+    levels exactly) are read as usual."""
+    extra = [{"boxes": [[1, 2]] * 600}, {"note": "[" * 700 + "{" * 700}, {"note": json.loads(_nested(99))}]
+    tracks = [dict(t, **extra[i % 3]) for i, t in enumerate(TRACKS)]
+    (tmp_path / "t.jsonl").write_text(_jsonl(tracks))
+    got = _run(tmp_path / "t.jsonl", tmp_path / "o")
+    assert got.summary["rows"]["written"] == len(TRACKS)
+    _same_as_parquet(got, TRACKS, tmp_path)
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_nested_json_nested_too_deep_is_one_line(tmp_path, depth):
+    """A nested JSON file nested beyond what Python's parser takes: one line, not a RecursionError."""
+    (tmp_path / "t.json").write_text('{"a": {"0": ' + _nested(depth) + "}}")
+    _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "o"), "t.json", "nested too deeply")
