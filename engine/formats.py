@@ -225,9 +225,6 @@ class TextFragment:
                 return
             reader, schema = self._inspect_csv()
             del reader
-            twice = [name for name, n in Counter(schema.names).items() if n > 1]
-            if twice:  # no one table, as in Parquet
-                raise InputError(f"{self.path}: the header names column '{twice[0]}' twice")
         self.rows = max(0, lines) if whole else _scaled(lines, self.path, sample)
         fields = []
         for field in schema:
@@ -433,6 +430,9 @@ class TextFragment:
         reader = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
         schema = reader.schema
         self._csv_names = schema.names
+        twice = [name for name, n in Counter(schema.names).items() if n > 1]
+        if twice:  # no one table, as in Parquet
+            raise InputError(f"{self.path}: the header names column '{twice[0]}' twice")
         if len(skipped) > WRONG_TYPE_ROWS:  # the first block: most rows of another number of fields?
             try:
                 good = reader.read_next_batch().num_rows

@@ -88,3 +88,15 @@ def test_nested_json_nested_too_deep_is_one_line(tmp_path, depth):
     """A nested JSON file nested beyond what Python's parser takes: one line, not a RecursionError."""
     (tmp_path / "t.json").write_text('{"a": {"0": ' + _nested(depth) + "}}")
     _one_error(_cli("run", tmp_path / "t.json", "-o", tmp_path / "o"), "t.json", "nested too deeply")
+
+
+# --- CSV / TSV ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header, column", [("video_id,frame,frame,score", "frame"),
+                                            ("video_id,frame,score,n,n", "n"), ("video_id,,,frame,score", "")])
+def test_csv_header_naming_an_integer_column_twice_is_one_line(tmp_path, header, column):
+    """A header that names a column of integers twice (or two columns without a name) is one line naming
+    the column, as for other columns, not an internal error of the type inference."""
+    (tmp_path / "t.csv").write_text(header + "\na,0,1,0,0.5\na,1,2,1,0.25\n")
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", f"column '{column}' twice")
