@@ -100,3 +100,29 @@ def test_csv_header_naming_an_integer_column_twice_is_one_line(tmp_path, header,
     the column, as for other columns, not an internal error of the type inference."""
     (tmp_path / "t.csv").write_text(header + "\na,0,1,0,0.5\na,1,2,1,0.25\n")
     _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", f"column '{column}' twice")
+
+
+# --- in memory and Arrow IPC: string_view columns of the long layout ---------------------------------
+
+
+@pytest.mark.parametrize("frames", [["1", "0", "2"], ["b", "a", "c"], ["00001", "00000", "00002"]])
+@pytest.mark.parametrize("ids", [pa.string(), pa.string_view()])
+def test_long_layout_of_string_view_columns(tmp_path, frames, ids):
+    """Frame labels, keys and ids of type string_view (polars' and DuckDB's text) give what the same text
+    as string gives, in memory and from an Arrow IPC file, instead of an internal error of Arrow's
+    kernels (which have none for string_view)."""
+    import pyarrow.feather as feather
+
+    def table(text):
+        return pa.table({"video_id": pa.array(["a", "a", "b"], ids if text == pa.string_view() else pa.string()),
+                         "frame": pa.array(frames, text), "score": [0.1, 0.2, 0.3],
+                         "key_frame": pa.array([frames[0], frames[0], None], text)})
+
+    plain = tf2eng.align(table(pa.string()))
+    assert plain.summary["rows"]["rejected_by_reason"] == {"null_key_frame": 1}
+    got = tf2eng.align(table(pa.string_view()))
+    for name in ("stages", "stage_means", "curve", "rejected"):
+        assert getattr(got, name).equals(getattr(plain, name)), name
+    feather.write_feather(table(pa.string_view()), tmp_path / "t.arrow")
+    run = _run(tmp_path / "t.arrow", tmp_path / "o")
+    assert run.curve.equals(plain.curve) and run.summary["rows"]["written"] == 1
