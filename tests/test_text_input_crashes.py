@@ -16,6 +16,7 @@ import tf2eng
 from conftest import assert_one_error as _one_error
 from conftest import invoke_cli as _cli
 from tf2eng.engine import formats
+from tf2eng.engine.errors import InputError
 
 TRACKS = [{"video_id": f"v{i}", "exp_id": 0, "scores": [0.1 * (i % 9) + 0.05, 0.5, 0.25]} for i in range(40)]
 
@@ -126,3 +127,35 @@ def test_long_layout_of_string_view_columns(tmp_path, frames, ids):
     feather.write_feather(table(pa.string_view()), tmp_path / "t.arrow")
     run = _run(tmp_path / "t.arrow", tmp_path / "o")
     assert run.curve.equals(plain.curve) and run.summary["rows"]["written"] == 1
+
+
+def _pandas_frames():
+    import pandas as pd
+
+    return {"mixed objects": (pd.DataFrame({"video_id": ["a", "b"], "scores": [[0.1], "x"]}), "column scores"),
+            "ids text and numbers": (pd.DataFrame({"video_id": ["a", 1], "scores": [[0.1], [0.2]]}), "column video_id"),
+            "a name twice": (pd.DataFrame([["a", [0.1]]], columns=["video_id", "video_id"]), "video_id")}
+
+
+@pytest.mark.parametrize("name", ["mixed objects", "ids text and numbers", "a name twice"])
+def test_align_pandas_frame_without_an_arrow_table_is_an_input_error(name):
+    pytest.importorskip("pandas")
+    frame, needle = _pandas_frames()[name]
+    with pytest.raises(InputError, match="data: cannot be read as an Arrow table") as error:
+        tf2eng.align(frame)
+    assert needle in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("column", ["video_id", "key_frame"])
+def test_align_polars_column_of_no_arrow_type_is_an_input_error(lazy, column):
+    frame = pl.DataFrame({"video_id": ["a", "b"], "scores": [[0.1, 0.9], [0.2, 0.3]], "key_frame": [1, 0]})
+    frame = frame.with_columns(pl.col(column).cast(pl.Int128) if column == "key_frame" else
+                               pl.Series(column, [1, 2], pl.Int128))
+    with pytest.raises(InputError, match=f"data: column '{column}' of type Int128 has no Arrow type"):
+        tf2eng.align(frame.lazy() if lazy else frame)
+
+
+def test_align_mapping_with_ids_beyond_64_bits_is_an_input_error():
+    with pytest.raises(InputError, match="mapping's ids"):
+        tf2eng.align({2**70: [0.1, 0.5], 1: [0.2]})
