@@ -421,8 +421,6 @@ class TextFragment:
         return "\t" if self.format == "tsv" else ","
 
     def _inspect_csv(self):
-        import csv
-
         import pyarrow.csv as pc
 
         skipped: list[str] = []
@@ -439,7 +437,7 @@ class TextFragment:
             except StopIteration:
                 good = 0
             if len(skipped) > good:
-                fields = len(next(csv.reader([skipped[0]], delimiter=self._delimiter), []))
+                fields = len(_csv_fields(skipped[0], self._delimiter))
                 raise InputError(f"{self.path}: {len(skipped):,} of the first {len(skipped) + good:,} rows have "
                                  f"another number of fields than the header's {len(schema.names)} (the first "
                                  f"{fields}): a header that does not fit the rows (a delimiter at the end of "
@@ -513,14 +511,12 @@ class TextFragment:
         """Rows with more or fewer fields than the header: the fields taken in order, by position (the
         ids of a row cut short or with a field too many are those of its track), each converted as its
         column; rejected as bad_field_count."""
-        import csv
-
         for text in texts:
             if "\n" in text or "\r" in text:  # Arrow's rows are lines, except where a quote runs on
                 lines = text.count("\n") + text.count("\r") - text.count("\r\n") + 1
                 raise InputError(f"{self.path}: a row starting {text[:40]!r} runs over {lines:,} lines inside "
                                  "quotes and has another number of fields than the header: a quote never closed?")
-        rows = [next(csv.reader([text], delimiter=self._delimiter), []) for text in texts]
+        rows = [_csv_fields(text, self._delimiter) for text in texts]
         position = {name: i for i, name in enumerate(self._csv_names)}
         columns = {}
         for name in types:
@@ -727,6 +723,27 @@ def pc_any_number(values: pa.Array) -> bool:
     import pyarrow.compute as pc
 
     return bool(pc.any(pc.match_substring_regex(values.drop_null(), _NUMBER)).as_py())
+
+
+def _csv_fields(text: str, delimiter: str) -> list[str]:
+    """The fields of one CSV row (one line), by Python's csv module, or by Arrow's parser where a field is
+    longer than the csv module's field limit (131,072 characters, a setting of the whole process)."""
+    import csv
+
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        import pyarrow.csv as pc
+
+        names = [f"f{i}" for i in range(text.count(delimiter) + 1)]
+        table = pc.read_csv(pa.BufferReader(text.encode() + b"\n"),
+                            read_options=pc.ReadOptions(autogenerate_column_names=True,  # f0, f1, ...
+                                                        block_size=2 * len(text) + (1 << 20)),
+                            parse_options=pc.ParseOptions(delimiter=delimiter),
+                            convert_options=pc.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                              strings_can_be_null=False,
+                                                              quoted_strings_can_be_null=False))
+        return [table.column(i)[0].as_py() for i in range(table.num_columns)] if table.num_rows else []
 
 
 class _WrongType(Exception):

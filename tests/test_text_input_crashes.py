@@ -159,3 +159,27 @@ def test_align_polars_column_of_no_arrow_type_is_an_input_error(lazy, column):
 def test_align_mapping_with_ids_beyond_64_bits_is_an_input_error():
     with pytest.raises(InputError, match="mapping's ids"):
         tf2eng.align({2**70: [0.1, 0.5], 1: [0.2]})
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+@pytest.mark.parametrize("field", ["x" * 300_000, '"' + "x," * 150_000 + '"'])
+@pytest.mark.parametrize("many", [1, 1_200])
+def test_csv_row_of_the_wrong_field_count_with_a_huge_field_is_a_bad_row(tmp_path, sep, field, many):
+    """A row of another number of fields whose field is longer than Python's csv field limit (131,072
+    characters) is a bad row of its track like any other (or, as most of the first block, one line
+    naming the counts), not an internal error."""
+    good = [f"v{i}{sep}0{sep}0{sep}0.5" for i in range(5)] + [f"v{i}{sep}0{sep}1{sep}0.25" for i in range(5)]
+    bad = [f"v{i}{sep}0{sep}2{sep}0.5{sep}{field if i == 0 else 'x'}" for i in range(many)]
+    fmt = "csv" if sep == "," else "tsv"
+    (tmp_path / f"t.{fmt}").write_text(sep.join(["video_id", "exp_id", "frame", "score"]) + "\n" +
+                                       "\n".join(good + bad) + "\n")
+    if many > 1_000:
+        _one_error(_cli("run", tmp_path / f"t.{fmt}", "-o", tmp_path / "o"), f"t.{fmt}",
+                   f"{many:,} of the first {many + 10:,} rows", "header's 4 (the first 5)")
+        return
+    got = _run(tmp_path / f"t.{fmt}", tmp_path / "o")
+    assert got.summary["rows"]["rejected_by_reason"] == {"bad_field_count": 1}
+    rejected = pl.read_parquet(got.out / "rejected.parquet")
+    assert rejected["video_id"].to_list() == ["v0"] and rejected["frames"].to_list() == [[0, 1, 2]]
+    _same_as_parquet(got, [{"video_id": f"v{i}", "exp_id": 0, "frame": f, "score": s}
+                           for i in range(1, 5) for f, s in ((0, 0.5), (1, 0.25))], tmp_path)
