@@ -592,9 +592,16 @@ class TextFragment:
             array = np.load(self.path, mmap_mode="r", allow_pickle=False)
             yield from _array_batches(array, video, None, self._dtype, batch_rows)
             return
+        import zipfile
+        import zlib
+
         with np.load(self.path, allow_pickle=False) as archive:
             for name, _, _ in self._arrays:
-                yield from _array_batches(archive[name], video, name, self._dtype, batch_rows)
+                try:
+                    array = archive[name]
+                except (zipfile.BadZipFile, zlib.error) as exc:  # a damaged member (its CRC, its deflate stream)
+                    raise ValueError(f"array '{name}': {_first_line(exc)}") from None
+                yield from _array_batches(array, video, name, self._dtype, batch_rows)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -1086,17 +1093,23 @@ def _read_header(f) -> tuple[tuple, np.dtype]:
 def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     """(array name, shape, dtype) of each array of an .npz archive, in archive order."""
     import zipfile  # here: only .npz input needs it
+    import zlib
 
     found = []
     try:
         with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
+            for info in archive.infolist():
+                member = info.filename
                 if not member.endswith(".npy"):
                     continue
-                with archive.open(member) as f:
+                with archive.open(info) as f:
                     shape, dtype = _read_header(f)
+                    data = info.file_size - f.tell()
+                if data < math.prod(shape) * dtype.itemsize:  # (before NumPy allocates what the shape says)
+                    raise ValueError(f"array '{member[: -len('.npy')]}' of shape {shape} holds {data:,} bytes, "
+                                     f"fewer than its shape needs")
                 found.append((member[: -len(".npy")], shape, dtype))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(str(exc)) from None
     return found
 

@@ -183,3 +183,56 @@ def test_csv_row_of_the_wrong_field_count_with_a_huge_field_is_a_bad_row(tmp_pat
     assert rejected["video_id"].to_list() == ["v0"] and rejected["frames"].to_list() == [[0, 1, 2]]
     _same_as_parquet(got, [{"video_id": f"v{i}", "exp_id": 0, "frame": f, "score": s}
                            for i in range(1, 5) for f, s in ((0, 0.5), (1, 0.25))], tmp_path)
+
+
+# --- NumPy archives ---------------------------------------------------------------------------------
+
+
+def _npz(compressed=False, **arrays) -> bytearray:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return bytearray(buffer.getvalue())
+
+
+def _npy_bytes(array) -> bytes:
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _damaged(kind: str) -> bytes:
+    import zipfile
+
+    import numpy as np
+
+    if kind in ("shape beyond the data", "data cut short"):
+        member = _npy_bytes(np.linspace(0, 1, 50))
+        member = member.replace(b"(50,)", b"(99999999999,)") if kind == "shape beyond the data" else member[:-30]
+        import io
+
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("a.npy", member)
+        return buffer.getvalue()
+    data = _npz(compressed=kind == "a compressed byte flipped", a=np.linspace(0, 1, 100_000))
+    at = data.find(b"\x93NUMPY") + 4000 if kind == "a stored byte flipped" else len(data) // 2
+    data[at] ^= 0xFF
+    return bytes(data)
+
+
+@pytest.mark.parametrize("kind", ["shape beyond the data", "data cut short", "a stored byte flipped",
+                                  "a compressed byte flipped"])
+def test_damaged_npz_is_one_line(tmp_path, kind):
+    """An .npz whose array's header claims more data than the member holds (NumPy would allocate what
+    the shape says first, 800 GB here), or whose member fails its CRC or deflate stream: one line naming
+    the file, exit 2, not a MemoryError or an internal error (BadZipFile)."""
+    (tmp_path / "v.npz").write_bytes(_damaged(kind))
+    _one_error(_cli("run", tmp_path / "v.npz", "-o", tmp_path / "o"), "v.npz", "cannot read as NumPy")
