@@ -308,6 +308,23 @@ class TextFragment:
                 break
             crowded = brackets.find(b"[" * MAX_DEPTH, int(bracket_starts[i]))
 
+    def _check_utf8(self, table: pa.Table, chunk: bytes, first_row: int) -> None:
+        """Stop (exit 2) where a text column read holds bytes that are not UTF-8: Arrow's JSON parser
+        keeps them, and the outputs would hold text no reader takes."""
+        for column in table.columns:
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid:
+                for row, line in enumerate(_json_lines(chunk)):
+                    try:
+                        line.decode()
+                    except UnicodeDecodeError as exc:
+                        raise InputError(f"{self.path}: cannot read as JSON Lines: row {first_row + row} (0-based) "
+                                         f"is not valid UTF-8: {exc}") from None
+                raise
+
     def _json_object(self, line: bytes, row: int) -> dict:
         """One line as a Python object; a line that is not a JSON object stops the read (exit 2)."""
         try:
@@ -337,6 +354,7 @@ class TextFragment:
                 table, bad = _read_json(chunk, explicit), None
             except pa.ArrowInvalid:
                 table, bad = self._jsonl_rows(list(_json_lines(chunk)), explicit, done)
+            self._check_utf8(table, chunk, done)
             for batch in table.to_batches():
                 if bad is not None:
                     batch = _with_bad_rows(batch, bad[: batch.num_rows])

@@ -18,7 +18,8 @@ from conftest import invoke_cli as _cli
 from tf2eng.engine import formats
 from tf2eng.engine.errors import InputError
 
-TRACKS = [{"video_id": f"v{i}", "exp_id": 0, "scores": [0.1 * (i % 9) + 0.05, 0.5, 0.25]} for i in range(40)]
+TRACKS = [{"video_id": f"v{i}", "exp_id": 0, "scores": [0.1 * (i % 9) + 0.05, 0.5 + i / 100, 0.25 - i / 400]}
+          for i in range(40)]
 
 
 def _jsonl(rows) -> str:
@@ -236,3 +237,35 @@ def test_damaged_npz_is_one_line(tmp_path, kind):
     the file, exit 2, not a MemoryError or an internal error (BadZipFile)."""
     (tmp_path / "v.npz").write_bytes(_damaged(kind))
     _one_error(_cli("run", tmp_path / "v.npz", "-o", tmp_path / "o"), "v.npz", "cannot read as NumPy")
+
+
+# --- text that is not UTF-8 -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["video_id", "cat"])
+@pytest.mark.parametrize("block", [None, 1024])
+def test_jsonl_text_not_utf8_is_one_line(tmp_path, monkeypatch, column, block):
+    """Bytes that are not UTF-8 in a text column the run reads (an id, a --by column), in the first block
+    or a later one: one line naming the row, exit 2.  Arrow's parser keeps them, and stages/ or
+    rejected.parquet would hold text that no Parquet reader takes.  In a column the run does not read
+    they do not matter."""
+    if block:
+        monkeypatch.setattr(formats, "BLOCK_BYTES", block)
+    tracks = [dict(t, cat="x") for t in TRACKS]
+    lines = [json.dumps(t).encode() for t in tracks]
+    lines[30] = lines[30].replace(b'"x"' if column == "cat" else b'"v30"', b'"\xff\xfe"')
+    (tmp_path / "t.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o", "--by", "cat"), "t.jsonl",
+               "row 30 (0-based) is not valid UTF-8")
+    if column == "cat":  # without --by cat, a column not read
+        _same_as_parquet(_run(tmp_path / "t.jsonl", tmp_path / "o2"), TRACKS, tmp_path)
+
+
+@pytest.mark.parametrize("block", [None, 1024])
+def test_csv_text_not_utf8_is_one_line(tmp_path, monkeypatch, block):
+    if block:
+        monkeypatch.setattr(formats, "BLOCK_BYTES", block)
+    rows = [f"v{i},0,{f},0.5".encode() for i in range(60) for f in range(3)]
+    rows[150] = b"\xff\xfe" + rows[150]
+    (tmp_path / "t.csv").write_bytes(b"video_id,exp_id,frame,score\n" + b"\n".join(rows) + b"\n")
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "video_id")
