@@ -206,7 +206,9 @@ class TextFragment:
         if not sample.strip():  # no data: it takes the dataset's columns and yields nothing
             self._empty = True
             return
-        lines = sample.count(b"\n") + (not sample.endswith(b"\n"))
+        # (a line ends in "\n", "\r\n" or, in CSV, a lone "\r", as Arrow's CSV parser reads them)
+        ends = sample.count(b"\n") + (self.format != "jsonl" and sample.count(b"\r") - sample.count(b"\r\n"))
+        lines = ends + (not sample.endswith(b"\n" if self.format == "jsonl" else (b"\n", b"\r")))
         if self.format == "jsonl":
             lines = sum(1 for line in sample.splitlines() if line.strip()) if whole else lines
             first = next(_line_chunks(self.path))

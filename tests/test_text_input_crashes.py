@@ -269,3 +269,20 @@ def test_csv_text_not_utf8_is_one_line(tmp_path, monkeypatch, block):
     rows[150] = b"\xff\xfe" + rows[150]
     (tmp_path / "t.csv").write_bytes(b"video_id,exp_id,frame,score\n" + b"\n".join(rows) + b"\n")
     _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "video_id")
+
+
+@pytest.mark.parametrize("end", ["\r", "\r\n", "\n"])
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_csv_lines_ending_in_a_carriage_return_alone_are_read(tmp_path, end, sep):
+    """A CSV whose lines end in "\\r" alone (old Mac files) holds rows, read as Arrow's parser reads them,
+    bad rows included; before, its rows were counted from "\\n" alone, none was found, and the file was
+    taken for a header without rows: a run that silently read nothing."""
+    rows = [sep.join(["video_id", "exp_id", "frame", "score"])]
+    rows += [sep.join([f"v{i}", "0", str(f), str(s)]) for i, t in enumerate(TRACKS) for f, s in enumerate(t["scores"])]
+    rows += [sep.join(["bad", "0", "0", "x"]), sep.join(["short", "0", "0"])]
+    fmt = "csv" if sep == "," else "tsv"
+    (tmp_path / f"t.{fmt}").write_text(end.join(rows) + end, newline="")
+    got = _run(tmp_path / f"t.{fmt}", tmp_path / "o")
+    assert got.summary["rows"]["rejected_by_reason"] == {"bad_field_count": 1, "bad_value": 1}
+    _same_as_parquet(got, [{"video_id": f"v{i}", "exp_id": 0, "frame": f, "score": s}
+                           for i, t in enumerate(TRACKS) for f, s in enumerate(t["scores"])], tmp_path)
