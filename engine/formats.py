@@ -1080,8 +1080,12 @@ def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) 
             offsets.append(len(values))
             keys.append(key)
             bad.append(reasons.BAD_VALUE if wrong else reasons.OK)
+    try:
+        floats = pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, OverflowError):  # an integer beyond int64 (2**64), a float64 all the same
+        floats = pa.array([float(v) if isinstance(v, int) else v for v in values], pa.float64())
     scores = pa.ListArray.from_arrays(pa.array(offsets, pa.int32() if len(values) < 2**31 else pa.int64()),
-                                      pa.array(values, pa.float64()),
+                                      floats,
                                       mask=pa.array([not v for v in valid], pa.bool_()))
     columns = {"video_id": pa.array(videos, pa.string()), "exp_id": pa.array(exps, pa.string()), "scores": scores}
     if with_key:

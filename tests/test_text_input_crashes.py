@@ -32,8 +32,9 @@ def _run(path, out, **kwargs):
 
 def _same_as_parquet(got, tracks, tmp_path):
     """The results of ``got`` equal those of the same tracks as Parquet."""
-    pq.write_table(pa.Table.from_pylist(tracks), tmp_path / "same.parquet")
-    parquet = _run(tmp_path / "same.parquet", tmp_path / "same-out")
+    n = len(list(tmp_path.glob("same-*.parquet")))
+    pq.write_table(pa.Table.from_pylist(tracks), tmp_path / f"same-{n}.parquet")
+    parquet = _run(tmp_path / f"same-{n}.parquet", tmp_path / f"same-{n}-out")
     assert got.stage_means.equals(parquet.stage_means)
     assert got.curve.equals(parquet.curve)
     assert got.stages().collect().sort("video_id").equals(parquet.stages().collect().sort("video_id"))
@@ -286,3 +287,18 @@ def test_csv_lines_ending_in_a_carriage_return_alone_are_read(tmp_path, end, sep
     assert got.summary["rows"]["rejected_by_reason"] == {"bad_field_count": 1, "bad_value": 1}
     _same_as_parquet(got, [{"video_id": f"v{i}", "exp_id": 0, "frame": f, "score": s}
                            for i, t in enumerate(TRACKS) for f, s in enumerate(t["scores"])], tmp_path)
+
+
+@pytest.mark.parametrize("number", [2**63, 2**64, -(2**64), 10**300])
+def test_nested_json_integer_score_beyond_int64_is_out_of_range(tmp_path, number):
+    """An integer score beyond int64 but within float64 is that float, out of [0, 1]: the track is
+    score_out_of_range, as from JSON Lines, not a stop of the run (Arrow's conversion of the integers)."""
+    data = {t["video_id"]: {"0": t["scores"]} for t in TRACKS}
+    data["big"] = {"0": [0.5, number]}
+    (tmp_path / "t.json").write_text(json.dumps(data))
+    (tmp_path / "t.jsonl").write_text(_jsonl([*TRACKS, {"video_id": "big", "exp_id": 0, "scores": [0.5, number]}]))
+    for name in ("t.json", "t.jsonl"):
+        got = _run(tmp_path / name, tmp_path / f"o-{name}")
+        assert got.summary["rows"]["rejected_by_reason"] == {"score_out_of_range": 1}
+        exp = "0" if name == "t.json" else 0  # (nested JSON: expressions are object keys, text)
+        _same_as_parquet(got, [dict(t, exp_id=exp) for t in TRACKS], tmp_path)
