@@ -1018,7 +1018,7 @@ def _nonfinite_scores(value, type_: pa.DataType) -> pa.Array:
     if floats and all(v is None or _is_number(v) for v in numbers):
         try:
             return pa.array([value], type_)
-        except (pa.ArrowInvalid, OverflowError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # (a number where a list belongs)
             pass
     return pa.nulls(1, type_)
 

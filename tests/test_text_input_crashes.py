@@ -302,3 +302,19 @@ def test_nested_json_integer_score_beyond_int64_is_out_of_range(tmp_path, number
         assert got.summary["rows"]["rejected_by_reason"] == {"score_out_of_range": 1}
         exp = "0" if name == "t.json" else 0  # (nested JSON: expressions are object keys, text)
         _same_as_parquet(got, [dict(t, exp_id=exp) for t in TRACKS], tmp_path)
+
+
+@pytest.mark.parametrize("value", [0.5, 1, [[0.5]], [0.5, [0.25]]])
+@pytest.mark.parametrize("block", [None, 1024])
+def test_jsonl_scores_a_number_where_lists_are_is_a_bad_value(tmp_path, monkeypatch, value, block):
+    """A track whose scores are a number (or nested lists) among tracks of lists is a bad row (bad_value),
+    in the first block or a later one, not a stop of the run on Arrow's conversion error."""
+    if block:
+        monkeypatch.setattr(formats, "BLOCK_BYTES", block)
+    (tmp_path / "t.jsonl").write_text(_jsonl([*TRACKS[:30], {"video_id": "odd", "exp_id": 0, "scores": value},
+                                              *TRACKS[30:]]))
+    got = _run(tmp_path / "t.jsonl", tmp_path / "o")
+    assert got.summary["rows"]["rejected_by_reason"] == {"bad_value": 1}
+    rejected = pl.read_parquet(got.out / "rejected.parquet")
+    assert rejected["video_id"].to_list() == ["odd"] and rejected["row"].to_list() == [30]
+    _same_as_parquet(got, TRACKS, tmp_path)
