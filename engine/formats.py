@@ -1104,13 +1104,18 @@ def _npy_header(path: str) -> tuple[tuple, np.dtype]:
 
 
 def _read_header(f) -> tuple[tuple, np.dtype]:
+    import tokenize
+
     version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
-        raise ValueError(f"unsupported .npy version {version}")
+    try:
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (SyntaxError, tokenize.TokenError, RecursionError) as exc:  # a damaged header's text (NumPy parses it)
+        raise ValueError(f"the array header is not a Python literal: {_first_line(exc)}") from None
     return shape, dtype
 
 

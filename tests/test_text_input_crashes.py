@@ -318,3 +318,14 @@ def test_jsonl_scores_a_number_where_lists_are_is_a_bad_value(tmp_path, monkeypa
     rejected = pl.read_parquet(got.out / "rejected.parquet")
     assert rejected["video_id"].to_list() == ["odd"] and rejected["row"].to_list() == [30]
     _same_as_parquet(got, TRACKS, tmp_path)
+
+
+@pytest.mark.parametrize("header", [(b"}", b"("), (b"'descr'", b"(((((((")])
+def test_npy_header_that_is_no_python_literal_is_one_line(tmp_path, header):
+    """An .npy whose header text is damaged so that Python's tokenizer fails on it (brackets never
+    closed): one line naming the file, not an internal error (TokenError)."""
+    import numpy as np
+
+    data = _npy_bytes(np.zeros((4, 10)))
+    (tmp_path / "v.npy").write_bytes(data.replace(*header))
+    _one_error(_cli("run", tmp_path / "v.npy", "-o", tmp_path / "o"), "v.npy", "cannot read as NumPy")
