@@ -155,7 +155,7 @@ class TextFragment:
         except InputError:
             raise
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
-            raise InputError(f"{path}: cannot read as {NAMES[fmt]}: {_first_line(exc)}") from None
+            raise InputError(f"{path}: cannot read as {NAMES[fmt]}: {self._explain(exc)}") from None
 
     def count_rows(self) -> int:
         return self.rows
@@ -190,6 +190,8 @@ class TextFragment:
     def _explain(self, exc: BaseException) -> str:
         """Arrow's message, with a CSV column number replaced by the column's name."""
         text = _first_line(exc)
+        if getattr(self, "_row_not_utf8", False) and "CSV parse error" in text:
+            text += " (a row of another number of fields than the header, whose text is not UTF-8)"
         names = getattr(self, "_csv_names", None)
         if names:
             found = re.search(r"column #(\d+)", text)
@@ -428,6 +430,9 @@ class TextFragment:
             if skipped is not None:
                 skipped.append(row.text)
             return "skip"
+
+        skip.tf2eng_fragment = self  # type: ignore[attr-defined]  # (for _quiet_rows_not_utf8)
+        _quiet_rows_not_utf8()
 
         read = pc.ReadOptions(block_size=BLOCK_BYTES)
         parse = pc.ParseOptions(delimiter=self._delimiter, invalid_row_handler=skip)
@@ -750,6 +755,29 @@ def pc_any_number(values: pa.Array) -> bool:
     import pyarrow.compute as pc
 
     return bool(pc.any(pc.match_substring_regex(values.drop_null(), _NUMBER)).as_py())
+
+
+def _quiet_rows_not_utf8() -> None:
+    """Arrow's CSV reader decodes a row of another number of fields than the header as UTF-8 before it
+    hands it to the handler of such rows; where the row is not UTF-8 it reports the decoding error as an
+    "Exception ignored" traceback on stderr and stops with a parse error.  A hook on those reports
+    (installed once; every other report goes to the hook it replaced) keeps them quiet and marks the
+    fragment, so that the run stops with one line (README, Input formats)."""
+    import sys
+
+    previous = sys.unraisablehook
+    if getattr(previous, "tf2eng_rows_not_utf8", False):
+        return
+
+    def hook(report) -> None:
+        fragment = getattr(report.object, "tf2eng_fragment", None)
+        if fragment is not None and isinstance(report.exc_value, UnicodeDecodeError):
+            fragment._row_not_utf8 = True
+            return
+        previous(report)
+
+    hook.tf2eng_rows_not_utf8 = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def _csv_fields(text: str, delimiter: str) -> list[str]:

@@ -329,3 +329,16 @@ def test_npy_header_that_is_no_python_literal_is_one_line(tmp_path, header):
     data = _npy_bytes(np.zeros((4, 10)))
     (tmp_path / "v.npy").write_bytes(data.replace(*header))
     _one_error(_cli("run", tmp_path / "v.npy", "-o", tmp_path / "o"), "v.npy", "cannot read as NumPy")
+
+
+@pytest.mark.parametrize("block", [None, 1024])
+def test_csv_row_of_another_field_count_not_utf8_is_one_line(tmp_path, monkeypatch, block):
+    """A row of another number of fields whose text is not UTF-8: Arrow's reader fails to decode it for
+    the handler of such rows and reports that as an "Exception ignored" traceback on stderr; the run
+    stops with one line naming the file and saying so, and nothing else on stderr."""
+    if block:
+        monkeypatch.setattr(formats, "BLOCK_BYTES", block)
+    rows = [f"v{i},0,{f},0.5".encode() for i in range(60) for f in range(3)]
+    rows[150] = b"q\xff\xfe,0"
+    (tmp_path / "t.csv").write_bytes(b"video_id,exp_id,frame,score\n" + b"\n".join(rows) + b"\n")
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "whose text is not UTF-8")
