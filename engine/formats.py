@@ -155,7 +155,7 @@ class TextFragment:
         except InputError:
             raise
         except (pa.ArrowException, OSError, ValueError, EOFError) as exc:
-            raise InputError(f"{path}: cannot read as {NAMES[fmt]}: {_first_line(exc)}") from None
+            raise InputError(f"{path}: cannot read as {NAMES[fmt]}: {self._explain(exc)}") from None
 
     def count_rows(self) -> int:
         return self.rows
@@ -190,6 +190,8 @@ class TextFragment:
     def _explain(self, exc: BaseException) -> str:
         """Arrow's message, with a CSV column number replaced by the column's name."""
         text = _first_line(exc)
+        if getattr(self, "_row_not_utf8", False) and "CSV parse error" in text:
+            text += " (a row of another number of fields than the header, whose text is not UTF-8)"
         names = getattr(self, "_csv_names", None)
         if names:
             found = re.search(r"column #(\d+)", text)
@@ -206,10 +208,13 @@ class TextFragment:
         if not sample.strip():  # no data: it takes the dataset's columns and yields nothing
             self._empty = True
             return
-        lines = sample.count(b"\n") + (not sample.endswith(b"\n"))
+        # (a line ends in "\n", "\r\n" or, in CSV, a lone "\r", as Arrow's CSV parser reads them)
+        ends = sample.count(b"\n") + (self.format != "jsonl" and sample.count(b"\r") - sample.count(b"\r\n"))
+        lines = ends + (not sample.endswith(b"\n" if self.format == "jsonl" else (b"\n", b"\r")))
         if self.format == "jsonl":
             lines = sum(1 for line in sample.splitlines() if line.strip()) if whole else lines
             first = next(_line_chunks(self.path))
+            self._check_lines(first, 0)
             schema = self._infer_jsonl(first)
             for field in schema:  # a key or frame column of floats where some are integers: bad values
                 if field.name in self.roles.labels and pa.types.is_floating(field.type) and any(
@@ -224,9 +229,6 @@ class TextFragment:
                 return
             reader, schema = self._inspect_csv()
             del reader
-            twice = [name for name, n in Counter(schema.names).items() if n > 1]
-            if twice:  # no one table, as in Parquet
-                raise InputError(f"{self.path}: the header names column '{twice[0]}' twice")
         self.rows = max(0, lines) if whole else _scaled(lines, self.path, sample)
         fields = []
         for field in schema:
@@ -282,6 +284,51 @@ class TextFragment:
         self.mixed = {name for name, t in types.items() if name in valued and pa.types.is_null(t)}
         return pa.schema([pa.field(name, t) for name, t in types.items()])
 
+    def _check_lines(self, chunk: bytes, first_row: int) -> None:
+        """Stop (exit 2) at a line that Arrow's JSON parser would take for a row of nulls, or crash on: a
+        bare ``null`` (no object), or values nested deeper than MAX_DEPTH (README, Input formats).  Lines
+        are looked at closely only where they hold MAX_DEPTH opening brackets or more."""
+        found = _NULL_FIRST_LINE.match(chunk) or _NULL_LINE.search(chunk)
+        if found:
+            row = first_row + sum(1 for _ in _json_lines(chunk[: found.start()]))
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is a JSON null, "
+                             "expected an object")
+        brackets = chunk.translate(_OPENING, _NOT_BRACKETS)  # the opening brackets (as "[") and newlines
+        crowded = brackets.find(b"[" * MAX_DEPTH)
+        if crowded < 0:
+            return
+        starts = None
+        while crowded >= 0:
+            if starts is None:  # where each line starts, in the chunk and among the brackets
+                starts = np.flatnonzero(np.frombuffer(chunk, np.uint8) == 10) + 1
+                bracket_starts = np.flatnonzero(np.frombuffer(brackets, np.uint8) == 10) + 1
+            i = int(np.searchsorted(bracket_starts, crowded, side="right"))  # its line, blank ones counted
+            start, stop = (int(starts[i - 1]) if i else 0), (int(starts[i]) - 1 if i < len(starts) else len(chunk))
+            if _depth(chunk[start:stop]) > MAX_DEPTH:
+                row = first_row + sum(1 for _ in _json_lines(chunk[:start]))
+                raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) nests values "
+                                 f"more than {MAX_DEPTH} levels deep")
+            if i >= len(bracket_starts):
+                break
+            crowded = brackets.find(b"[" * MAX_DEPTH, int(bracket_starts[i]))
+
+    def _check_utf8(self, table: pa.Table, chunk: bytes, first_row: int) -> None:
+        """Stop (exit 2) where a text column read holds bytes that are not UTF-8: Arrow's JSON parser
+        keeps them, and the outputs would hold text no reader takes."""
+        for column in table.columns:
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            try:
+                column.validate(full=True)
+            except pa.ArrowInvalid:
+                for row, line in enumerate(_json_lines(chunk)):
+                    try:
+                        line.decode()
+                    except UnicodeDecodeError as exc:
+                        raise InputError(f"{self.path}: cannot read as JSON Lines: row {first_row + row} (0-based) "
+                                         f"is not valid UTF-8: {exc}") from None
+                raise
+
     def _json_object(self, line: bytes, row: int) -> dict:
         """One line as a Python object; a line that is not a JSON object stops the read (exit 2)."""
         try:
@@ -306,10 +353,12 @@ class TextFragment:
                                  "block (objects or lists whose members differ in type): a column of the wrong type")
         done = 0
         for chunk in _line_chunks(self.path):
+            self._check_lines(chunk, done)
             try:
                 table, bad = _read_json(chunk, explicit), None
             except pa.ArrowInvalid:
                 table, bad = self._jsonl_rows(list(_json_lines(chunk)), explicit, done)
+            self._check_utf8(table, chunk, done)
             for batch in table.to_batches():
                 if bad is not None:
                     batch = _with_bad_rows(batch, bad[: batch.num_rows])
@@ -382,6 +431,9 @@ class TextFragment:
                 skipped.append(row.text)
             return "skip"
 
+        skip.tf2eng_fragment = self  # type: ignore[attr-defined]  # (for _quiet_rows_not_utf8)
+        _quiet_rows_not_utf8()
+
         read = pc.ReadOptions(block_size=BLOCK_BYTES)
         parse = pc.ParseOptions(delimiter=self._delimiter, invalid_row_handler=skip)
         # An empty field is null; "nan" and "inf" are numbers (a NaN score is non-finite, not null).
@@ -394,8 +446,6 @@ class TextFragment:
         return "\t" if self.format == "tsv" else ","
 
     def _inspect_csv(self):
-        import csv
-
         import pyarrow.csv as pc
 
         skipped: list[str] = []
@@ -403,13 +453,16 @@ class TextFragment:
         reader = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
         schema = reader.schema
         self._csv_names = schema.names
+        twice = [name for name, n in Counter(schema.names).items() if n > 1]
+        if twice:  # no one table, as in Parquet
+            raise InputError(f"{self.path}: the header names column '{twice[0]}' twice")
         if len(skipped) > WRONG_TYPE_ROWS:  # the first block: most rows of another number of fields?
             try:
                 good = reader.read_next_batch().num_rows
             except StopIteration:
                 good = 0
             if len(skipped) > good:
-                fields = len(next(csv.reader([skipped[0]], delimiter=self._delimiter), []))
+                fields = len(_csv_fields(skipped[0], self._delimiter))
                 raise InputError(f"{self.path}: {len(skipped):,} of the first {len(skipped) + good:,} rows have "
                                  f"another number of fields than the header's {len(schema.names)} (the first "
                                  f"{fields}): a header that does not fit the rows (a delimiter at the end of "
@@ -483,14 +536,12 @@ class TextFragment:
         """Rows with more or fewer fields than the header: the fields taken in order, by position (the
         ids of a row cut short or with a field too many are those of its track), each converted as its
         column; rejected as bad_field_count."""
-        import csv
-
         for text in texts:
             if "\n" in text or "\r" in text:  # Arrow's rows are lines, except where a quote runs on
                 lines = text.count("\n") + text.count("\r") - text.count("\r\n") + 1
                 raise InputError(f"{self.path}: a row starting {text[:40]!r} runs over {lines:,} lines inside "
                                  "quotes and has another number of fields than the header: a quote never closed?")
-        rows = [next(csv.reader([text], delimiter=self._delimiter), []) for text in texts]
+        rows = [_csv_fields(text, self._delimiter) for text in texts]
         position = {name: i for i, name in enumerate(self._csv_names)}
         columns = {}
         for name in types:
@@ -522,6 +573,8 @@ class TextFragment:
             data = json.loads(text, object_pairs_hook=_members)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON: {exc}") from None
+        except RecursionError:  # (Python's parser: about a thousand levels)
+            raise InputError(f"{self.path}: cannot read as JSON: values nested too deeply") from None
         except _Twice as twice:
             raise InputError(f"{self.path}: an object names {twice.key!r} twice (Python's json would keep the "
                              "last one only)") from None
@@ -564,9 +617,16 @@ class TextFragment:
             array = np.load(self.path, mmap_mode="r", allow_pickle=False)
             yield from _array_batches(array, video, None, self._dtype, batch_rows)
             return
+        import zipfile
+        import zlib
+
         with np.load(self.path, allow_pickle=False) as archive:
             for name, _, _ in self._arrays:
-                yield from _array_batches(archive[name], video, name, self._dtype, batch_rows)
+                try:
+                    array = archive[name]
+                except (zipfile.BadZipFile, zlib.error) as exc:  # a damaged member (its CRC, its deflate stream)
+                    raise ValueError(f"array '{name}': {_first_line(exc)}") from None
+                yield from _array_batches(array, video, name, self._dtype, batch_rows)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -653,6 +713,24 @@ def _json_lines(chunk: bytes) -> Iterator[bytes]:
     return (line for line in chunk.split(b"\n") if line.strip())
 
 
+# JSON values nested deeper than this stop the read (exit 2): no column of tf2eng's is nested more than
+# two levels, Arrow's parser runs out of stack on thousands of levels, and Python's json, with the
+# readers here that look at a line's values, at less than a thousand.
+MAX_DEPTH = 100
+_NULL_LINE = re.compile(rb"\n[ \t\r]*null[ \t\r]*(?=\n|\Z)")
+_NULL_FIRST_LINE = re.compile(rb"[ \t\r]*null[ \t\r]*(?=\n|\Z)")
+_OPENING = bytes.maketrans(b"{", b"[")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{\n")
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def _depth(line: bytes) -> int:
+    """How deep the JSON values of a line are nested (brackets inside strings not counted)."""
+    codes = np.frombuffer(_JSON_STRING.sub(b"", line), np.uint8)
+    steps = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125))
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
 def _json_kind(value) -> str:
     """A JSON value's kind for the type vote of _infer_jsonl: numbers are one kind (Arrow unifies
     integers and floats), a list's kind names its elements' kinds."""
@@ -677,6 +755,50 @@ def pc_any_number(values: pa.Array) -> bool:
     import pyarrow.compute as pc
 
     return bool(pc.any(pc.match_substring_regex(values.drop_null(), _NUMBER)).as_py())
+
+
+def _quiet_rows_not_utf8() -> None:
+    """Arrow's CSV reader decodes a row of another number of fields than the header as UTF-8 before it
+    hands it to the handler of such rows; where the row is not UTF-8 it reports the decoding error as an
+    "Exception ignored" traceback on stderr and stops with a parse error.  A hook on those reports
+    (installed once; every other report goes to the hook it replaced) keeps them quiet and marks the
+    fragment, so that the run stops with one line (README, Input formats)."""
+    import sys
+
+    previous = sys.unraisablehook
+    if getattr(previous, "tf2eng_rows_not_utf8", False):
+        return
+
+    def hook(report) -> None:
+        fragment = getattr(report.object, "tf2eng_fragment", None)
+        if fragment is not None and isinstance(report.exc_value, UnicodeDecodeError):
+            fragment._row_not_utf8 = True
+            return
+        previous(report)
+
+    hook.tf2eng_rows_not_utf8 = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
+
+
+def _csv_fields(text: str, delimiter: str) -> list[str]:
+    """The fields of one CSV row (one line), by Python's csv module, or by Arrow's parser where a field is
+    longer than the csv module's field limit (131,072 characters, a setting of the whole process)."""
+    import csv
+
+    try:
+        return next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        import pyarrow.csv as pc
+
+        names = [f"f{i}" for i in range(text.count(delimiter) + 1)]
+        table = pc.read_csv(pa.BufferReader(text.encode() + b"\n"),
+                            read_options=pc.ReadOptions(autogenerate_column_names=True,  # f0, f1, ...
+                                                        block_size=2 * len(text) + (1 << 20)),
+                            parse_options=pc.ParseOptions(delimiter=delimiter),
+                            convert_options=pc.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                              strings_can_be_null=False,
+                                                              quoted_strings_can_be_null=False))
+        return [table.column(i)[0].as_py() for i in range(table.num_columns)] if table.num_rows else []
 
 
 class _WrongType(Exception):
@@ -756,7 +878,7 @@ def _names_no_track(sample: bytes) -> bool:
     (malformed JSON included) is left to the read, which checks it."""
     try:
         data = json.loads(sample, object_pairs_hook=_members)
-    except (json.JSONDecodeError, UnicodeDecodeError, _Twice):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, _Twice):
         return False
     return isinstance(data, dict) and all(isinstance(v, dict) and not v for v in data.values())
 
@@ -924,7 +1046,7 @@ def _nonfinite_scores(value, type_: pa.DataType) -> pa.Array:
     if floats and all(v is None or _is_number(v) for v in numbers):
         try:
             return pa.array([value], type_)
-        except (pa.ArrowInvalid, OverflowError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):  # (a number where a list belongs)
             pass
     return pa.nulls(1, type_)
 
@@ -986,8 +1108,12 @@ def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) 
             offsets.append(len(values))
             keys.append(key)
             bad.append(reasons.BAD_VALUE if wrong else reasons.OK)
+    try:
+        floats = pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, OverflowError):  # an integer beyond int64 (2**64), a float64 all the same
+        floats = pa.array([float(v) if isinstance(v, int) else v for v in values], pa.float64())
     scores = pa.ListArray.from_arrays(pa.array(offsets, pa.int32() if len(values) < 2**31 else pa.int64()),
-                                      pa.array(values, pa.float64()),
+                                      floats,
                                       mask=pa.array([not v for v in valid], pa.bool_()))
     columns = {"video_id": pa.array(videos, pa.string()), "exp_id": pa.array(exps, pa.string()), "scores": scores}
     if with_key:
@@ -1006,30 +1132,41 @@ def _npy_header(path: str) -> tuple[tuple, np.dtype]:
 
 
 def _read_header(f) -> tuple[tuple, np.dtype]:
+    import tokenize
+
     version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-    else:
-        raise ValueError(f"unsupported .npy version {version}")
+    try:
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (SyntaxError, tokenize.TokenError, RecursionError) as exc:  # a damaged header's text (NumPy parses it)
+        raise ValueError(f"the array header is not a Python literal: {_first_line(exc)}") from None
     return shape, dtype
 
 
 def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     """(array name, shape, dtype) of each array of an .npz archive, in archive order."""
     import zipfile  # here: only .npz input needs it
+    import zlib
 
     found = []
     try:
         with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
+            for info in archive.infolist():
+                member = info.filename
                 if not member.endswith(".npy"):
                     continue
-                with archive.open(member) as f:
+                with archive.open(info) as f:
                     shape, dtype = _read_header(f)
+                    data = info.file_size - f.tell()
+                if data < math.prod(shape) * dtype.itemsize:  # (before NumPy allocates what the shape says)
+                    raise ValueError(f"array '{member[: -len('.npy')]}' of shape {shape} holds {data:,} bytes, "
+                                     f"fewer than its shape needs")
                 found.append((member[: -len(".npy")], shape, dtype))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(str(exc)) from None
     return found
 

@@ -424,12 +424,16 @@ def partitions_for(rows: int) -> int:
 
 def _spill_schema(source: Source) -> pa.Schema:
     """Frame rows as they are grouped: the columns read, uint64 labels and keys as int64 (null beyond
-    it), and (with a key column) whether the key was an integer beyond int64."""
+    it), string_view ones as large_string, and (with a key column) whether the key was an integer
+    beyond int64."""
     cols = source.columns
     schema = source.scan_schema(0)
     for name in (cols.frame, cols.key):
         if name is not None and schema.field(name).type == pa.uint64():
             schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
+    for i, field in enumerate(schema):  # (Arrow's take, sort and string kernels have none for string_view)
+        if pa.types.is_string_view(field.type):
+            schema = schema.set(i, pa.field(field.name, pa.large_string()))
     if cols.key is not None:
         schema = schema.append(pa.field(_KEY_BEYOND_INT64, pa.bool_()))
     if source.format in TEXT_FORMATS:  # a bad row's reason (README, Bad input)

@@ -342,9 +342,9 @@ def _rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Reco
 def _source(data, options: Options) -> MemorySource:
     """``data`` as a MemorySource: its schema, its batches and (where known) its row count."""
     if isinstance(data, pl.DataFrame):
-        return _table_source(data.to_arrow(), options, "polars.DataFrame")
+        return _table_source(_polars_arrow(data), options, "polars.DataFrame")
     if isinstance(data, pl.LazyFrame):
-        return MemorySource(data.head(0).collect().to_arrow().schema, _lazy_batches(data), None, options,
+        return MemorySource(_polars_arrow(data.head(0).collect()).schema, _lazy_batches(data), None, options,
                             "polars.LazyFrame")
     if isinstance(data, pa.Table):
         return _table_source(data, options, "pyarrow.Table")
@@ -353,7 +353,11 @@ def _source(data, options: Options) -> MemorySource:
     if isinstance(data, pa.RecordBatchReader):
         return MemorySource(data.schema, iter(data), None, options, "pyarrow.RecordBatchReader")
     if _is_pandas(data):  # pandas is imported by pyarrow here, only when the data is pandas'
-        return _table_source(pa.Table.from_pandas(data, preserve_index=False), options, "pandas.DataFrame")
+        try:
+            table = pa.Table.from_pandas(data, preserve_index=False)
+        except (pa.ArrowException, ValueError, TypeError) as exc:  # (a column of mixed objects, names twice)
+            raise InputError(f"{DATA}: cannot be read as an Arrow table: {_first_line(exc)}") from None
+        return _table_source(table, options, "pandas.DataFrame")
     if isinstance(data, Mapping):
         return _table_source(_mapping_table(data, options), options, "mapping")
     if hasattr(data, "__arrow_c_stream__"):
@@ -362,6 +366,21 @@ def _source(data, options: Options) -> MemorySource:
     raise TypeError(f"tf2eng.align: data must be a pyarrow Table or RecordBatchReader, a polars DataFrame or "
                     f"LazyFrame, a pandas DataFrame or a mapping of track ids to score arrays, "
                     f"not {type(data).__qualname__}")
+
+
+def _polars_arrow(frame: pl.DataFrame) -> pa.Table:
+    """A polars DataFrame as an Arrow table; a column of a type Arrow has not (Int128) is an InputError
+    naming it."""
+    try:
+        return frame.to_arrow()
+    except (pa.ArrowException, pl.exceptions.PolarsError) as exc:
+        for name in frame.columns:
+            try:
+                frame.select(name).to_arrow()
+            except (pa.ArrowException, pl.exceptions.PolarsError):
+                raise InputError(f"{DATA}: column '{name}' of type {frame.schema[name]} has no Arrow type: "
+                                 f"{_first_line(exc)}") from None
+        raise InputError(f"{DATA}: cannot be read as an Arrow table: {_first_line(exc)}") from None
 
 
 def _table_source(table: pa.Table, options: Options, kind: str) -> MemorySource:
@@ -411,7 +430,7 @@ def _mapping_table(data: Mapping, options: Options) -> pa.Table:
         values = [k[j] if tuples[0] else k for k in keys] if keys else []
         try:
             columns[name] = pa.array(values, type=None if values else pa.string())
-        except (pa.ArrowException, TypeError) as exc:
+        except (pa.ArrowException, TypeError, OverflowError) as exc:  # (an integer beyond 64 bits)
             raise InputError(f"{DATA}: the mapping's ids ({name}) must be all strings or all integers: "
                              f"{_first_line(exc)}") from None
     dtype = np.float32 if arrays and all(a.dtype == np.float32 for a in arrays) else np.float64

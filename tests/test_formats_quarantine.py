@@ -51,6 +51,7 @@ WIDE_BAD = {
     "scores a string": ({"scores": "abc", "key_frame": 0}, {"scores": None, "key_frame": 0}),
     "a score a string": ({"scores": [0.5, "x"], "key_frame": 1}, {"scores": None, "key_frame": 1}),
     "scores an object": ({"scores": {"a": 1}, "key_frame": 0}, {"scores": None, "key_frame": 0}),
+    "scores a number": ({"scores": 0.5, "key_frame": 0}, {"scores": None, "key_frame": 0}),
     "key a string": ({"scores": [0.5, 0.25], "key_frame": "abc"}, {"scores": [0.5, 0.25], "key_frame": None}),
     "key a float": ({"scores": [0.5, 0.25], "key_frame": 0.5}, {"scores": [0.5, 0.25], "key_frame": None}),
     "key a list": ({"scores": [0.5], "key_frame": [0]}, {"scores": [0.5], "key_frame": None}),
