@@ -8,8 +8,11 @@ a busy spell of the machine hits them all alike.  Before timing, every command r
 numba's cache holds the compiled kernels (the targets are for that second run) and Python's cache the
 modules' bytecode (that round writes it even where PYTHONDONTWRITEBYTECODE is set).  Prints the median and
 the spread (min-max) of each command, and its ratio to the median of the reference,
-``python -c "import numba, pyarrow.parquet"`` (this Python).  --tf2eng names another build's executable
-to compare (repeatable; default: the one beside this Python).
+``python -c "import numba, pyarrow.parquet"`` (this Python).  The "floor" row is a process that imports
+numba and pyarrow.parquet and calls one tiny kernel cached by numba (bench/startup_floor.py): numba loads
+its typing and lowering registries at the first call of any cached function, so no run of tf2eng, which
+calls cached kernels, can take less.  --tf2eng names another build's executable to compare (repeatable;
+default: the one beside this Python).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = "import numba, pyarrow.parquet"
+FLOOR = f"import sys; sys.path.insert(0, {str(HERE)!r}); import numba, pyarrow.parquet, startup_floor; startup_floor.call()"
 
 
 def commands(exe: str, data: Path, out: Path) -> list[tuple[str, list[str]]]:
@@ -52,7 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     exes = args.tf2eng or [os.path.join(os.path.dirname(sys.executable), "tf2eng")]
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [("reference: python -c " + repr(REFERENCE), [sys.executable, "-c", REFERENCE])]
+        runs = [("reference: python -c " + repr(REFERENCE), [sys.executable, "-c", REFERENCE]),
+                ("floor: the reference and one cached numba kernel called", [sys.executable, "-c", FLOOR])]
         for i, exe in enumerate(exes):
             label = "" if len(exes) == 1 else f" [{exe}]"
             runs += [(name + label, argv) for name, argv in commands(exe, args.input, Path(tmp) / f"out{i}")]
