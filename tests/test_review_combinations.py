@@ -138,10 +138,15 @@ def test_compare_names_id_types_as_the_outputs_hold_them(tmp_path):
 
 
 @pytest.mark.parametrize("sweep", [dict(lam=[0.5, 1.0]), dict(stages=[5, 10])])
-def test_compare_refuses_a_sweep_with_one_line(tmp_path, sweep):
+def test_compare_of_a_sweep_without_a_choice_is_one_line(tmp_path, sweep):
+    """A sweep output compared without --lam/--stages that leave one configuration: one line listing its
+    configurations; with them, the comparison runs."""
     _sweep_data(tmp_path / "d.parquet")
     tf2eng.run(tmp_path / "d.parquet", tmp_path / "one", plot=False)
     tf2eng.run(tmp_path / "d.parquet", tmp_path / "sweep", plot=False, **sweep)
     _one_error(_cli("compare", tmp_path / "one", tmp_path / "sweep", "-o", tmp_path / "c"),
-               "OUT_B", "a sweep", "one configuration")
+               "OUT_B", "a sweep of 2 configurations", "pick one with --lam-b and --stages-b")
     assert not (tmp_path / "c").exists()
+    ok = _cli("compare", tmp_path / "one", tmp_path / "sweep", "-o", tmp_path / "c", "--no-plot",
+              "--lam", "0.7" if "stages" in sweep else "1.0", "--stages", "10")
+    assert ok.exit_code == (0 if "stages" in sweep else 2), ok.output
