@@ -406,14 +406,10 @@ class _Job:
             return result
         self.stage_means, self.curves = self.sweep.finalize(self.moments, self.groups)  # one per configuration
         if self.options.ci is not None:  # README, Confidence bands
-            from .bands import with_bands
+            from .bands import with_bands_each
 
-            order = self.moments.output_order(self.groups) if self.replicates is not None else None
-            # the replicate sums of each configuration (a sweep's are its own, engine/sweep_replicates.py)
-            parts = getattr(self.replicates, "parts", [self.replicates] * len(self.stage_means))
-            banded = [with_bands(s, c, self.options.ci, replicates, order)
-                      for s, c, replicates in zip(self.stage_means, self.curves, parts)]
-            self.stage_means, self.curves = [s for s, _ in banded], [c for _, c in banded]
+            self.stage_means, self.curves = with_bands_each(self.stage_means, self.curves, self.options.ci,
+                                                            self.replicates, self.moments, self.groups)
         self.timings["aggregate"] += time.perf_counter() - t
         return self.sweep.tables(self.stage_means).to_arrow(), self.sweep.tables(self.curves).to_arrow()
 

@@ -25,6 +25,16 @@ def with_bands(stage_means: pl.DataFrame, curve: pl.DataFrame, level: float, rep
     return (_bootstrap(stage_means, stage_reps, level), _bootstrap(curve, curve_reps, level))
 
 
+def with_bands_each(stage_means: list, curves: list, level: float, replicates, moments, groups) -> tuple[list, list]:
+    """:func:`with_bands` for each configuration's tables (one, or a sweep's, README, Parameter sweeps):
+    ``replicates`` is None, a ReplicateSums, or a sweep's (engine/sweep_replicates.py), which holds the
+    replicate sums of each configuration in ``parts``; ``moments`` and ``groups`` give the rows' order."""
+    order = moments.output_order(groups) if replicates is not None else None
+    parts = getattr(replicates, "parts", [replicates] * len(stage_means))
+    banded = [with_bands(s, c, level, r, order) for s, c, r in zip(stage_means, curves, parts)]
+    return [s for s, _ in banded], [c for _, c in banded]
+
+
 def _columns(table: pl.DataFrame, low: np.ndarray, high: np.ndarray) -> pl.DataFrame:
     few = table["count"].to_numpy() < 2
     low, high = np.where(few, np.nan, low), np.where(few, np.nan, high)

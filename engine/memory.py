@@ -32,7 +32,7 @@ import pyarrow.dataset as ds
 
 from .. import __version__
 from .api import RunResult, _versions, check_threads, configurations
-from .bands import with_bands
+from .bands import with_bands_each
 from .errors import InputError
 from .groups import GroupIndex
 from .long import LongTracks
@@ -167,10 +167,8 @@ def _align(source: MemorySource, sweep: Sweep) -> Alignment:
         if replicates is not None:
             replicates.finish()
             replicates.grow(state.groups.size)
-        order = state.moments.output_order(state.groups)
-        parts = getattr(replicates, "parts", [replicates] * len(stage_means))  # a sweep's: one each
-        banded = [with_bands(s, c, options.ci, r, order) for s, c, r in zip(stage_means, curves, parts)]
-        stage_means, curves = [s for s, _ in banded], [c for _, c in banded]
+        stage_means, curves = with_bands_each(stage_means, curves, options.ci, replicates, state.moments,
+                                              state.groups)
     stage_means, curve = sweep.tables(stage_means), sweep.tables(curves)
     group_tracks = np.zeros(state.groups.size, np.int64)
     group_tracks[: state.group_tracks.size] = state.group_tracks
@@ -488,8 +486,6 @@ def plot_run(result: RunResult, ax=None):
         configs = Sweep.of(options, lams, ks)
         curves = [result.curve.filter((pl.col(LAM) == o.lam) & (pl.col(STAGES) == o.stages)).drop(LAM, STAGES)
                   for o in configs.configurations]
-        batches = ds.dataset(str(stages_dir), format="parquet").to_batches(
-            columns=list(groups.by) + [LAM, STAGES, "pos_key", "stage_scores"])
-        return draw_sweep(batches, curves, groups, tracks, configs)
+        return draw_sweep(stage_batches(stages_dir, groups, also=(LAM, STAGES)), curves, groups, tracks, configs)
     return draw(stage_batches(stages_dir, groups), result.curve, groups, tracks, options, ax)
 

@@ -103,12 +103,13 @@ def paint(painting: Painting, path: Path, plot_format: str = "png", plot_dpi: in
     save(fig, path, plot_format, plot_dpi)
 
 
-def stage_batches(stages_dir: Path, groups: GroupIndex) -> Iterable:
-    """The record batches of stages/ with the columns the figure needs, in the parts' name order."""
+def stage_batches(stages_dir: Path, groups: GroupIndex, also: tuple[str, ...] = ()) -> Iterable:
+    """The record batches of stages/ with the columns the figure needs (and ``also``: a sweep's lam and
+    stages), in the parts' name order."""
     import pyarrow.dataset as ds
 
     dataset = ds.dataset(str(stages_dir), format="parquet")
-    return dataset.to_batches(columns=list(groups.by) + ["pos_key", "stage_scores"])
+    return dataset.to_batches(columns=list(groups.by) + list(also) + ["pos_key", "stage_scores"])
 
 
 def draw(track_batches: Iterable, curve: pl.DataFrame, groups: GroupIndex, group_tracks: np.ndarray,

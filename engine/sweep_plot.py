@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from .groups import GroupIndex
 from .options import PLOT_DPI
 from .plot import PANELS_MAX, X_LABEL, _add_track_curves, _draw_group, _draw_shared, _group_labels, _note, _plan, \
-    matplotlib_figure, save
+    matplotlib_figure, save, stage_batches
 from .sweep import LAM, STAGES, Sweep
 
 GRID_PANELS_MAX = 48  # panels of a groups x configurations grid; more: a panel per configuration
@@ -34,8 +33,7 @@ LEFT_IN, RIGHT_IN, BOTTOM_IN, TOP_IN = 0.75, 0.15, 0.7, 0.95  # margins, inches
 def render_sweep(stages_dir: Path, png: Path, curves: list[pl.DataFrame], groups: GroupIndex,
                  group_tracks: np.ndarray, sweep: Sweep, plot_format: str = "png", plot_dpi: int = PLOT_DPI) -> None:
     """Draw alignment.png (.svg, .pdf) of a sweep from each configuration's curve table and the stages/ rows."""
-    batches = ds.dataset(str(stages_dir), format="parquet").to_batches(
-        columns=list(groups.by) + [LAM, STAGES, "pos_key", "stage_scores"])
+    batches = stage_batches(stages_dir, groups, also=(LAM, STAGES))
     save(draw_sweep(batches, curves, groups, group_tracks, sweep), png, plot_format, plot_dpi)
 
 
