@@ -85,13 +85,16 @@ def align_batch_sweep(scores, keys, params, lams, lofs, kofs, mofs, group, chunk
         curve = np.empty(mofs[J])
         stage_slab = stage_slabs[c]
         curve_slab = curve_slabs[c]
+        shifts = np.zeros(chunks[c + 1] - chunks[c])  # each track's min-max mapping, as its check found it
+        scales = np.ones(chunks[c + 1] - chunks[c])
         t = chunks[c]
         while t < chunks[c + 1]:
             stop = block_end(offsets, t, chunks[c + 1])
             base, clean = block_logs(values, offsets, t, stop, fast, L)
             for r in range(t, stop):  # each track checked once, for every configuration
                 if tracks.reason[r] == reasons.OK:
-                    _validated(scores, keys, params, r, tracks, clean)
+                    _, shifts[r - chunks[c]], scales[r - chunks[c]] = _validated(scores, keys, params, r, tracks,
+                                                                                 clean)
             for i in range(lams.size):
                 lam = lams[i]
                 if clean:
@@ -104,11 +107,7 @@ def align_batch_sweep(scores, keys, params, lams, lofs, kofs, mofs, group, chunk
                     pos_key = tracks.pos_key[r]
                     g = group[r]
                     first = start - base if clean else 0  # where the track's powers are in P
-                    shift, scale = 0.0, 1.0
-                    if not clean:  # its min-max mapping, as the check found it
-                        _, _, shift, scale = validate_track(
-                            offsets, values, scores.list_bits, scores.list_bit_offset, scores.value_bits,
-                            scores.value_bit_offset, keys.frame, keys.valid, r, params.minmax, False)
+                    shift, scale = shifts[r - chunks[c]], scales[r - chunks[c]]
                     for j in range(lofs[i], lofs[i + 1]):
                         K = kofs[j + 1] - kofs[j]
                         M = mofs[j + 1] - mofs[j]
