@@ -1,0 +1,30 @@
+"""Regressions found by reviewing the statistics features (confidence bands, sweeps, tf2eng compare, the
+figure's options) against README."""
+
+from __future__ import annotations
+
+import warnings
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import tf2eng
+from conftest import wide_table
+
+
+def _groups_table() -> pa.Table:
+    """Three groups; "a", first in sorted order, has only a rejected track (a NaN score)."""
+    tracks = [[0.1, float("nan"), 0.3], [0.2, 0.9, 0.4, 0.1], [0.5, 0.6, 0.2], [0.3, 0.8, 0.7, 0.1, 0.2],
+              [0.9, 0.1, 0.4]]
+    return wide_table(tracks, [0, 1, 0, 2, 0], extra={"g": ["a", "b", "b", "c", "c"]})
+
+
+def test_sweep_figure_puts_its_legend_on_a_panel_with_tracks_when_the_first_group_has_none():
+    aligned = tf2eng.align(_groups_table(), by="g", lam=[0.5, 1.0], ci=0.9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns of a legend() call on a panel without artists
+        fig = aligned.plot()
+    legends = [ax for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) == 1
+    assert legends[0].get_title().startswith("g=b\n")  # the first group with tracks
