@@ -11,6 +11,7 @@ import pytest
 
 import tf2eng
 from conftest import wide_table
+from tf2eng.engine.errors import InputError
 
 
 def _groups_table() -> pa.Table:
@@ -28,3 +29,14 @@ def test_sweep_figure_puts_its_legend_on_a_panel_with_tracks_when_the_first_grou
     legends = [ax for ax in fig.axes if ax.get_legend() is not None]
     assert len(legends) == 1
     assert legends[0].get_title().startswith("g=b\n")  # the first group with tracks
+
+
+@pytest.mark.parametrize("lam", [0.7, [0.5, 1.0]])
+def test_the_lowest_plot_dpi_draws_the_png(tmp_path, lam):
+    from tf2eng.engine.options import MIN_PLOT_DPI
+
+    pq.write_table(_groups_table(), tmp_path / "d.parquet")
+    result = tf2eng.run(tmp_path / "d.parquet", tmp_path / "o", by="g", lam=lam, ci=0.9, plot_dpi=MIN_PLOT_DPI)
+    assert (result.out / "alignment.png").read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(InputError, match=f"from {MIN_PLOT_DPI} to 600, got {MIN_PLOT_DPI - 1}$"):
+        tf2eng.run(tmp_path / "d.parquet", tmp_path / "p", plot_dpi=MIN_PLOT_DPI - 1)
