@@ -311,6 +311,13 @@ def _check_comparable(a: RunOutput, b: RunOutput) -> None:
         raise InputError(f"OUT_A has {spell(a.by)}, OUT_B has {spell(b.by)}: compare runs grouped alike")
 
 
+def _is_text(dtype: pa.DataType) -> bool:
+    """string, large_string or string_view, plain or dictionary-encoded."""
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
+
+
 def _id_frame(keys: pa.Table, ids: tuple[str, ...], by: tuple[str, ...], row: str) -> pl.DataFrame:
     """The id and --by columns as polars, ids made comparable across files (integers of any width as
     Int128, text as String, dictionaries decoded), with the row number."""
@@ -348,7 +355,12 @@ class _Comparison:
             run_x.read(self.by)
         for name in self.by:
             type_a, type_b = self.a.keys.schema.field(name).type, self.b.keys.schema.field(name).type
-            if type_a != type_b:
+            if type_a != type_b and _is_text(type_a) and _is_text(type_b):
+                for run_x in (self.a, self.b):  # text is text, whichever Arrow string type holds it
+                    keys = run_x.keys
+                    run_x.keys = keys.set_column(keys.schema.get_field_index(name), name,
+                                                 keys[name].cast(pa.large_string()))
+            elif type_a != type_b:
                 raise InputError(f"OUT_A's --by column {name} is {type_a}, OUT_B's is {type_b}: "
                                  "compare runs grouped alike")
         self.timings["read"] = time.perf_counter() - t

@@ -40,3 +40,21 @@ def test_the_lowest_plot_dpi_draws_the_png(tmp_path, lam):
     assert (result.out / "alignment.png").read_bytes().startswith(b"\x89PNG")
     with pytest.raises(InputError, match=f"from {MIN_PLOT_DPI} to 600, got {MIN_PLOT_DPI - 1}$"):
         tf2eng.run(tmp_path / "d.parquet", tmp_path / "p", plot_dpi=MIN_PLOT_DPI - 1)
+
+
+def test_compare_takes_by_text_of_any_arrow_string_type(tmp_path):
+    """One dataset written with the --by column as string, and again as large_string (as polars writes
+    text): the two runs hold the same tracks and compare paired, as two runs of one file do."""
+    table = _groups_table()
+    large = table.set_column(table.schema.get_field_index("g"), "g", table["g"].cast(pa.large_string()))
+    pq.write_table(table, tmp_path / "a.parquet")
+    pq.write_table(large, tmp_path / "b.parquet")
+    tf2eng.run(tmp_path / "a.parquet", tmp_path / "A", by="g", plot=False)
+    tf2eng.run(tmp_path / "a.parquet", tmp_path / "A2", by="g", plot=False, lam=0.5)
+    tf2eng.run(tmp_path / "b.parquet", tmp_path / "B", by="g", plot=False, lam=0.5)
+    mixed = tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "AB", plot=False)
+    alike = tf2eng.compare(tmp_path / "A", tmp_path / "A2", tmp_path / "AA2", plot=False)
+    assert mixed.summary["comparison"] == "paired"
+    for name in ("compare", "compare_stages"):
+        a, b = getattr(mixed, name), getattr(alike, name)
+        assert a.columns == b.columns and a.rows() == b.rows()
