@@ -539,8 +539,8 @@ class _Comparison:
                 close = np.isclose(m, got_mean[codes], rtol=1e-9, atol=1e-12, equal_nan=True)
                 if wrong_count.any() or not close.all():
                     g, j = np.argwhere(wrong_count | ~close)[0]
-                    bad = (f"row {g * width + j}: count {c[g, j]}, mean {m[g, j]!r}; recomputed from stages/: "
-                           f"count {got_count[codes][g, j]}, mean {got_mean[codes][g, j]!r}")
+                    bad = (f"row {g * width + j}: count {int(c[g, j])}, mean {float(m[g, j])!r}; recomputed from "
+                           f"stages/: count {int(got_count[codes][g, j])}, mean {float(got_mean[codes][g, j])!r}")
             if bad is not None:
                 raise InputError(f"{run_x.name} {path}: does not match its stages/ ({bad}); "
                                  "the output was modified, or made by an incompatible version")

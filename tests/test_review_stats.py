@@ -58,3 +58,18 @@ def test_compare_takes_by_text_of_any_arrow_string_type(tmp_path):
     for name in ("compare", "compare_stages"):
         a, b = getattr(mixed, name), getattr(alike, name)
         assert a.columns == b.columns and a.rows() == b.rows()
+
+
+def test_compare_names_a_modified_mean_as_a_plain_number(tmp_path):
+    import polars as pl
+
+    pq.write_table(_groups_table(), tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "A", plot=False)
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "B", plot=False)
+    means = pl.read_parquet(tmp_path / "B" / "stage_means.parquet")
+    means.with_columns(pl.col("mean") + 0.25).write_parquet(tmp_path / "B" / "stage_means.parquet")
+    with pytest.raises(InputError) as error:
+        tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "AB", plot=False)
+    message = str(error.value)
+    assert "stage_means.parquet: does not match its stages/ (row 0: count 4, mean " in message
+    assert "np." not in message  # numpy's repr of its scalars, np.float64(...), is no message for a user
