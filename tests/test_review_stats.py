@@ -73,3 +73,28 @@ def test_compare_names_a_modified_mean_as_a_plain_number(tmp_path):
     message = str(error.value)
     assert "stage_means.parquet: does not match its stages/ (row 0: count 4, mean " in message
     assert "np." not in message  # numpy's repr of its scalars, np.float64(...), is no message for a user
+
+
+def _as_string_views(table: pa.Table, names) -> pa.Table:
+    for name in names:
+        table = table.set_column(table.schema.get_field_index(name), name, table[name].cast(pa.string_view()))
+    return table
+
+
+def test_string_view_id_and_by_columns_are_read_as_text(tmp_path):
+    """README, Confidence bands: the weights do not depend on the Arrow string type of the ids; the wide
+    layout took Arrow's take on a string_view column, which has no kernel for it (an internal error)."""
+    import pyarrow.feather as feather
+
+    table = _groups_table()
+    views = _as_string_views(table, ["video_id", "g"])
+    plain = tf2eng.align(table, by="g", bootstrap=5, seed=3)
+    aligned = tf2eng.align(views, by="g", bootstrap=5, seed=3)
+    for name in ("stage_means", "curve", "stages"):
+        assert getattr(aligned, name).rows() == getattr(plain, name).rows()
+    assert aligned.rejected["video_id"].to_list() == ["v0000"]
+    feather.write_feather(views, tmp_path / "d.arrow", compression="uncompressed")
+    result = tf2eng.run(tmp_path / "d.arrow", tmp_path / "o", by="g", bootstrap=5, seed=3, plot=False)
+    assert result.stage_means.rows() == plain.stage_means.rows()
+    assert result.stages().collect().rows() == plain.stages.rows()
+    assert pq.read_table(result.out / "rejected.parquet")["video_id"].to_pylist() == ["v0000"]
