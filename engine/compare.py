@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import numbers
 import os
 import time
 from dataclasses import dataclass
@@ -227,7 +228,7 @@ def compare(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
-    level = _check_options(ci, bootstrap, seed, pairing)
+    level, bootstrap, seed = _check_options(ci, bootstrap, seed, pairing)
     from .api import check_threads
 
     check_threads(threads)
@@ -268,33 +269,43 @@ def compare(
     return CompareResult(path, summary, curve, stages)
 
 
-def _check_options(ci, bootstrap, seed, pairing) -> float:
+def _whole(value) -> bool:
+    """An integer, Python's or numpy's, and no bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(value) -> bool:
+    """A real number, Python's or numpy's, and no bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_options(ci, bootstrap, seed, pairing) -> tuple[float, int | None, int]:
+    """(the level, B, the seed) as Python numbers, or InputError naming the option."""
     try:
-        level = check_level(ci)
+        level = check_level(float(ci) if _number(ci) else ci)
     except ValueError:
         raise InputError(f"--ci must be a number strictly between 0 and 1, got {ci!r}") from None
-    if bootstrap is not None and (isinstance(bootstrap, bool) or not isinstance(bootstrap, int)
-                                  or not 2 <= bootstrap <= MAX_REPLICATES):
+    if bootstrap is not None and (not _whole(bootstrap) or not 2 <= bootstrap <= MAX_REPLICATES):
         raise InputError(f"--bootstrap must be a whole number from 2 to {MAX_REPLICATES:,}, got {bootstrap!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+    if not _whole(seed) or not 0 <= seed < 2**64:
         raise InputError(f"--seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
     if pairing not in PAIRINGS:
         raise InputError(f"--pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
-    return level
+    return level, None if bootstrap is None else int(bootstrap), int(seed)
 
 
 def _check_lam(value, flag: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not _number(value) or not math.isfinite(value) or value <= 0:
         raise InputError(f"{flag} must be a number greater than 0, got {value!r}")
     return float(value)
 
 
 def _check_stages(value, flag: str) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is not None and (not _whole(value) or value < 1):
         raise InputError(f"{flag} must be a whole number of at least 1, got {value!r}")
-    return value
+    return None if value is None else int(value)
 
 
 def _check_comparable(a: RunOutput, b: RunOutput) -> None:

@@ -118,6 +118,10 @@ class Options:
             raise InputError(f"--seed must be a whole number from 0 to 2**64 - 1, got {self.seed!r}")
         if self.ci is not None:
             object.__setattr__(self, "ci", float(self.ci))
+        # numpy integers are taken, as Python's (summary.json and the unit keys hold them as JSON)
+        object.__setattr__(self, "seed", int(self.seed))
+        if self.bootstrap is not None:
+            object.__setattr__(self, "bootstrap", int(self.bootstrap))
 
     @property
     def grid_size(self) -> int:

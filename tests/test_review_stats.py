@@ -98,3 +98,19 @@ def test_string_view_id_and_by_columns_are_read_as_text(tmp_path):
     assert result.stage_means.rows() == plain.stage_means.rows()
     assert result.stages().collect().rows() == plain.stages.rows()
     assert pq.read_table(result.out / "rejected.parquet")["video_id"].to_pylist() == ["v0000"]
+
+
+def test_compare_takes_numpy_numbers_as_tf2eng_run_does(tmp_path):
+    import numpy as np
+
+    pq.write_table(_groups_table(), tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "A", plot=False, bootstrap=np.int64(4), seed=np.uint64(7))
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "B", plot=False, lam=np.float64(0.5))
+    numpy_options = tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "np", plot=False, ci=np.float32(0.5),
+                                   bootstrap=np.int64(4), seed=np.uint64(2**64 - 1), stages=np.int32(10))
+    plain = tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "py", plot=False, ci=float(np.float32(0.5)),
+                           bootstrap=4, seed=2**64 - 1, stages=10)
+    assert numpy_options.summary["options"] == plain.summary["options"]
+    assert numpy_options.compare.rows() == plain.compare.rows()
+    with pytest.raises(InputError, match="^--bootstrap must be a whole number from 2 to 100,000, got np.True_$"):
+        tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "x", plot=False, bootstrap=np.True_)
