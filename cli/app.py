@@ -153,7 +153,7 @@ def run(
     path: Annotated[str, typer.Argument(help="Input file (Parquet, Arrow IPC, JSON Lines, CSV/TSV, nested JSON, .npy/.npz), directory, or glob.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output directory [default: beside the input, NAME.tf2eng].")] = None,
     lam: Annotated[str, typer.Option(help="Power transform exponent: P_i = S_i ** lam (eq. 1); a comma-separated list (0.5,0.7,1) sweeps it.")] = "0.7",
-    stages: Annotated[str, typer.Option(help="Number of stages K; a comma-separated list (5,10,20) sweeps it, every combination with --lam in one read.")] = "10",
+    stages: Annotated[str, typer.Option(help="Number of stages K, 1 to 10000; a comma-separated list (5,10,20) sweeps it, every combination with --lam in one read.")] = "10",
     reduce: Annotated[Reduce, typer.Option(help="Stage score: sum (eq. 2) or mean of P_i in the stage.")] = Reduce.sum,
     grid_step: Annotated[float, typer.Option(help="Step h of the common grid of aligned positions.")] = 0.01,
     key: Annotated[KeyMode, typer.Option(help="column: use the key-frame column where present, else the first arg-max; auto: always the arg-max.")] = KeyMode.column,
