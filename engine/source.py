@@ -210,7 +210,9 @@ def _one_format(path: str, files: list[str], forced: str | None = None) -> str:
 
 
 def _is_output(directory: str) -> bool:
-    return os.path.isfile(os.path.join(directory, "summary.json")) and os.path.isdir(os.path.join(directory, "_tf2eng"))
+    """A tf2eng run's output (summary.json and _tf2eng/) or tf2eng compare's (summary.json and compare.parquet)."""
+    return os.path.isfile(os.path.join(directory, "summary.json")) and (
+        os.path.isdir(os.path.join(directory, "_tf2eng")) or os.path.isfile(os.path.join(directory, "compare.parquet")))
 
 
 def _sniff(path: str) -> str | None:

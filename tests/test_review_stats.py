@@ -114,3 +114,17 @@ def test_compare_takes_numpy_numbers_as_tf2eng_run_does(tmp_path):
     assert numpy_options.compare.rows() == plain.compare.rows()
     with pytest.raises(InputError, match="^--bootstrap must be a whole number from 2 to 100,000, got np.True_$"):
         tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "x", plot=False, bootstrap=np.True_)
+
+
+def test_a_comparison_inside_the_input_directory_is_not_read_as_input(tmp_path):
+    """README, Input: tf2eng output directories inside an input directory are skipped; a comparison's
+    output (compare.parquet, no _tf2eng/) is one too."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(_groups_table(), data / "d.parquet")
+    tf2eng.run(data, tmp_path / "A", plot=False)
+    tf2eng.run(data, tmp_path / "B", plot=False, lam=0.5)
+    tf2eng.compare(tmp_path / "A", tmp_path / "B", data / "a_vs_b", plot=False)
+    again = tf2eng.run(data, tmp_path / "A2", plot=False)
+    assert again.summary["rows"] == tf2eng.run(data / "d.parquet", tmp_path / "A3", plot=False).summary["rows"]
+    assert [f["path"] for f in again.summary["input"]["fingerprint"]["files"]] == [str(data / "d.parquet")]
