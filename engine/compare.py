@@ -36,7 +36,7 @@ from ..kernels.grid import grid_points, grid_size
 from ..kernels.moments import CELL, finalize, sum_slabs
 from .errors import InputError, OutputError
 from .groups import GroupIndex
-from .intervals import check_level, normal_interval, percentile_interval, t_quantile
+from .intervals import check_level, normal_interval, percentile_interval, t_critical
 from .output import CURVE, INTERNAL_DIR, STAGE_MEANS, STAGES_DIR, SUMMARY, WRITE_ERRNOS, OutputDir, write_file
 from .replicates import track_keys
 from .stream import numba_threads
@@ -710,7 +710,6 @@ def welch_interval(diff, std_a, n_a, std_b, n_b, level: float) -> tuple[np.ndarr
     half = np.full(diff.shape, np.nan)
     ok = (n_a >= 2) & (n_b >= 2) & np.isfinite(diff) & np.isfinite(se2)
     half[ok & (se2 == 0.0)] = 0.0
-    p = 0.5 * (1.0 + level)
     for i in np.flatnonzero(ok & (se2 > 0.0)):
-        half[i] = t_quantile(p, float(df[i])) * math.sqrt(se2[i])
+        half[i] = t_critical(level, float(df[i])) * math.sqrt(se2[i])
     return (diff - half).reshape(shape), (diff + half).reshape(shape)

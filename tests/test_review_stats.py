@@ -128,3 +128,31 @@ def test_a_comparison_inside_the_input_directory_is_not_read_as_input(tmp_path):
     again = tf2eng.run(data, tmp_path / "A2", plot=False)
     assert again.summary["rows"] == tf2eng.run(data / "d.parquet", tmp_path / "A3", plot=False).summary["rows"]
     assert [f["path"] for f in again.summary["input"]["fingerprint"]["files"]] == [str(data / "d.parquet")]
+
+
+def test_the_last_level_below_one_gives_finite_t_intervals(tmp_path):
+    """--ci 0.9999999999999999 (1 - 2**-53) is below 1, but (1 + level)/2 rounds to 1: the multiplier comes
+    from the tail (1 - level)/2 instead.  Closed forms: cot(pi a) for 1 degree of freedom, (1 - 2a) /
+    sqrt(2a(1 - a)) for 2, with a = 2**-54."""
+    import math
+
+    import numpy as np
+    from tf2eng.engine.intervals import t_critical
+
+    level, a = 1 - 2**-53, 2.0**-54
+    assert (1 + level) / 2 == 1.0
+    assert t_critical(level, 1.0) == pytest.approx(1 / math.tan(math.pi * a), rel=1e-12)
+    assert t_critical(level, 2.0) == pytest.approx((1 - 2 * a) / math.sqrt(2 * a * (1 - a)), rel=1e-12)
+    table = _groups_table()
+    aligned = tf2eng.align(table, by="g", ci=level)
+    b = aligned.stage_means.filter(aligned.stage_means["count"] >= 2)
+    assert b.height and np.isfinite(b["ci_low"].to_numpy()).all() and np.isfinite(b["ci_high"].to_numpy()).all()
+    pq.write_table(table, tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "A", plot=False)
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "B", plot=False, lam=0.5)
+    pq.write_table(table.slice(0, 4), tmp_path / "c.parquet")  # one accepted track fewer
+    tf2eng.run(tmp_path / "c.parquet", tmp_path / "C", plot=False, lam=0.5)
+    for other, comparison in (("B", "paired"), ("C", "unpaired")):
+        result = tf2eng.compare(tmp_path / "A", tmp_path / other, tmp_path / f"A{other}", plot=False, ci=level)
+        assert result.summary["comparison"] == comparison
+        assert result.compare_stages["ci_high"].drop_nulls().len() > 0
