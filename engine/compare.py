@@ -146,7 +146,8 @@ class RunOutput:
         try:
             dataset = ds.dataset(self.parts, format="parquet")
             names = set(dataset.schema.names)
-            for column in self.ids + by + ("pos_key", "stage_scores"):
+            columns = list(dict.fromkeys(self.ids + by))  # an id column may be a --by column too
+            for column in columns + ["pos_key", "stage_scores"]:
                 if column not in names:
                     raise InputError(f"{where}: no column {column!r}; not a tf2eng output")
             n = dataset.count_rows()
@@ -154,7 +155,7 @@ class RunOutput:
             self.Y = np.empty((n, K))
             self.pos_key = np.empty(n)
             keys, at = [], 0
-            for batch in _batches(self.parts, list(self.ids + by) + ["pos_key", "stage_scores"]):
+            for batch in _batches(self.parts, columns + ["pos_key", "stage_scores"]):
                 m = batch.num_rows
                 if not m:
                     continue
@@ -164,11 +165,10 @@ class RunOutput:
                 values = pc.fill_null(scores.flatten().cast(pa.float64()), np.nan)
                 self.Y[at: at + m] = values.to_numpy(zero_copy_only=False).reshape(m, K)
                 self.pos_key[at: at + m] = batch.column("pos_key").cast(pa.float64()).to_numpy(zero_copy_only=False)
-                keys.append(pa.Table.from_batches([batch.select(list(self.ids + by))]))
+                keys.append(pa.Table.from_batches([batch.select(columns)]))
                 at += m
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"{where}: cannot be read ({exc})") from None
-        columns = list(self.ids + by)
         self.keys = (pa.concat_tables(keys, promote_options="permissive") if keys
                      else dataset.schema.empty_table().select(columns))
 
@@ -412,7 +412,7 @@ class _Comparison:
                         why_not = f"{run_x.name} has {duplicated:,} tracks whose ids are not unique"
                         break
             if why_not is None:
-                on = list(a.ids + self.by)
+                on = list(dict.fromkeys(a.ids + self.by))
                 joined = fa.join(fb, on=on, how="inner", nulls_equal=True, maintain_order="left")
                 self.pairs = (joined["__row_a"].to_numpy().astype(np.int64),
                               joined["__row_b"].to_numpy().astype(np.int64))

@@ -156,3 +156,15 @@ def test_the_last_level_below_one_gives_finite_t_intervals(tmp_path):
         result = tf2eng.compare(tmp_path / "A", tmp_path / other, tmp_path / f"A{other}", plot=False, ci=level)
         assert result.summary["comparison"] == comparison
         assert result.compare_stages["ci_high"].drop_nulls().len() > 0
+
+
+@pytest.mark.parametrize("bootstrap", [None, 4])
+def test_compare_runs_grouped_by_an_id_column(tmp_path, bootstrap):
+    """--by video_id names an id column: the comparison read the column twice (an internal error)."""
+    pq.write_table(_groups_table(), tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "A", by="video_id", plot=False)
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "B", by="video_id", plot=False, reduce="mean")
+    result = tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "AB", bootstrap=bootstrap)
+    assert result.summary["comparison"] == "paired"
+    assert result.compare_stages.columns[:2] == ["video_id", "stage"]
+    assert sorted(set(result.compare_stages["video_id"])) == ["v0001", "v0002", "v0003", "v0004"]
