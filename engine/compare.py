@@ -238,8 +238,8 @@ def compare(
     run_b = RunOutput.open(b, "OUT_B", lam if lam_b is None else lam_b, stages if stages_b is None else stages_b)
     _check_comparable(run_a, run_b)
     final = Path(output).absolute()
-    for run_x in (run_a, run_b):
-        if final == run_x.path.absolute() or final in run_x.path.absolute().parents:
+    for run_x in (run_a, run_b):  # as the file system resolves them: "A/../A" and a link to A are A
+        if final.resolve() == run_x.path.resolve() or final.resolve() in run_x.path.resolve().parents:
             raise InputError(f"-o {output}: would replace {run_x.name} {run_x.path}; choose another directory")
     if plot:
         from .plot import matplotlib_figure

@@ -168,3 +168,18 @@ def test_compare_runs_grouped_by_an_id_column(tmp_path, bootstrap):
     assert result.summary["comparison"] == "paired"
     assert result.compare_stages.columns[:2] == ["video_id", "stage"]
     assert sorted(set(result.compare_stages["video_id"])) == ["v0001", "v0002", "v0003", "v0004"]
+
+
+def test_compare_never_writes_over_an_input_spelled_another_way(tmp_path):
+    """README, Comparing two runs: DIR may not be one of the inputs or a directory above one; "A/../A"
+    and a symbolic link to A name A (the first replaced OUT_A with the comparison)."""
+    pq.write_table(_groups_table(), tmp_path / "d.parquet")
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "A", plot=False)
+    tf2eng.run(tmp_path / "d.parquet", tmp_path / "B", plot=False, lam=0.5)
+    (tmp_path / "link").symlink_to(tmp_path / "A")
+    before = sorted(p.name for p in (tmp_path / "A").iterdir())
+    for out in (tmp_path / "A" / ".." / "A", tmp_path / "link", tmp_path / "B" / "..", tmp_path / "link" / ".."):
+        with pytest.raises(InputError, match="would replace OUT_[AB]"):
+            tf2eng.compare(tmp_path / "A", tmp_path / "B", out, plot=False)
+    assert sorted(p.name for p in (tmp_path / "A").iterdir()) == before
+    assert tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "AB", plot=False).summary["comparison"] == "paired"
