@@ -20,7 +20,7 @@ import typer
 
 from .. import __version__
 from . import coercion, startup
-from ..engine.options import (DEVICES, ENGINES, FORMATS, KEY_MODES, LAYOUTS, MAX_PLOT_DPI, NORMALIZATIONS,
+from ..engine.options import (DEVICES, ENGINES, FORMATS, KEY_MODES, LAYOUTS, MAX_PLOT_DPI, MIN_PLOT_DPI, NORMALIZATIONS,
                                ON_INVALID, PLOT_DPI, PLOT_FORMATS, REDUCTIONS)
 
 app = typer.Typer(
@@ -153,7 +153,7 @@ def run(
     path: Annotated[str, typer.Argument(help="Input file (Parquet, Arrow IPC, JSON Lines, CSV/TSV, nested JSON, .npy/.npz), directory, or glob.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output directory [default: beside the input, NAME.tf2eng].")] = None,
     lam: Annotated[str, typer.Option(help="Power transform exponent: P_i = S_i ** lam (eq. 1); a comma-separated list (0.5,0.7,1) sweeps it.")] = "0.7",
-    stages: Annotated[str, typer.Option(help="Number of stages K; a comma-separated list (5,10,20) sweeps it, every combination with --lam in one read.")] = "10",
+    stages: Annotated[str, typer.Option(help="Number of stages K, 1 to 10000; a comma-separated list (5,10,20) sweeps it, every combination with --lam in one read.")] = "10",
     reduce: Annotated[Reduce, typer.Option(help="Stage score: sum (eq. 2) or mean of P_i in the stage.")] = Reduce.sum,
     grid_step: Annotated[float, typer.Option(help="Step h of the common grid of aligned positions.")] = 0.01,
     key: Annotated[KeyMode, typer.Option(help="column: use the key-frame column where present, else the first arg-max; auto: always the arg-max.")] = KeyMode.column,
@@ -173,7 +173,7 @@ def run(
     threads: Annotated[Optional[int], typer.Option(help="Kernel threads [default: NUMBA_NUM_THREADS, all cores].")] = None,
     plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Write the alignment figure, alignment.png (or --plot-format).")] = True,
     plot_format: Annotated[PlotFormat, typer.Option(help="The figure's format: alignment.png, .svg or .pdf (vector lines; the same bytes on every run).")] = PlotFormat.png,
-    plot_dpi: Annotated[int, typer.Option(help=f"The figure's resolution in dots per inch, 1 to {MAX_PLOT_DPI} (SVG, PDF: of the density shading only).")] = PLOT_DPI,
+    plot_dpi: Annotated[int, typer.Option(help=f"The figure's resolution in dots per inch, {MIN_PLOT_DPI} to {MAX_PLOT_DPI} (SVG, PDF: of the density shading only).")] = PLOT_DPI,
     device: Annotated[Device, typer.Option(help="cpu; cuda (a usable GPU, else exit 2); auto: the GPU where one is usable.")] = Device.cpu,
     engine: Annotated[Engine, typer.Option(help="local, or dask: one task per unit (about a million rows: small files packed together, or a run of row groups of a large one) on a Dask cluster.")] = Engine.local,
     scheduler: Annotated[Optional[str], typer.Option(help="--engine dask: address of a running scheduler, tcp://HOST:PORT.")] = None,

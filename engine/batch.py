@@ -42,6 +42,16 @@ def kernel_params(options: Options) -> Params:
     )
 
 
+def without_string_views(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with its string_view columns as large_string (Arrow's take, which picks the accepted and
+    the rejected rows, has no kernel for string_view)."""
+    views = [i for i, field in enumerate(batch.schema) if pa.types.is_string_view(field.type)]
+    for i in views:
+        batch = batch.set_column(i, batch.schema.field(i).with_type(pa.large_string()),
+                                 batch.column(i).cast(pa.large_string()))
+    return batch
+
+
 def null_id_rows(batch: pa.RecordBatch, ids: tuple[str, ...]) -> np.ndarray:
     mask = np.zeros(batch.num_rows, np.bool_)
     for c in ids:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import numbers
 import os
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from ..kernels.grid import grid_points, grid_size
 from ..kernels.moments import CELL, finalize, sum_slabs
 from .errors import InputError, OutputError
 from .groups import GroupIndex
-from .intervals import check_level, normal_interval, percentile_interval, t_quantile
+from .intervals import check_level, normal_interval, percentile_interval, t_critical
 from .output import CURVE, INTERNAL_DIR, STAGE_MEANS, STAGES_DIR, SUMMARY, WRITE_ERRNOS, OutputDir, write_file
 from .replicates import track_keys
 from .stream import numba_threads
@@ -145,7 +146,8 @@ class RunOutput:
         try:
             dataset = ds.dataset(self.parts, format="parquet")
             names = set(dataset.schema.names)
-            for column in self.ids + by + ("pos_key", "stage_scores"):
+            columns = list(dict.fromkeys(self.ids + by))  # an id column may be a --by column too
+            for column in columns + ["pos_key", "stage_scores"]:
                 if column not in names:
                     raise InputError(f"{where}: no column {column!r}; not a tf2eng output")
             n = dataset.count_rows()
@@ -153,7 +155,7 @@ class RunOutput:
             self.Y = np.empty((n, K))
             self.pos_key = np.empty(n)
             keys, at = [], 0
-            for batch in _batches(self.parts, list(self.ids + by) + ["pos_key", "stage_scores"]):
+            for batch in _batches(self.parts, columns + ["pos_key", "stage_scores"]):
                 m = batch.num_rows
                 if not m:
                     continue
@@ -163,11 +165,10 @@ class RunOutput:
                 values = pc.fill_null(scores.flatten().cast(pa.float64()), np.nan)
                 self.Y[at: at + m] = values.to_numpy(zero_copy_only=False).reshape(m, K)
                 self.pos_key[at: at + m] = batch.column("pos_key").cast(pa.float64()).to_numpy(zero_copy_only=False)
-                keys.append(pa.Table.from_batches([batch.select(list(self.ids + by))]))
+                keys.append(pa.Table.from_batches([batch.select(columns)]))
                 at += m
         except (OSError, pa.ArrowException) as exc:
             raise InputError(f"{where}: cannot be read ({exc})") from None
-        columns = list(self.ids + by)
         self.keys = (pa.concat_tables(keys, promote_options="permissive") if keys
                      else dataset.schema.empty_table().select(columns))
 
@@ -227,7 +228,7 @@ def compare(
     """
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.timezone.utc)
-    level = _check_options(ci, bootstrap, seed, pairing)
+    level, bootstrap, seed = _check_options(ci, bootstrap, seed, pairing)
     from .api import check_threads
 
     check_threads(threads)
@@ -237,8 +238,8 @@ def compare(
     run_b = RunOutput.open(b, "OUT_B", lam if lam_b is None else lam_b, stages if stages_b is None else stages_b)
     _check_comparable(run_a, run_b)
     final = Path(output).absolute()
-    for run_x in (run_a, run_b):
-        if final == run_x.path.absolute() or final in run_x.path.absolute().parents:
+    for run_x in (run_a, run_b):  # as the file system resolves them: "A/../A" and a link to A are A
+        if final.resolve() == run_x.path.resolve() or final.resolve() in run_x.path.resolve().parents:
             raise InputError(f"-o {output}: would replace {run_x.name} {run_x.path}; choose another directory")
     if plot:
         from .plot import matplotlib_figure
@@ -268,33 +269,43 @@ def compare(
     return CompareResult(path, summary, curve, stages)
 
 
-def _check_options(ci, bootstrap, seed, pairing) -> float:
+def _whole(value) -> bool:
+    """An integer, Python's or numpy's, and no bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _number(value) -> bool:
+    """A real number, Python's or numpy's, and no bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_options(ci, bootstrap, seed, pairing) -> tuple[float, int | None, int]:
+    """(the level, B, the seed) as Python numbers, or InputError naming the option."""
     try:
-        level = check_level(ci)
+        level = check_level(float(ci) if _number(ci) else ci)
     except ValueError:
         raise InputError(f"--ci must be a number strictly between 0 and 1, got {ci!r}") from None
-    if bootstrap is not None and (isinstance(bootstrap, bool) or not isinstance(bootstrap, int)
-                                  or not 2 <= bootstrap <= MAX_REPLICATES):
+    if bootstrap is not None and (not _whole(bootstrap) or not 2 <= bootstrap <= MAX_REPLICATES):
         raise InputError(f"--bootstrap must be a whole number from 2 to {MAX_REPLICATES:,}, got {bootstrap!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+    if not _whole(seed) or not 0 <= seed < 2**64:
         raise InputError(f"--seed must be a whole number from 0 to 2**64 - 1, got {seed!r}")
     if pairing not in PAIRINGS:
         raise InputError(f"--pairing must be one of {', '.join(PAIRINGS)}, got {pairing!r}")
-    return level
+    return level, None if bootstrap is None else int(bootstrap), int(seed)
 
 
 def _check_lam(value, flag: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if not _number(value) or not math.isfinite(value) or value <= 0:
         raise InputError(f"{flag} must be a number greater than 0, got {value!r}")
     return float(value)
 
 
 def _check_stages(value, flag: str) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is not None and (not _whole(value) or value < 1):
         raise InputError(f"{flag} must be a whole number of at least 1, got {value!r}")
-    return value
+    return None if value is None else int(value)
 
 
 def _check_comparable(a: RunOutput, b: RunOutput) -> None:
@@ -309,6 +320,13 @@ def _check_comparable(a: RunOutput, b: RunOutput) -> None:
             return f"--by {','.join(by)}" if by else "no --by"
 
         raise InputError(f"OUT_A has {spell(a.by)}, OUT_B has {spell(b.by)}: compare runs grouped alike")
+
+
+def _is_text(dtype: pa.DataType) -> bool:
+    """string, large_string or string_view, plain or dictionary-encoded."""
+    if pa.types.is_dictionary(dtype):
+        dtype = dtype.value_type
+    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
 
 
 def _id_frame(keys: pa.Table, ids: tuple[str, ...], by: tuple[str, ...], row: str) -> pl.DataFrame:
@@ -348,7 +366,12 @@ class _Comparison:
             run_x.read(self.by)
         for name in self.by:
             type_a, type_b = self.a.keys.schema.field(name).type, self.b.keys.schema.field(name).type
-            if type_a != type_b:
+            if type_a != type_b and _is_text(type_a) and _is_text(type_b):
+                for run_x in (self.a, self.b):  # text is text, whichever Arrow string type holds it
+                    keys = run_x.keys
+                    run_x.keys = keys.set_column(keys.schema.get_field_index(name), name,
+                                                 keys[name].cast(pa.large_string()))
+            elif type_a != type_b:
                 raise InputError(f"OUT_A's --by column {name} is {type_a}, OUT_B's is {type_b}: "
                                  "compare runs grouped alike")
         self.timings["read"] = time.perf_counter() - t
@@ -389,7 +412,7 @@ class _Comparison:
                         why_not = f"{run_x.name} has {duplicated:,} tracks whose ids are not unique"
                         break
             if why_not is None:
-                on = list(a.ids + self.by)
+                on = list(dict.fromkeys(a.ids + self.by))
                 joined = fa.join(fb, on=on, how="inner", nulls_equal=True, maintain_order="left")
                 self.pairs = (joined["__row_a"].to_numpy().astype(np.int64),
                               joined["__row_b"].to_numpy().astype(np.int64))
@@ -527,8 +550,8 @@ class _Comparison:
                 close = np.isclose(m, got_mean[codes], rtol=1e-9, atol=1e-12, equal_nan=True)
                 if wrong_count.any() or not close.all():
                     g, j = np.argwhere(wrong_count | ~close)[0]
-                    bad = (f"row {g * width + j}: count {c[g, j]}, mean {m[g, j]!r}; recomputed from stages/: "
-                           f"count {got_count[codes][g, j]}, mean {got_mean[codes][g, j]!r}")
+                    bad = (f"row {g * width + j}: count {int(c[g, j])}, mean {float(m[g, j])!r}; recomputed from "
+                           f"stages/: count {int(got_count[codes][g, j])}, mean {float(got_mean[codes][g, j])!r}")
             if bad is not None:
                 raise InputError(f"{run_x.name} {path}: does not match its stages/ ({bad}); "
                                  "the output was modified, or made by an incompatible version")
@@ -687,7 +710,6 @@ def welch_interval(diff, std_a, n_a, std_b, n_b, level: float) -> tuple[np.ndarr
     half = np.full(diff.shape, np.nan)
     ok = (n_a >= 2) & (n_b >= 2) & np.isfinite(diff) & np.isfinite(se2)
     half[ok & (se2 == 0.0)] = 0.0
-    p = 0.5 * (1.0 + level)
     for i in np.flatnonzero(ok & (se2 > 0.0)):
-        half[i] = t_quantile(p, float(df[i])) * math.sqrt(se2[i])
+        half[i] = t_critical(level, float(df[i])) * math.sqrt(se2[i])
     return (diff - half).reshape(shape), (diff + half).reshape(shape)

@@ -95,10 +95,26 @@ def t_quantile(p: float, df: float) -> float:
         return 0.0
     if p < 0.5:
         return -t_quantile(1.0 - p, df)
+    return t_upper(1.0 - p, df)
+
+
+def t_critical(level: float, df: float) -> float:
+    """t_{(1+level)/2, df}, the multiplier of a two-sided interval at ``level``: the upper quantile
+    found from its tail (1 − level)/2, which a level within 2**-53 of 1 keeps, where (1 + level)/2
+    would round to 1."""
+    return t_upper(0.5 * (1.0 - level), df)
+
+
+@lru_cache(maxsize=65536)
+def t_upper(alpha: float, df: float) -> float:
+    """The t ≥ 0 whose upper tail P(T > t) is ``alpha`` (0 < alpha ≤ 1/2), df > 0."""
+    if not 0.0 < alpha <= 0.5 or not df > 0.0:
+        raise ValueError(f"t_upper needs 0 < alpha <= 1/2 and df > 0, got alpha={alpha}, df={df}")
+    if alpha == 0.5:
+        return 0.0
     if df >= ASYMPTOTIC_DF:
-        return _t_quantile_asymptotic(p, df)
-    alpha = 1.0 - p  # solve t_tail(t) = alpha, t > 0; t_tail falls from 1/2
-    lo, hi = 0.0, 1.0
+        return -_t_quantile_asymptotic(alpha, df)  # the expansion is odd in z
+    lo, hi = 0.0, 1.0  # solve t_tail(t) = alpha, t > 0; t_tail falls from 1/2
     while t_tail(hi, df) > alpha:
         lo, hi = hi, 2.0 * hi
     t = 0.5 * (lo + hi)
@@ -136,9 +152,8 @@ def normal_interval(mean: np.ndarray, std: np.ndarray, count: np.ndarray, level:
     mean = np.asarray(mean, np.float64)
     count = np.asarray(count, np.int64)
     t = np.full(count.shape, np.nan)
-    p = 0.5 * (1.0 + level)
     for n in np.unique(count[count >= 2]):
-        t[count == n] = t_quantile(p, float(n - 1))
+        t[count == n] = t_critical(level, float(n - 1))
     with np.errstate(invalid="ignore", divide="ignore"):
         half = t * np.asarray(std, np.float64) / np.sqrt(np.maximum(count, 1).astype(np.float64))
     return mean - half, mean + half

@@ -23,6 +23,8 @@ PLOT_DPI = 110  # alignment.png's resolution; SVG and PDF keep their lines as ve
 # The largest figure (twelve panels, 15.6 x 15.2 in) at 600 dpi is about 85 Mpixel, 340 MB to raster;
 # beyond, a vector format serves better.
 MAX_PLOT_DPI = 600
+# Below about 7 dpi FreeType cannot size the figure's 7-point text for the PNG (invalid ppem); 10 keeps a margin.
+MIN_PLOT_DPI = 10
 MAX_GRID_STEPS = 10**6  # intervals of the common grid: at most 10**6 + 1 points
 MAX_REPLICATES = 10_000  # --bootstrap: beyond, the percentiles gain nothing a paper can show
 DEFAULT_CI = 0.95  # --bootstrap without --ci
@@ -43,11 +45,11 @@ def _check_grid_step(step: float, stages: int) -> None:
 
 
 def check_plot_options(plot_format: str, plot_dpi: int) -> None:
-    """--plot-format is one of PLOT_FORMATS; --plot-dpi a whole number from 1 to MAX_PLOT_DPI."""
+    """--plot-format is one of PLOT_FORMATS; --plot-dpi a whole number from MIN_PLOT_DPI to MAX_PLOT_DPI."""
     if plot_format not in PLOT_FORMATS:
         raise InputError(f"--plot-format must be one of {', '.join(PLOT_FORMATS)}, got {plot_format!r}")
-    if not (isinstance(plot_dpi, numbers.Integral) and not isinstance(plot_dpi, bool) and 1 <= plot_dpi <= MAX_PLOT_DPI):
-        raise InputError(f"--plot-dpi must be a whole number from 1 to {MAX_PLOT_DPI}, got {plot_dpi!r}")
+    if not (isinstance(plot_dpi, numbers.Integral) and not isinstance(plot_dpi, bool) and MIN_PLOT_DPI <= plot_dpi <= MAX_PLOT_DPI):
+        raise InputError(f"--plot-dpi must be a whole number from {MIN_PLOT_DPI} to {MAX_PLOT_DPI}, got {plot_dpi!r}")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,10 @@ class Options:
             raise InputError(f"--seed must be a whole number from 0 to 2**64 - 1, got {self.seed!r}")
         if self.ci is not None:
             object.__setattr__(self, "ci", float(self.ci))
+        # numpy integers are taken, as Python's (summary.json and the unit keys hold them as JSON)
+        object.__setattr__(self, "seed", int(self.seed))
+        if self.bootstrap is not None:
+            object.__setattr__(self, "bootstrap", int(self.bootstrap))
 
     @property
     def grid_size(self) -> int:

@@ -210,7 +210,9 @@ def _one_format(path: str, files: list[str], forced: str | None = None) -> str:
 
 
 def _is_output(directory: str) -> bool:
-    return os.path.isfile(os.path.join(directory, "summary.json")) and os.path.isdir(os.path.join(directory, "_tf2eng"))
+    """A tf2eng run's output (summary.json and _tf2eng/) or tf2eng compare's (summary.json and compare.parquet)."""
+    return os.path.isfile(os.path.join(directory, "summary.json")) and (
+        os.path.isdir(os.path.join(directory, "_tf2eng")) or os.path.isfile(os.path.join(directory, "compare.parquet")))
 
 
 def _sniff(path: str) -> str | None:
@@ -469,10 +471,18 @@ class Source:
 
     @property
     def output_schema(self) -> pa.Schema:
-        """Types of the carried (id and --by) columns, as every batch delivers them."""
+        """Types of the carried (id and --by) columns, as every batch delivers them to the outputs
+        (string_view as large_string: Arrow's take has no kernel for it; engine/batch.py casts)."""
         schema, _ = self._physical[0]
         meta = self.columns.meta  # added by the join as strings
-        return pa.schema([pa.field(c, pa.string()) if c in meta else schema.field(c) for c in self.columns.carried])
+
+        def output_field(c: str) -> pa.Field:
+            if c in meta:
+                return pa.field(c, pa.string())
+            field = schema.field(c)
+            return field.with_type(pa.large_string()) if pa.types.is_string_view(field.type) else field
+
+        return pa.schema([output_field(c) for c in self.columns.carried])
 
     @functools.cached_property
     def fingerprint(self) -> dict:

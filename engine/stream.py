@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from ..kernels import reasons
 from .aggregate import GroupMoments
-from .batch import BatchResult, process_batch, process_batch_ks
+from .batch import BatchResult, process_batch, process_batch_ks, without_string_views
 from .errors import RejectedRowError
 from .formats import split_bad_rows
 from .groups import GroupIndex
@@ -455,6 +455,7 @@ class BatchScorer:
     def score(self, batch: pa.RecordBatch, origin: Origin, pre_reason) -> tuple[pa.Table, pa.Table | None]:
         """(stage rows, rejected rows or None where the batch has none)."""
         ctx = self.ctx
+        batch = without_string_views(batch)
         joined = None
         if ctx.source.meta is not None:  # README, Dataset metadata: on the CPU, before the kernels
             joined = ctx.source.meta.join(batch, ctx.columns)

@@ -88,9 +88,9 @@ def draw_sweep(track_batches: Iterable, curves: list[pl.DataFrame], groups: Grou
             ax.set_xlabel(X_LABEL, fontsize=8)
         if c == 0:
             ax.set_ylabel(f"$Y_k$ ({options.reduce} of $S^{{\\lambda}}$)", fontsize=8)
-    first = axes[cells[0][0], cells[0][1]]
-    if not shared and plans[0].tracks.sum():
-        first.legend(loc="upper left", fontsize=7, frameon=False)
+    if not shared and plans[0].tracks.sum():  # on the first panel that draws tracks (a group may have none)
+        r, c = next((r, c) for r, c, i, code in cells if code is None or plans[i].tracks[int(code)])
+        axes[r, c].legend(loc="upper left", fontsize=7, frameon=False)
     tracks = int(plans[0].tracks.sum())
     fig.suptitle(f"Key-frame alignment of {tracks:,} tracks: {len(sweep.lams)} λ × {len(sweep.stages)} K "
                  f"= {len(configs)} configurations", fontsize=11)

@@ -407,9 +407,9 @@ def test_plot_dpi_sets_the_png_size(tmp_path):
 
 @pytest.mark.parametrize("options, message", [
     (dict(plot_format="jpg"), "--plot-format must be one of png, svg, pdf, got 'jpg'"),
-    (dict(plot_dpi=0), "--plot-dpi must be a whole number from 1 to 600, got 0"),
-    (dict(plot_dpi=601), "--plot-dpi must be a whole number from 1 to 600, got 601"),
-    (dict(plot_dpi=72.0), "--plot-dpi must be a whole number from 1 to 600, got 72.0"),
+    (dict(plot_dpi=0), "--plot-dpi must be a whole number from 10 to 600, got 0"),
+    (dict(plot_dpi=601), "--plot-dpi must be a whole number from 10 to 600, got 601"),
+    (dict(plot_dpi=72.0), "--plot-dpi must be a whole number from 10 to 600, got 72.0"),
 ])
 def test_bad_plot_options(tmp_path, options, message):
     pq.write_table(_figure_data(2, 1, seed=2), tmp_path / "data.parquet")

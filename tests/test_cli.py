@@ -286,7 +286,7 @@ def check_plot_dpi(small, tmp_path, **_):
     assert (tmp_path / "o" / "alignment.png").read_bytes()[16:24] == (240).to_bytes(4, "big") + (150).to_bytes(4, "big")
     result = invoke("run", small, "-o", tmp_path / "bad", "--plot-dpi", "0")
     assert result.exit_code == 2
-    assert result.stderr.strip() == "tf2eng: error: --plot-dpi must be a whole number from 1 to 600, got 0"
+    assert result.stderr.strip() == "tf2eng: error: --plot-dpi must be a whole number from 10 to 600, got 0"
     assert not (tmp_path / "bad").exists()
 
 
