@@ -424,12 +424,13 @@ def bench(
     shape: Annotated[str, typer.Option(help="wide: tf2eng, numpy, polars, DuckDB and a pyarrow read on one wide file. many-files: "
                                        "the synthetic tracks in --files files (default 2,000) and as one file; "
                                        "long: the same tracks as one row per frame, shuffled over --files files "
-                                       "(default 10). The last two time whole tf2eng and DuckDB runs in fresh "
-                                       "processes: wall time and peak RSS, side by side.")] = "wide",
+                                       "(default 10). The last two time whole runs of tf2eng, DuckDB, polars and a "
+                                       "numpy script in fresh processes: wall time and peak RSS, side by side.")] = "wide",
     files: Annotated[Optional[int], typer.Option(min=1, help="Files of --shape many-files or long.")] = None,
 ) -> None:
     """Time tf2eng against numpy, polars, DuckDB and a bare pyarrow read, on the same data; or (--shape
-    many-files|long) whole runs of tf2eng and DuckDB on many files or on the long layout."""
+    many-files|long) whole runs of tf2eng, DuckDB, polars and a numpy script on many files or on the long
+    layout."""
 
     def body():
         from ..engine.api import check_threads
@@ -446,7 +447,7 @@ def bench(
             if path is not None:
                 raise InputError(f"--shape {shape}: makes its own dataset; leave out PATH")
             what, rows = run_shape(shape, tracks, seed, files, repeat, data_dir, threads,
-                                   log=lambda m: typer.echo(m, err=True))
+                                   log=lambda m: typer.echo(m, err=True), skip=_split(skip) or ())
             typer.echo(shape_table(rows))
             write_shape_report(shape, what, rows, target)
             typer.echo(f"results in {target}")

@@ -76,6 +76,25 @@ def track_keys(table: pa.Table | pa.RecordBatch, id_cols: tuple[str, ...], seed:
     return keys
 
 
+class SharedWeights:
+    """A batch's Poisson weights for several configurations that add the same tracks (a sweep's): each
+    track's weights, (tracks, B + B % 2) uint8, and their largest (tracks,), drawn once on ``pool``'s
+    threads, a run of tracks per task; the configurations' tasks wait for them (:meth:`wait`)."""
+
+    def __init__(self, stages: pa.Table, id_cols: tuple[str, ...], seed: int, replicates: int,
+                 pool: ThreadPoolExecutor, tasks: int):
+        keys = track_keys(stages, id_cols, seed)
+        self.table = np.empty((keys.size, replicates + replicates % 2), np.uint8)
+        self.tops = np.empty(keys.size)
+        bounds = np.linspace(0, keys.size, max(1, min(tasks, keys.size)) + 1).astype(np.int64)
+        self._drawn = [pool.submit(kb.weight_rows, keys, bounds[i], bounds[i + 1], self.table, self.tops)
+                       for i in range(bounds.size - 1)]
+
+    def wait(self) -> None:
+        for task in self._drawn:
+            task.result()
+
+
 def stage_matrix(stages: pa.Table, K: int) -> np.ndarray:
     """The stage_scores column of a stages/ table as (tracks, K) float64, NaN for a null."""
     column = stages.column("stage_scores")
@@ -134,8 +153,10 @@ class ReplicateSums:
             kb.merge(self._hi[code], self._lo[code], hi[local], lo[local])
 
     def add_tracks(self, stages: pa.Table, group: np.ndarray, n_groups: int, id_cols: tuple[str, ...],
-                   step: float) -> None:
-        """Add the accepted tracks of a batch (its stages/ rows, their group codes)."""
+                   step: float, weights: SharedWeights | None = None) -> None:
+        """Add the accepted tracks of a batch (its stages/ rows, their group codes).  ``weights``: the
+        tracks' weights, drawn for several configurations at once (:class:`SharedWeights`); without,
+        each task draws those of its own tracks."""
         self.grow(n_groups)
         if not stages.num_rows:
             return
@@ -145,7 +166,11 @@ class ReplicateSums:
             raise InputError(f"--bootstrap: a stage score of {np.nanmax(np.abs(Y)):.6g} is beyond the "
                              f"fixed-point range of the replicate sums (below {kb.VALUE_LIMIT:.0f})")
         pos_key = stages.column("pos_key").to_numpy().astype(np.float64, copy=False)
-        keys = track_keys(stages, id_cols, self.seed)
+        keys = None if weights is not None else track_keys(stages, id_cols, self.seed)
+        if weights is not None:
+            table, tops = weights.table, weights.tops
+        else:
+            table, tops = np.empty((Y.shape[0], self.replicates + self.replicates % 2), np.uint8), np.empty(Y.shape[0])
         present, local = np.unique(group, return_inverse=True)  # the batch's own groups only
         R, B = self._hi.shape[1], self.replicates
         threads = numba.get_num_threads()
@@ -155,9 +180,16 @@ class ReplicateSums:
         lo = np.zeros((n_chunks, present.size, R, B), np.int64)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(threads, thread_name_prefix="tf2eng-bootstrap")
-        args = (Y, np.ascontiguousarray(pos_key), local.astype(np.int32), keys, float(step))
-        futures = [self._pool.submit(kb.replicate_sums_serial, *args, chunks[c: c + 2], hi[c: c + 1], lo[c: c + 1])
-                   for c in range(n_chunks)]
+        args = (Y, np.ascontiguousarray(pos_key), local.astype(np.int32), table, tops, float(step))
+
+        def add_chunk(c: int) -> None:
+            if weights is None:
+                kb.weight_rows(keys, chunks[c], chunks[c + 1], table, tops)
+            else:
+                weights.wait()
+            kb.replicate_sums_serial(*args, chunks[c: c + 2], hi[c: c + 1], lo[c: c + 1])
+
+        futures = [self._pool.submit(add_chunk, c) for c in range(n_chunks)]
         self._pending.append((present, hi, lo, futures))
         while len(self._pending) > IN_FLIGHT:
             self._merge_oldest()

@@ -36,7 +36,7 @@ from .meta import named_keys
 from .options import Options
 from .output import OutputFile, Staging, rename_into_place, temporary
 from .pipeline import BackgroundWriter, prefetched
-from .source import BATCH_ROWS, Columns, Source
+from .source import BATCH_ROWS, READ_POOL, Columns, Source
 from .sweep import Sweep
 from .units import Part, Unit, UnitAggregates
 
@@ -319,7 +319,10 @@ def _coalesced(items: Iterator[tuple[pa.RecordBatch, Origin]], rows: int = BATCH
 
 
 def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    return batches[0] if len(batches) == 1 else pa.concat_batches(batches)
+    # Into jemalloc's memory where Arrow has it (engine/source.py): it keeps the memory of joined batches
+    # that were scored and freed for the next ones, where Arrow's default pool gave it back to the system
+    # and had every page zeroed again.
+    return batches[0] if len(batches) == 1 else pa.concat_batches(batches, memory_pool=READ_POOL)
 
 
 # --- one unit's files ----------------------------------------------------------------------

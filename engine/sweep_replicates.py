@@ -8,12 +8,15 @@ rows_2 + ..., B), the way the moments do (engine/sweep.py), and merge elementwis
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
 import pyarrow as pa
 
 from ..kernels import bootstrap as kb
 from .errors import InputError
-from .replicates import BUDGET_BYTES, ReplicateSums, bytes_per_group
+from .replicates import BUDGET_BYTES, ReplicateSums, SharedWeights, bytes_per_group
 
 
 class SweepReplicateSums:
@@ -26,6 +29,7 @@ class SweepReplicateSums:
         self.replicates = first.bootstrap
         self.parts = [ReplicateSums(o.bootstrap, o.seed, o.stages, o.grid_size, by) for o in self.configurations]
         self._rows = [kb.rows(o.stages, o.grid_size) for o in self.configurations]
+        self._pool: ThreadPoolExecutor | None = None  # draws the weights of a batch's tracks
 
     def grow(self, n_groups: int) -> None:
         """Room for ``n_groups`` groups in every configuration; the budget of replicate sums is for
@@ -48,12 +52,23 @@ class SweepReplicateSums:
         as many for each (engine/sweep.py, combine)."""
         self.grow(n_groups)
         n = stages.num_rows // len(self.parts)
+        # The same tracks in every configuration: their weights are drawn once, for all of them, on
+        # threads of their own while the caller goes on (the configurations' tasks wait for them).
+        weights = None
+        if n:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(numba.get_num_threads(), thread_name_prefix="tf2eng-weights")
+            weights = SharedWeights(stages.slice(0, n), id_cols, self.parts[0].seed, self.replicates, self._pool,
+                                    numba.get_num_threads())
         for j, part in enumerate(self.parts):
-            part.add_tracks(stages.slice(j * n, n), group, n_groups, id_cols, step)
+            part.add_tracks(stages.slice(j * n, n), group, n_groups, id_cols, step, weights)
 
     def finish(self) -> None:
         for part in self.parts:
             part.finish()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     @property
     def hi(self) -> np.ndarray:

@@ -185,6 +185,26 @@ def weights(key, first, w):
 
 
 @njit(**EXACT)
+def weight_rows(keys, first, stop, table, tops):
+    """table[t] = the Poisson(1) weights (:func:`weights`) of the track with key keys[t], as uint8 (a
+    weight is at most 12), and tops[t] their largest, for t = first ... stop - 1; table has the even
+    width of the accumulator rows, B + B % 2."""
+    w = np.empty(table.shape[1])
+    for t in range(first, stop):
+        tops[t] = weights(keys[t], 0, w)
+        for b in range(w.size):
+            table[t, b] = np.uint8(w[b])
+
+
+@njit(**dict(EXACT, parallel=True))
+def weight_table(keys, chunks, table, tops):
+    """:func:`weight_rows` for every track, a run of tracks chunks[c] ... chunks[c + 1] - 1 per task: a
+    sweep draws each track's weights once for all its configurations."""
+    for c in prange(chunks.size - 1):
+        weight_rows(keys, chunks[c], chunks[c + 1], table, tops)
+
+
+@njit(**EXACT)
 def quantize(y):
     """round(y * 2**32), ties up, as a float64 holding an integer (|y| < VALUE_LIMIT)."""
     return math.floor(y * SCALE + 0.5)
@@ -330,12 +350,13 @@ def _same_rows(rows_buf, counts, i, j):
 
 
 @njit(**PARALLEL)
-def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
+def replicate_sums(Y, pos_key, group, table, tops, step, chunks, hi, lo):
     """Add every track's weighted values to the replicate sums of its group.
 
-    Y (n, K) float64 stage scores (NaN: null), pos_key (n,), group (n,) int32, keys (n,) uint64
-    (:func:`track_keys`); ``chunks`` (c + 1,) cuts the tracks into runs, run c adding into hi[c],
-    lo[c], each (G, R, B) int64, zeroed by the caller.
+    Y (n, K) float64 stage scores (NaN: null), pos_key (n,), group (n,) int32, each track's weights
+    and their largest in table (n, B + B % 2) uint8 and tops (n,) (:func:`weight_rows`); ``chunks``
+    (c + 1,) cuts the tracks into runs, run c adding into hi[c], lo[c], each (G, R, B) int64, zeroed
+    by the caller.
 
     Each accumulator row has its own room: what may still be added before its float partials could
     leave the exact range; a row is flushed into the limbs when a track would exceed it.  Tracks
@@ -377,7 +398,10 @@ def replicate_sums(Y, pos_key, group, keys, step, chunks, hi, lo):
                 if size < 4:
                     size = 1
                 for q in range(size):
-                    top[q] = weights(keys[first + order[i + q]], 0, W[q])
+                    t = first + order[i + q]
+                    for b in range(width):
+                        W[q, b] = table[t, b]
+                    top[q] = tops[t]
                 a = acc[g]
                 if size == 1:
                     for j in range(counts[lead]):

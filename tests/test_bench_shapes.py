@@ -65,8 +65,11 @@ def test_long_shape_runs_tf2eng_and_names_a_missing_duckdb(tmp_path, monkeypatch
     assert "tf2eng run, 3 files" in result.stdout and "skipped: DuckDB not installed" in result.stdout
     report = json.loads((tmp_path / "bench.json").read_text())
     assert report["shape"] == "long"
-    tf2eng_run, duck = report["runs"]
-    assert tf2eng_run["wall_s"] > 0 and tf2eng_run["peak_rss_bytes"] > 0
+    tf2eng_run, polars_run, numpy_run, duck = report["runs"]
+    assert [r["name"] for r in (polars_run, numpy_run)] == ["polars stage sums, 3 files",
+                                                             "numpy script stage sums, 3 files"]
+    for run in (tf2eng_run, polars_run, numpy_run):
+        assert run["wall_s"] > 0 and run["peak_rss_bytes"] > 0
     assert duck["wall_s"] is None and duck["note"].startswith("skipped")
 
 
@@ -82,3 +85,48 @@ def test_peak_rss_is_the_commands_own_not_the_benchmarks(tmp_path):
     assert 300_000_000 < rss < 400_000_000
     with pytest.raises(shapes.InputError, match="exited with 3"):
         shapes.measured([sys.executable, "-S", "-c", "raise SystemExit(3)"])
+
+
+@pytest.fixture(scope="module")
+def shaped(tmp_path_factory):
+    """300 synthetic tracks as one wide file, split into 7 files, and shuffled long over 4 files."""
+    from tf2eng.engine.synth import write_synthetic
+
+    d = tmp_path_factory.mktemp("shapes")
+    write_synthetic(d / "one.parquet", 300, 3)
+    shapes.split_dataset(d / "one.parquet", d / "split", 7)
+    shapes.long_dataset(d / "long", 300, 4, 3)
+    return d
+
+
+@pytest.mark.parametrize("name, data, key", [
+    ("polars-wide", "split", ["track"]), ("numpy-wide", "split", ["track"]),
+    ("polars-long", "long", ["video_id", "exp_id"]), ("numpy-long", "long", ["video_id", "exp_id"]),
+])
+def test_baselines_compute_the_stage_sums_of_eq_2(shaped, name, data, key):
+    """Each competitor of the shapes computes what tf2eng's stages/ holds with the defaults (up to the
+    order of its additions), track by track."""
+    from tf2eng.engine.tools import baselines
+    from reference import track
+
+    wide = pq.read_table(shaped / "one.parquet").to_pylist()
+    want = {(i,) if key == ["track"] else (row["video_id"], row["exp_id"]):
+            track(row["scores"], row["key_frame"])["Y"]
+            for i, row in enumerate(wide)}
+    got = pl.from_arrow(baselines.BASELINES[name](str(shaped / data / "*.parquet"))).sort(*key, "stage")
+    sums = got.group_by(key, maintain_order=True).agg("stage", "y")
+    assert sums.height == len(want)
+    for row in sums.iter_rows(named=True):
+        assert row["stage"] == list(range(10))
+        np.testing.assert_allclose(row["y"], want[tuple(row[k] for k in key)], rtol=1e-12)
+
+
+def test_shapes_run_polars_and_numpy_beside_tf2eng_and_skip_on_request(tmp_path, monkeypatch):
+    monkeypatch.setattr(shapes, "duckdb_available", lambda: False)
+    result = _bench(tmp_path, "--shape", "many-files", "--tracks", 60, "--files", 5, "--repeat", 1,
+                    "--skip", "duckdb,numpy")
+    assert result.exit_code == 0, result.output
+    names = [run["name"] for run in json.loads((tmp_path / "bench.json").read_text())["runs"]]
+    assert names == ["tf2eng run, 5 files", "tf2eng run, one file", "polars stage sums, 5 files"]
+    bad = _bench(tmp_path, "--shape", "long", "--tracks", 40, "--files", 3, "--skip", "spark")
+    assert bad.exit_code == 2 and "--skip: unknown spark" in bad.stderr

@@ -1,9 +1,12 @@
-"""``tf2eng bench --shape many-files|long``: whole runs of tf2eng and DuckDB on the same files, side by side.
+"""``tf2eng bench --shape many-files|long``: whole runs of tf2eng, DuckDB, polars and a numpy script on
+the same files, side by side.
 
 Each run is a fresh process; its wall time and peak RSS (the process's own
 maximum resident set, from ``wait4``) are reported, with the ratio to tf2eng's
 run on the shape.  DuckDB runs in a child Python (``import duckdb`` happens
 only there); without DuckDB installed its rows say so and the rest runs.
+polars and the numpy script are the baselines of engine/tools/baselines.py,
+each in a child Python too; ``skip`` leaves out any of the three.
 
 Shapes (both made once from ``tf2eng synth`` tracks, under ``data_dir``):
 
@@ -191,15 +194,30 @@ def duckdb_run(query: str, pattern: str, scratch: Path) -> tuple[float, int]:
         return measured([sys.executable, "-c", code, query, pattern], cwd=tmp)
 
 
+def baseline_run(name: str, pattern: str, scratch: Path) -> tuple[float, int]:
+    """(wall s, peak RSS bytes) of baseline ``name`` (engine/tools/baselines.py) over the files ``pattern``
+    in a fresh process."""
+    code = "import sys; from tf2eng.engine.tools.baselines import run; run(sys.argv[1], sys.argv[2])"
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        return measured([sys.executable, "-c", code, name, pattern], cwd=tmp)
+
+
 def duckdb_available() -> bool:
     return importlib.util.find_spec("duckdb") is not None
 
 
 def run_shape(shape: str, tracks: int, seed: int = 0, files: int | None = None, repeat: int = 1,
-              data_dir: str | Path = "bench/data", threads: int | None = None, log=print) -> tuple[str, list[Measured]]:
-    """Make the shape's dataset (once) and time each tool on it; (a description, the rows)."""
+              data_dir: str | Path = "bench/data", threads: int | None = None, log=print,
+              skip: tuple[str, ...] = ()) -> tuple[str, list[Measured]]:
+    """Make the shape's dataset (once) and time each tool on it, but those in ``skip`` (numpy, polars,
+    duckdb); (a description, the rows)."""
     if shape not in SHAPES:
         raise InputError(f"--shape: unknown {shape!r}; the shapes are wide, {', '.join(SHAPES)}")
+    from .benchmark import COMPETITORS
+
+    unknown = sorted(set(skip) - set(COMPETITORS))
+    if unknown:
+        raise InputError(f"--skip: unknown {', '.join(unknown)}; the competitors are {', '.join(COMPETITORS)}")
     files = files or DEFAULT_FILES[shape]
     if files < 1:
         raise InputError("--files: must be at least 1")
@@ -213,6 +231,9 @@ def run_shape(shape: str, tracks: int, seed: int = 0, files: int | None = None, 
             runs = [(f"tf2eng run, {files:,} files", lambda: tf2eng_run(directory, data_dir, threads))]
             duck = [(f"DuckDB stage sums, {files:,} files",
                      lambda: duckdb_run(DUCKDB_LONG, str(directory / "*.parquet"), data_dir))]
+            others = [(tool, f"{label} stage sums, {files:,} files",
+                       lambda tool=tool: baseline_run(f"{tool}-long", str(directory / "*.parquet"), data_dir))
+                      for tool, label in (("polars", "polars"), ("numpy", "numpy script"))]
         else:
             one = data_dir / f"synth-{tracks}-{seed}.parquet"
             if not one.exists():
@@ -224,17 +245,22 @@ def run_shape(shape: str, tracks: int, seed: int = 0, files: int | None = None, 
             duck = [(f"DuckDB stage sums, {files:,} files",
                      lambda: duckdb_run(DUCKDB_WIDE, str(directory / "*.parquet"), data_dir)),
                     ("DuckDB stage sums, one file", lambda: duckdb_run(DUCKDB_WIDE, str(one), data_dir))]
+            others = [(tool, f"{label} stage sums, {files:,} files",
+                       lambda tool=tool: baseline_run(f"{tool}-wide", str(directory / "*.parquet"), data_dir))
+                      for tool, label in (("polars", "polars"), ("numpy", "numpy script"))]
     except OSError as exc:
         raise InputError(f"{data_dir}: cannot write the benchmark dataset: {exc.strerror or exc}") from None
     log(f"{what}; {os.cpu_count()} CPUs; best of {repeat}")
-    if not duckdb_available():
+    rows_out = []
+    if "duckdb" in skip:
+        duck = []
+    elif not duckdb_available():
         log("DuckDB is not installed (pip install 'tf2eng[bench]'): its rows are skipped")
         rows_out = [Measured(name, None, None, "skipped: DuckDB not installed") for name, _ in duck]
         duck = []
-    else:
-        rows_out = []
+    others = [(name, fn) for tool, name, fn in others if tool not in skip]
     results = []
-    for name, fn in runs + duck:
+    for name, fn in runs + duck + others:
         best = None
         for _ in range(repeat):
             wall, rss = fn()
