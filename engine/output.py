@@ -236,6 +236,8 @@ class OutputDir:
 
     def __init__(self, final: str | os.PathLike, resume: bool = False, parts: int = 1):
         self.final = Path(final).absolute()
+        if self.final.is_symlink():  # -o names a link: the output is the directory it points to; the link stays
+            self.final = Path(os.path.realpath(self.final))
         if self.final.exists() and not _is_previous_result(self.final):
             raise InputError(f"{self.final}: exists and is not a tf2eng output directory; choose another -o")
         try:

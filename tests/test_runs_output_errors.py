@@ -136,3 +136,20 @@ def test_disk_full_while_plotting(synthetic, tmp_path, monkeypatch):
     (line,) = result.stderr.splitlines()
     assert "No space left on device" in line and str(out) in line
     assert _tree(out) == before and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("dangling", [False, True])
+def test_output_through_a_symbolic_link(synthetic, tmp_path, dangling):
+    """-o naming a symbolic link writes the directory it points to (made there if it does not exist yet);
+    the link stays a link, and nothing is left beside it."""
+    target = tmp_path / "disk" / "results"
+    if not dangling:
+        tf2eng.run(synthetic, out=target, plot=False)
+    link = tmp_path / "results"
+    link.symlink_to(target, target_is_directory=True)
+    result = runner.invoke(app, ["run", str(synthetic), "-o", str(link), "--no-plot", "-q", "--stages", "7"])
+    assert result.exit_code == 0, result.output
+    assert link.is_symlink() and link.resolve() == target.resolve()
+    assert (target / "summary.json").exists() and '"stages": 7' in (target / "summary.json").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "results"]
+    assert not _leftovers(tmp_path / "disk")
