@@ -31,7 +31,7 @@ def render(file, data: dict) -> None:
                 ("A", COLOUR_A, data["mean_a"][j], data["band_a"], data["n_a"]),
                 ("B", COLOUR_B, data["mean_b"][j], data["band_b"], data["n_b"])):
             top.fill_between(xs, low[j][::stride], high[j][::stride], color=colour, alpha=0.2, lw=0)
-            top.plot(xs, mean[::stride], color=colour, lw=1.8, label=f"{name} ({int(n[j]):,} tracks)")
+            top.plot(xs, mean[::stride], color=colour, lw=1.8, label=f"{name} ({int(n[j]):,} track{'' if int(n[j]) == 1 else 's'})")
         bottom.fill_between(xs, data["ci"][0][j][::stride], data["ci"][1][j][::stride], color="0.6", alpha=0.5, lw=0)
         bottom.plot(xs, data["diff"][j][::stride], color=COLOUR_DIFF, lw=1.5, label="A − B")
         bottom.axhline(0.0, color="0.3", lw=0.8)

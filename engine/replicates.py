@@ -40,7 +40,7 @@ def check_budget(n_groups: int, replicates: int, stages: int, grid_size: int, by
         raise InputError(
             f"--bootstrap {replicates}: {n_groups:,} groups" + (f" of --by {','.join(by)}" if by else "")
             + f" need {need / 2**30:.1f} GiB of replicate sums, more than the {BUDGET_BYTES // 2**30} GiB budget "
-            f"(at most {most:,} groups with {replicates} replicates); use fewer replicates or a coarser --by")
+            f"(at most {most:,} group{'' if most == 1 else 's'} with {replicates} replicates); use fewer replicates or a coarser --by")
 
 
 def id_hashes(table: pa.Table | pa.RecordBatch, id_cols: tuple[str, ...]) -> np.ndarray:

@@ -42,7 +42,7 @@ class SweepReplicateSums:
                     + (f" of --by {','.join(self.by)}" if self.by else "")
                     + f" in {len(self.parts)} configurations need {n_groups * per_group / 2**30:.1f} GiB of "
                     f"replicate sums, more than the {BUDGET_BYTES // 2**30} GiB budget (at most "
-                    f"{BUDGET_BYTES // per_group:,} groups); use fewer replicates, configurations or a coarser --by")
+                    f"{BUDGET_BYTES // per_group:,} group{'' if BUDGET_BYTES // per_group == 1 else 's'}); use fewer replicates, configurations or a coarser --by")
         for part in self.parts:
             part.grow(n_groups)
 
