@@ -296,6 +296,11 @@ class _Job:
         """The run's units in path order: small files packed together (units.pack_files), a large file
         cut into runs of row groups, or (long layout) the whole dataset."""
         digest = self.sweep.digest(self.source.meta.sha256 if self.source.meta is not None else None)
+        # The types of the columns read, as the whole input gives them (a new hive partition or file
+        # may turn a column from int32 into text): results made with other types are not reused.
+        types = [f"{name}={self.source.schema.field(name).type}" for name in self.columns.read
+                 if name in self.source.schema.names]
+        digest = hashlib.sha256(f"{digest}|{'|'.join(types)}".encode()).hexdigest()
         files = self.source.fingerprint["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
             return [Unit(unit_key(files, digest), tuple(Part(i) for i in range(len(files))), self.source.path,
