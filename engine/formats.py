@@ -407,9 +407,14 @@ class TextFragment:
         and whether it has one (False where it only holds NaN, ±Infinity or numbers beyond float64 in
         float columns, kept as such floats: README, Input formats)."""
         obj = self._json_object(line, row)
+        repeated = _repeated_members(line)  # ambiguous: Python's json keeps the last, Arrow refuses the row
         columns = []
         wrong = False
         for field in schema:
+            if field.name in repeated:
+                columns.append(pa.nulls(1, field.type))
+                wrong = True
+                continue
             try:
                 value = json.dumps({field.name: obj.get(field.name)}, allow_nan=False).encode()
                 column = _read_json(value, pa.schema([field])).column(0).chunk(0)
@@ -650,6 +655,18 @@ def split_bad_rows(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | 
         return batch, None
     bad = batch.column(i).to_numpy(zero_copy_only=False).astype(np.uint8)
     return batch.remove_column(i), bad
+
+
+def _repeated_members(line: bytes) -> set[str]:
+    """The names a JSON Lines row's object gives more than once, at its top level."""
+    levels: list[list[str]] = []
+
+    def pairs(items: list) -> dict:
+        levels.append([name for name, n in Counter(name for name, _ in items).items() if n > 1])
+        return dict(items)
+
+    json.loads(line, object_pairs_hook=pairs)
+    return set(levels[-1]) if levels else set()  # (the top-level object is the last one parsed)
 
 
 def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table:

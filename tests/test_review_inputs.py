@@ -41,3 +41,19 @@ def test_incremental_run_after_a_partition_changes_the_column_type(tracks, tmp_p
     for name in ("stage_means.parquet", "curve.parquet"):
         assert _bytes(tmp_path / "out", name) == _bytes(tmp_path / "full", name)
     assert full.stage_means["cat"].to_list()[0] == "1"
+
+
+def test_jsonl_line_that_names_a_read_column_twice_is_a_bad_row(tmp_path):
+    """A JSON Lines row naming `scores` twice is ambiguous (Arrow's reader refuses it, Python's json
+    keeps the last value): README, Bad input: `bad_value`, never read silently as one of the two.
+    A member the run does not read may repeat."""
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"video_id": "a", "scores": [0.1, 0.5]}\n'
+                    '{"video_id": "b", "scores": [0.1, 0.5], "scores": [0.9]}\n'
+                    '{"video_id": "c", "scores": [0.2, 0.4], "note": 1, "note": 2}\n')
+    result = tf2eng.run(path, tmp_path / "out", plot=False)
+    assert result.summary["rows"]["rejected_by_reason"] == {"bad_value": 1}
+    rejected = pq.read_table(tmp_path / "out" / "rejected.parquet").to_pylist()
+    assert [(r["video_id"], r["reason"], r["row"]) for r in rejected] == [("b", "bad_value", 1)]
+    assert rejected[0]["scores"] is None
+    assert sorted(result.stages().collect()["video_id"].to_list()) == ["a", "c"]
