@@ -189,15 +189,36 @@ def _arrow_format(path: str) -> str | None:
 
 
 def _all_files(directory: str) -> list[str]:
+    """Every file under ``directory``, symbolic links followed (as Arrow's dataset discovery does); a
+    directory reached again (a loop, a second link to one already read) is read once, where it is
+    first met in path order."""
     files = []
-    for root, dirs, names in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith((".", "_")) and not _is_output(os.path.join(root, d))]
+    seen = {os.path.realpath(directory)}
+    for root, dirs, names in os.walk(directory, followlinks=True):
+        kept = []
+        for d in sorted(dirs):
+            full = os.path.join(root, d)
+            if d.startswith((".", "_")) or _is_output(full) or os.path.realpath(full) in seen:
+                continue
+            seen.add(os.path.realpath(full))
+            kept.append(d)
+        dirs[:] = kept
         for name in names:
             full = os.path.join(root, name)
-            if name.startswith((".", "_")) or not os.path.isfile(full):
+            if name.startswith((".", "_")):
                 continue
-            files.append(full)
+            _check_link(full)
+            if os.path.isfile(full):
+                files.append(full)
     return sorted(files)
+
+
+def _check_link(path: str) -> None:
+    """A data file's name that is a broken symbolic link stops the run (an input that cannot be
+    read), instead of being left out silently; other names (notes) are skipped as ever."""
+    if os.path.islink(path) and not os.path.exists(path) and (
+            formats.format_by_name(path) in formats.READERS or formats.format_by_name(path) in ("parquet", "ipc")):
+        raise InputError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
 
 
 def _one_format(path: str, files: list[str], forced: str | None = None) -> str:
@@ -227,7 +248,10 @@ def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str,
     format --format names, else None."""
     base = glob_base(path)
     if base is not None:
-        files = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
+        matches = globlib.glob(path, recursive=True)
+        for match in matches:
+            _check_link(match)
+        files = sorted(p for p in matches if os.path.isfile(p))
         if not files:
             raise InputError(f"{path}: no file matches")
         return files, _one_format(path, files, forced), base

@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import tf2eng
+from tf2eng.engine.errors import InputError
 from tf2eng.engine.synth import write_synthetic
 
 
@@ -57,3 +58,35 @@ def test_jsonl_line_that_names_a_read_column_twice_is_a_bad_row(tmp_path):
     assert [(r["video_id"], r["reason"], r["row"]) for r in rejected] == [("b", "bad_value", 1)]
     assert rejected[0]["scores"] is None
     assert sorted(result.stages().collect()["video_id"].to_list()) == ["a", "c"]
+
+
+def test_directory_reads_symlinked_subdirectories_once(tracks, tmp_path):
+    """README, Input: a symbolic link to a directory inside the input is read as that directory (as
+    Arrow's own dataset discovery does), and a directory reached twice (a loop, or a second link to
+    one already read) is read once, so no row is read twice or silently left out."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pq.write_table(tracks.slice(0, 10), elsewhere / "a.parquet")
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(tracks.slice(10, 10), data / "b.parquet")
+    (data / "linked").symlink_to(elsewhere)
+    (data / "linked_again").symlink_to(elsewhere)
+    (data / "loop").symlink_to(data)
+    result = tf2eng.run(data, tmp_path / "out", plot=False)
+    assert result.summary["rows"]["read"] == 20
+    paths = [entry["path"] for entry in result.summary["input"]["fingerprint"]["files"]]
+    assert [p.split("data/")[-1] for p in paths] == ["b.parquet", "linked/a.parquet"]
+
+
+@pytest.mark.parametrize("glob", [False, True])
+def test_broken_symlink_to_a_data_file_stops_the_run(tracks, tmp_path, glob):
+    """A data file's name that leads nowhere (a broken symbolic link) is an unreadable input: one line
+    naming it, exit 2 (README, Bad input), not a file silently left out."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(tracks.slice(0, 10), data / "a.parquet")
+    (data / "b.parquet").symlink_to(tmp_path / "gone.parquet")
+    (data / "notes.txt").symlink_to(tmp_path / "gone.txt")  # not a data file's name: skipped, as any note
+    with pytest.raises(InputError, match=r"b\.parquet: a symbolic link to .*gone\.parquet, which does not exist"):
+        tf2eng.run(str(data / "*.parquet") if glob else data, tmp_path / "out", plot=False)
