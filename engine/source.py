@@ -234,6 +234,19 @@ def _is_output(directory: str) -> bool:
     return os.path.isfile(os.path.join(directory, "summary.json")) and os.path.isdir(os.path.join(directory, "_tf2eng"))
 
 
+def _check_not_stream(path: str, fmt: str) -> None:
+    """Name an Arrow IPC stream (its first bytes the continuation marker) as such where the IPC file
+    format was expected: Arrow's dataset reads only the file format (README, Input formats)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return
+    if fmt == "ipc" and head == b"\xff\xff\xff\xff":
+        raise InputError(f"{path}: an Arrow IPC stream; tf2eng reads the Arrow IPC file format (.arrow, .feather): "
+                         "rewrite it as one (pyarrow.feather.write_feather) or as Parquet")
+
+
 def _sniff(path: str) -> str | None:
     """"parquet" or "ipc" from a file's first bytes; None for anything else or an unreadable file."""
     try:
@@ -310,6 +323,8 @@ class Source:
             )
             self.fragments = list(self.dataset.get_fragments())
         except (pa.ArrowException, OSError) as exc:
+            for path in [target] if isinstance(target, str) else target:
+                _check_not_stream(path, self.format)
             raise InputError(f"{self.path}: cannot read: {_first_line(exc)}") from None
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
@@ -391,6 +406,7 @@ class Source:
             physical = fragment.physical_schema
             rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
+            _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)

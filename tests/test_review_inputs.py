@@ -90,3 +90,21 @@ def test_broken_symlink_to_a_data_file_stops_the_run(tracks, tmp_path, glob):
     (data / "notes.txt").symlink_to(tmp_path / "gone.txt")  # not a data file's name: skipped, as any note
     with pytest.raises(InputError, match=r"b\.parquet: a symbolic link to .*gone\.parquet, which does not exist"):
         tf2eng.run(str(data / "*.parquet") if glob else data, tmp_path / "out", plot=False)
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_arrow_ipc_stream_file_is_named_as_such(tracks, tmp_path, beside):
+    """An Arrow IPC *stream* (`pyarrow.ipc.new_stream`, polars' `write_ipc_stream`) is not the IPC file
+    format Arrow's dataset reads: one line naming the file and saying what it is, exit 2 (README,
+    Input formats), alone or beside readable IPC files."""
+    import pyarrow as pa
+    import pyarrow.feather as pf
+
+    data = tmp_path / "data"
+    data.mkdir()
+    if beside:
+        pf.write_feather(tracks, data / "a.arrow")
+    with pa.ipc.new_stream(data / "b.arrows", tracks.schema) as writer:
+        writer.write_table(tracks)
+    with pytest.raises(InputError, match=r"b\.arrows: an Arrow IPC stream; tf2eng reads the Arrow IPC file format"):
+        tf2eng.run(data, tmp_path / "out", plot=False)
