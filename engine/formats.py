@@ -910,6 +910,8 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
     fragments = parallel_map(lambda path: TextFragment(path, fmt, roles), files)
     with_data = [f for f in fragments if f.physical_schema is not None]
     _type_untyped_columns(with_data)
+    if fmt in ("csv", "tsv"):
+        _text_where_files_differ(with_data, roles)
     schema = with_data[0].physical_schema if with_data else _columns_of_no_data(fmt, options)
     for fragment in fragments:
         if fragment.physical_schema is None:
@@ -934,6 +936,23 @@ def _type_untyped_columns(fragments: list[TextFragment]) -> None:
         for name in fragment.untyped & set(typed):
             schema = schema.set(schema.get_field_index(name), pa.field(name, typed[name]))
         fragment.physical_schema = schema
+
+
+def _text_where_files_differ(fragments: list[TextFragment], roles: Roles) -> None:
+    """CSV / TSV: a column (not the scores) that some files' first blocks type as text and others as
+    numbers or dates is read as text in every file, as written (README, Input formats): a file of one
+    video whose frames all lack a leading zero ("10000", ...), or whose id happens to be all digits,
+    reads as the other files do instead of stopping the run."""
+    kinds: dict[str, set] = {}
+    for fragment in fragments:
+        for field in fragment.physical_schema:
+            kinds.setdefault(field.name, set()).add(field.type)
+    for name, types in kinds.items():
+        if len(types) > 1 and pa.string() in types and name not in roles.scores:
+            for fragment in fragments:
+                schema = fragment.physical_schema
+                if name in schema.names:
+                    fragment.physical_schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
 
 
 def _columns_of_no_data(fmt: str, options) -> pa.Schema:

@@ -108,3 +108,36 @@ def test_arrow_ipc_stream_file_is_named_as_such(tracks, tmp_path, beside):
         writer.write_table(tracks)
     with pytest.raises(InputError, match=r"b\.arrows: an Arrow IPC stream; tf2eng reads the Arrow IPC file format"):
         tf2eng.run(data, tmp_path / "out", plot=False)
+
+
+def test_csv_files_whose_first_blocks_type_a_column_differently_read_it_as_text(tmp_path):
+    """Per-video CSV files of Ref-YouTube-VOS-like names: one video's frames start at "10000" (no
+    leading zero: integers by themselves) and one video id is all digits.  Where files' first blocks
+    give a column text in some and numbers in others, every file reads it as text (README, Input
+    formats), so the tracks give what they give in one Parquet file, instead of stopping the run."""
+    import pyarrow as pa
+
+    tracks = {  # video -> (first frame number, scores, key frame position)
+        "003234408d": (0, [0.1, 0.4, 0.9, 0.3], 2),
+        "1234567890": (110, [0.2, 0.8, 0.5], 1),
+        "a9f23c45e1": (10000, [0.3, 0.6, 0.2, 0.1, 0.7], 4),
+    }
+    rows = []
+    data = tmp_path / "csv"
+    data.mkdir()
+    for video, (start, scores, key) in tracks.items():
+        frames = [f"{start + 5 * i:05d}" for i in range(len(scores))]
+        lines = ["video_id,frame,score,key_frame"]
+        lines += [f"{video},{frame},{score},{frames[key]}" for frame, score in zip(frames, scores)]
+        (data / f"{video}.csv").write_text("\n".join(lines) + "\n")
+        rows += [{"video_id": video, "frame": frame, "score": score, "key_frame": frames[key]}
+                 for frame, score in zip(frames, scores)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "long.parquet")
+    from_csv = tf2eng.run(data, tmp_path / "out_csv", plot=False)
+    from_parquet = tf2eng.run(tmp_path / "long.parquet", tmp_path / "out_pq", plot=False)
+    assert from_csv.summary["rows"]["written"] == 3
+    for name in ("stage_means.parquet", "curve.parquet"):
+        assert _bytes(tmp_path / "out_csv", name) == _bytes(tmp_path / "out_pq", name)
+    stages = from_csv.stages().collect().sort("video_id")
+    assert stages["video_id"].to_list() == sorted(tracks)
+    assert stages["key_label"].to_list() == ["00010", "00115", "10020"]
