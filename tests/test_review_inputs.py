@@ -141,3 +141,21 @@ def test_csv_files_whose_first_blocks_type_a_column_differently_read_it_as_text(
     stages = from_csv.stages().collect().sort("video_id")
     assert stages["video_id"].to_list() == sorted(tracks)
     assert stages["key_label"].to_list() == ["00010", "00115", "10020"]
+
+
+@pytest.mark.parametrize("option, value, shown", [("--by", ",", "','"), ("--by", "category,,exp_id", "'category,,exp_id'"),
+                                                  ("--id-cols", "video_id,", "'video_id,'")])
+def test_empty_item_in_a_column_list_is_a_bad_option(tracks, tmp_path, option, value, shown):
+    """`--by ,` must not silently mean no grouping, nor `video_id,` drop an item: an empty item in a
+    list of columns is one line naming the option, exit 2, as an empty item of --lam is (README,
+    Parameter sweeps; Bad input)."""
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+
+    pq.write_table(tracks, tmp_path / "in.parquet")
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "in.parquet"), "-o", str(tmp_path / "out"), "--no-plot",
+                                      "-q", option, value])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"tf2eng: error: {option} has an empty item: {shown}"]
+    assert not (tmp_path / "out").exists()
