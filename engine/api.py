@@ -43,6 +43,19 @@ Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
 
 
+def _load_stored(path: Path) -> UnitAggregates:
+    """A reused or resumed unit's stored aggregates; damaged ones (changed after they were written) stop
+    the run with one line (exit 2) rather than an internal error."""
+    import zipfile
+
+    try:
+        return UnitAggregates.load(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, pa.ArrowException) as exc:
+        raise InputError(f"{path}: the stored results of a unit cannot be read ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); run again with --full (or "
+                         "without --resume) to recompute them") from None
+
+
 @dataclass
 class RunResult:
     """What a run produced: the output directory, its summary and the aggregate tables
@@ -387,7 +400,7 @@ class _Job:
         t = time.perf_counter()
         staging = self.output.units
         for unit in units:
-            aggregates = self.unit_aggregates.get(unit.key) or UnitAggregates.load(staging.aggregates(unit.key))
+            aggregates = self.unit_aggregates.get(unit.key) or _load_stored(staging.aggregates(unit.key))
             for part, sha in zip(staging.stages_parts(unit.key), aggregates.stages_sha256.split(",")):
                 self.part_sha256[part.name] = sha
             n_local = aggregates.stage.shape[0]
