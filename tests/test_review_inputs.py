@@ -161,17 +161,18 @@ def test_empty_item_in_a_column_list_is_a_bad_option(tracks, tmp_path, option, v
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("damage", [b"garbage\n", None])
-def test_damaged_stored_unit_results_stop_with_one_line(tracks, tmp_path, damage):
+@pytest.mark.parametrize("damage, stored_name", [(b"garbage\n", "*.npz"), (None, "*.npz"),
+                                                 (b"garbage\n", "*.rejected.parquet")])
+def test_damaged_stored_unit_results_stop_with_one_line(tracks, tmp_path, damage, stored_name):
     """A previous output whose stored unit results (`_tf2eng/KEY.npz`) were damaged after it was written
     (garbage, or cut short): the incremental run stops with one line naming the file and what to do,
     exit 2, the previous output untouched, instead of an internal error; --full then recomputes."""
     pq.write_table(tracks, tmp_path / "in.parquet")
     tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", plot=False)
-    (stored,) = (tmp_path / "out" / "_tf2eng").glob("*.npz")
+    (stored,) = (tmp_path / "out" / "_tf2eng").glob(stored_name)
     stored.write_bytes(damage if damage is not None else stored.read_bytes()[:200])
     summary = (tmp_path / "out" / "summary.json").read_bytes()
-    with pytest.raises(InputError, match=r"_tf2eng/\w+\.npz: the stored results of a unit cannot be read .*--full"):
+    with pytest.raises(InputError, match=r"_tf2eng/\w+\.(npz|rejected\.parquet): the stored results of a unit cannot be read .*--full"):
         tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", plot=False)
     assert (tmp_path / "out" / "summary.json").read_bytes() == summary
     again = tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", plot=False, full=True)
