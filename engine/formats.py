@@ -336,8 +336,8 @@ class TextFragment:
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based): {exc}") from None
         if not isinstance(obj, dict):
-            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is a JSON "
-                             f"{type(obj).__name__}, expected an object") from None
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is "
+                             f"{_json_type_name(obj)}, expected an object") from None
         return obj
 
     def _jsonl_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -748,6 +748,15 @@ def _depth(line: bytes) -> int:
     return int(np.cumsum(steps).max()) if steps.size else 0
 
 
+def _json_type_name(value) -> str:
+    """A parsed JSON value's type in JSON's words, for messages: "null", "an array", "a string", ..."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {list: "an array", str: "a string", dict: "an object"}.get(type(value), type(value).__name__)
+
+
 def _json_kind(value) -> str:
     """A JSON value's kind for the type vote of _infer_jsonl: numbers are one kind (Arrow unifies
     integers and floats), a list's kind names its elements' kinds."""
@@ -1111,8 +1120,8 @@ def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) 
     that is no number, a key of the other kind) is ``bad_value``, that value null; a file of another
     shape stops the read, naming the track."""
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object {{video_id: {{exp_id: scores}}}}, found a "
-                         f"{type(data).__name__}")
+        raise InputError(f"{path}: expected a JSON object {{video_id: {{exp_id: scores}}}}, found "
+                         f"{_json_type_name(data)}")
     videos, exps, offsets, values, keys = [], [], [0], [], []
     valid, bad = [], []
     for video, tracks in data.items():

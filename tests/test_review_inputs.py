@@ -177,3 +177,17 @@ def test_damaged_stored_unit_results_stop_with_one_line(tracks, tmp_path, damage
     assert (tmp_path / "out" / "summary.json").read_bytes() == summary
     again = tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", plot=False, full=True)
     assert again.summary["rows"]["read"] == len(tracks)
+
+
+@pytest.mark.parametrize("text, found", [("null", "null"), ("[]", "an array"), ('"x"', "a string"), ("3", "a number"),
+                                         ("true", "true")])
+def test_json_file_of_another_shape_names_the_json_type(tmp_path, text, found):
+    """Messages about JSON name JSON's types (null, an array, a string), not Python's (NoneType, list)."""
+    (tmp_path / "a.json").write_text(text + "\n")
+    with pytest.raises(InputError, match=rf"a\.json: expected a JSON object .*, found {found}$"):
+        tf2eng.run(tmp_path / "a.json", tmp_path / "out", plot=False)
+    (tmp_path / "a.jsonl").write_text('{"video_id": "a", "scores": [0.5]}\n' + text + "\n")
+    if text != "null":  # (a bare null line has a message of its own)
+        with pytest.raises(InputError, match=rf"a\.jsonl: cannot read as JSON Lines: row 1 \(0-based\) is {found}, "
+                                             "expected an object"):
+            tf2eng.run(tmp_path / "a.jsonl", tmp_path / "out2", plot=False)
