@@ -213,6 +213,51 @@ def _all_files(directory: str) -> list[str]:
     return sorted(files)
 
 
+def _recursive_glob(pattern: str, base: str) -> list[str]:
+    """What ``glob.glob(pattern, recursive=True)`` matches, with each real directory visited once, at its
+    shortest path: Python's glob follows symbolic links under ``**`` into loops (every file read some
+    40 times over, or for ever where two links loop).  Names starting with "." match only a pattern
+    part that does, as in glob."""
+    import fnmatch
+    import heapq
+
+    parts = [p for p in pattern[len(base):].split(os.sep) if p] if base != "." else \
+        [p for p in pattern.split(os.sep) if p and p != "."]
+    tops = [base] if base != "." else ["."]
+    found, seen = [], set()
+    # directories breadth first, in path order: the shortest path to a real directory comes first
+    pending = [(0, top, ()) for top in tops if os.path.isdir(top)]
+    while pending:
+        depth, directory, rel = heapq.heappop(pending)
+        real = os.path.realpath(directory)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            full = os.path.join(directory, name)
+            if _glob_match((*rel, name), parts, fnmatch):
+                found.append(full[2:] if base == "." and full.startswith("./") else full)
+            if os.path.isdir(full) and not name.startswith("."):
+                heapq.heappush(pending, (depth + 1, full, (*rel, name)))
+    return found
+
+
+def _glob_match(names: tuple, parts: list, fnmatch) -> bool:
+    """Path parts against pattern parts; ``**`` matches any number of directories (none too)."""
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        return any(_glob_match(names[i:], parts[1:], fnmatch) for i in range(len(names) + 1)) if len(parts) > 1 \
+            else all(not n.startswith(".") for n in names) and bool(names)
+    if not names or (names[0].startswith(".") and not parts[0].startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(names[0], parts[0]) and _glob_match(names[1:], parts[1:], fnmatch)
+
+
 def _check_link(path: str) -> None:
     """A data file's name that is a broken symbolic link stops the run (an input that cannot be
     read), instead of being left out silently; other names (notes) are skipped as ever."""
@@ -261,7 +306,7 @@ def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str,
     format --format names, else None."""
     base = glob_base(path)
     if base is not None:
-        matches = globlib.glob(path, recursive=True)
+        matches = _recursive_glob(path, base) if "**" in path else globlib.glob(path)
         for match in matches:
             _check_link(match)
         files = sorted(p for p in matches if os.path.isfile(p))

@@ -191,3 +191,18 @@ def test_json_file_of_another_shape_names_the_json_type(tmp_path, text, found):
         with pytest.raises(InputError, match=rf"a\.jsonl: cannot read as JSON Lines: row 1 \(0-based\) is {found}, "
                                              "expected an object"):
             tf2eng.run(tmp_path / "a.jsonl", tmp_path / "out2", plot=False)
+
+
+def test_recursive_glob_through_a_symlink_loop_reads_each_file_once(tracks, tmp_path):
+    """`data/**/*.parquet` where `data/sub/loop` links back to `data`: Python's glob follows the loop
+    some 40 levels deep, which read every file 41 times.  Each directory is read once, at its shortest
+    path (README, Input)."""
+    sub = tmp_path / "data" / "sub"
+    sub.mkdir(parents=True)
+    pq.write_table(tracks.slice(0, 10), sub / "z.parquet")
+    (sub / "loop").symlink_to(tmp_path / "data")
+    (tmp_path / "data" / "again").symlink_to(sub)
+    result = tf2eng.run(str(tmp_path / "data" / "**" / "*.parquet"), tmp_path / "out", plot=False)
+    assert result.summary["rows"]["read"] == 10
+    (entry,) = result.summary["input"]["fingerprint"]["files"]
+    assert entry["path"].endswith("data/again/z.parquet")  # the shortest path: data/again, before data/sub
