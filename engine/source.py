@@ -258,6 +258,22 @@ def _glob_match(names: tuple, parts: list, fnmatch) -> bool:
     return fnmatch.fnmatchcase(names[0], parts[0]) and _glob_match(names[1:], parts[1:], fnmatch)
 
 
+def _inside_output(path: str, base: str, outputs: dict[str, bool]) -> bool:
+    """Whether a glob's match lies in a tf2eng output directory below the glob's base directory (an
+    output written inside its own input is not read back as input, as in a directory)."""
+    relative = os.path.relpath(os.path.dirname(path), base)
+    if relative == "." or relative.startswith(".."):
+        return False
+    directory = base
+    for name in relative.split(os.sep):
+        directory = os.path.join(directory, name)
+        if directory not in outputs:
+            outputs[directory] = _is_output(directory)
+        if outputs[directory]:
+            return True
+    return False
+
+
 def _check_link(path: str) -> None:
     """A data file's name that is a broken symbolic link stops the run (an input that cannot be
     read), instead of being left out silently; other names (notes) are skipped as ever."""
@@ -309,7 +325,8 @@ def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str,
         matches = _recursive_glob(path, base) if "**" in path else globlib.glob(path)
         for match in matches:
             _check_link(match)
-        files = sorted(p for p in matches if os.path.isfile(p))
+        outputs: dict[str, bool] = {}  # directory -> is it a tf2eng output (asked once per directory)
+        files = sorted(p for p in matches if os.path.isfile(p) and not _inside_output(p, base, outputs))
         if not files:
             raise InputError(f"{path}: no file matches")
         return files, _one_format(path, files, forced), base

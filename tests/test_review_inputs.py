@@ -206,3 +206,17 @@ def test_recursive_glob_through_a_symlink_loop_reads_each_file_once(tracks, tmp_
     assert result.summary["rows"]["read"] == 10
     (entry,) = result.summary["input"]["fingerprint"]["files"]
     assert entry["path"].endswith("data/again/z.parquet")  # the shortest path: data/again, before data/sub
+
+
+@pytest.mark.parametrize("pattern", ["**/*.parquet", "*/*.parquet"])
+def test_glob_skips_files_of_a_tf2eng_output_inside_it(tracks, tmp_path, pattern):
+    """README, Input: an output written inside its own input is not read back as input, for a glob as
+    for a directory: the second run of `'data/**/*.parquet' -o data/out` read data/out/curve.parquet
+    and stopped (missing column)."""
+    data = tmp_path / "data"
+    (data / "x").mkdir(parents=True)
+    pq.write_table(tracks, data / "x" / "a.parquet")
+    first = tf2eng.run(str(data / pattern), data / "out", plot=False)
+    again = tf2eng.run(str(data / pattern), data / "out", plot=False)
+    assert again.summary["rows"] == first.summary["rows"]
+    assert [e["path"] for e in again.summary["input"]["fingerprint"]["files"]] == [str(data / "x" / "a.parquet")]
