@@ -223,10 +223,9 @@ def _recursive_glob(pattern: str, base: str) -> list[str]:
 
     parts = [p for p in pattern[len(base):].split(os.sep) if p] if base != "." else \
         [p for p in pattern.split(os.sep) if p and p != "."]
-    tops = [base] if base != "." else ["."]
     found, seen = [], set()
     # directories breadth first, in path order: the shortest path to a real directory comes first
-    pending = [(0, top, ()) for top in tops if os.path.isdir(top)]
+    pending = [(0, base, ())] if os.path.isdir(base) else []
     while pending:
         depth, directory, rel = heapq.heappop(pending)
         real = os.path.realpath(directory)
