@@ -88,10 +88,18 @@ def _guarded(fn):
                     EXIT_INTERNAL) from None
 
 
-def _split(value: Optional[str]) -> Optional[tuple[str, ...]]:
+def _split(value: Optional[str], option: str = "--skip") -> Optional[tuple[str, ...]]:
+    """A comma-separated list of names; an empty item (`--by ,`, `a,,b`, `a,`) is a bad option, not
+    dropped (an empty value names none)."""
     if value is None:
         return None
-    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    if not value.strip():
+        return ()
+    names = tuple(v.strip() for v in value.split(","))
+    if not all(names):
+        from ..engine.errors import InputError
+
+        raise InputError(f"{option} has an empty item: {value!r}")
     return names
 
 
@@ -220,8 +228,8 @@ def run(
                 key_col=key_col,
                 scores_col=scores_col,
                 frame_col=frame_col,
-                id_cols=_split(id_cols),
-                by=_split(by) or (),
+                id_cols=_split(id_cols, "--id-cols"),
+                by=_split(by, "--by") or (),
                 layout=layout.value if layout else None,
                 format=format.value,
                 normalize=normalize.value,

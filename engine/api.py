@@ -43,6 +43,19 @@ Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
 
 
+def _load_stored(path: Path) -> UnitAggregates:
+    """A reused or resumed unit's stored aggregates; damaged ones (changed after they were written) stop
+    the run with one line (exit 2) rather than an internal error."""
+    import zipfile
+
+    try:
+        return UnitAggregates.load(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, pa.ArrowException) as exc:
+        raise InputError(f"{path}: the stored results of a unit cannot be read ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); run again with --full (or "
+                         "without --resume) to recompute them") from None
+
+
 @dataclass
 class RunResult:
     """What a run produced: the output directory, its summary and the aggregate tables
@@ -296,6 +309,11 @@ class _Job:
         """The run's units in path order: small files packed together (units.pack_files), a large file
         cut into runs of row groups, or (long layout) the whole dataset."""
         digest = self.sweep.digest(self.source.meta.sha256 if self.source.meta is not None else None)
+        # The types of the columns read, as the whole input gives them (a new hive partition or file
+        # may turn a column from int32 into text): results made with other types are not reused.
+        types = [f"{name}={self.source.schema.field(name).type}" for name in self.columns.read
+                 if name in self.source.schema.names]
+        digest = hashlib.sha256(f"{digest}|{'|'.join(types)}".encode()).hexdigest()
         files = self.source.fingerprint["files"]
         if self.columns.layout == "long":  # tracks may span files: one unit
             return [Unit(unit_key(files, digest), tuple(Part(i) for i in range(len(files))), self.source.path,
@@ -382,7 +400,7 @@ class _Job:
         t = time.perf_counter()
         staging = self.output.units
         for unit in units:
-            aggregates = self.unit_aggregates.get(unit.key) or UnitAggregates.load(staging.aggregates(unit.key))
+            aggregates = self.unit_aggregates.get(unit.key) or _load_stored(staging.aggregates(unit.key))
             for part, sha in zip(staging.stages_parts(unit.key), aggregates.stages_sha256.split(",")):
                 self.part_sha256[part.name] = sha
             n_local = aggregates.stage.shape[0]

@@ -336,8 +336,8 @@ class TextFragment:
         except (ValueError, UnicodeDecodeError) as exc:
             raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based): {exc}") from None
         if not isinstance(obj, dict):
-            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is a JSON "
-                             f"{type(obj).__name__}, expected an object") from None
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is "
+                             f"{_json_type_name(obj)}, expected an object") from None
         return obj
 
     def _jsonl_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
@@ -407,9 +407,14 @@ class TextFragment:
         and whether it has one (False where it only holds NaN, ±Infinity or numbers beyond float64 in
         float columns, kept as such floats: README, Input formats)."""
         obj = self._json_object(line, row)
+        repeated = _repeated_members(line)  # ambiguous: Python's json keeps the last, Arrow refuses the row
         columns = []
         wrong = False
         for field in schema:
+            if field.name in repeated:
+                columns.append(pa.nulls(1, field.type))
+                wrong = True
+                continue
             try:
                 value = json.dumps({field.name: obj.get(field.name)}, allow_nan=False).encode()
                 column = _read_json(value, pa.schema([field])).column(0).chunk(0)
@@ -652,6 +657,18 @@ def split_bad_rows(batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | 
     return batch.remove_column(i), bad
 
 
+def _repeated_members(line: bytes) -> set[str]:
+    """The names a JSON Lines row's object gives more than once, at its top level."""
+    levels: list[list[str]] = []
+
+    def pairs(items: list) -> dict:
+        levels.append([name for name, n in Counter(name for name, _ in items).items() if n > 1])
+        return dict(items)
+
+    json.loads(line, object_pairs_hook=pairs)
+    return set(levels[-1]) if levels else set()  # (the top-level object is the last one parsed)
+
+
 def _read_json(data: bytes, schema: pa.Schema | None) -> pa.Table:
     """JSON Lines in memory through Arrow's reader, in one block; ``schema``: only those columns, of
     those types (a value of another JSON type fails the whole read)."""
@@ -729,6 +746,15 @@ def _depth(line: bytes) -> int:
     codes = np.frombuffer(_JSON_STRING.sub(b"", line), np.uint8)
     steps = np.isin(codes, (91, 123)).astype(np.int32) - np.isin(codes, (93, 125))
     return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+def _json_type_name(value) -> str:
+    """A parsed JSON value's type in JSON's words, for messages: "null", "an array", "a string", ..."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {list: "an array", str: "a string", dict: "an object"}.get(type(value), type(value).__name__)
 
 
 def _json_kind(value) -> str:
@@ -893,6 +919,8 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
     fragments = parallel_map(lambda path: TextFragment(path, fmt, roles), files)
     with_data = [f for f in fragments if f.physical_schema is not None]
     _type_untyped_columns(with_data)
+    if fmt in ("csv", "tsv"):
+        _text_where_files_differ(with_data, roles)
     schema = with_data[0].physical_schema if with_data else _columns_of_no_data(fmt, options)
     for fragment in fragments:
         if fragment.physical_schema is None:
@@ -917,6 +945,23 @@ def _type_untyped_columns(fragments: list[TextFragment]) -> None:
         for name in fragment.untyped & set(typed):
             schema = schema.set(schema.get_field_index(name), pa.field(name, typed[name]))
         fragment.physical_schema = schema
+
+
+def _text_where_files_differ(fragments: list[TextFragment], roles: Roles) -> None:
+    """CSV / TSV: a column (not the scores) that some files' first blocks type as text and others as
+    numbers or dates is read as text in every file, as written (README, Input formats): a file of one
+    video whose frames all lack a leading zero ("10000", ...), or whose id happens to be all digits,
+    reads as the other files do instead of stopping the run."""
+    kinds: dict[str, set] = {}
+    for fragment in fragments:
+        for field in fragment.physical_schema:
+            kinds.setdefault(field.name, set()).add(field.type)
+    for name, types in kinds.items():
+        if len(types) > 1 and pa.string() in types and name not in roles.scores:
+            for fragment in fragments:
+                schema = fragment.physical_schema
+                if name in schema.names:
+                    fragment.physical_schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
 
 
 def _columns_of_no_data(fmt: str, options) -> pa.Schema:
@@ -1075,8 +1120,8 @@ def nested_json_table(data, path: str, with_key: bool, text_keys: bool = False) 
     that is no number, a key of the other kind) is ``bad_value``, that value null; a file of another
     shape stops the read, naming the track."""
     if not isinstance(data, dict):
-        raise InputError(f"{path}: expected a JSON object {{video_id: {{exp_id: scores}}}}, found a "
-                         f"{type(data).__name__}")
+        raise InputError(f"{path}: expected a JSON object {{video_id: {{exp_id: scores}}}}, found "
+                         f"{_json_type_name(data)}")
     videos, exps, offsets, values, keys = [], [], [0], [], []
     valid, bad = [], []
     for video, tracks in data.items():

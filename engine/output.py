@@ -300,7 +300,13 @@ class OutputDir:
         def fill(file: OutputFile) -> None:
             with pq.ParquetWriter(file, schema) as writer:
                 for key in keys:
-                    part = pq.read_table(self.units.rejected_part(key))
+                    path = self.units.rejected_part(key)
+                    try:
+                        part = pq.read_table(path)
+                    except (pa.ArrowException, OSError) as exc:  # damaged after it was written
+                        raise InputError(f"{path}: the stored results of a unit cannot be read "
+                                         f"({str(exc).splitlines()[0]}); run again with --full (or without "
+                                         "--resume) to recompute them") from None
                     if part.num_rows:
                         writer.write_table(part.cast(schema))
 

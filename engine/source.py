@@ -189,15 +189,96 @@ def _arrow_format(path: str) -> str | None:
 
 
 def _all_files(directory: str) -> list[str]:
+    """Every file under ``directory``, symbolic links followed (as Arrow's dataset discovery does); a
+    directory reached again (a loop, a second link to one already read) is read once, where it is
+    first met in path order."""
     files = []
-    for root, dirs, names in os.walk(directory):
-        dirs[:] = [d for d in dirs if not d.startswith((".", "_")) and not _is_output(os.path.join(root, d))]
+    seen = {os.path.realpath(directory)}
+    for root, dirs, names in os.walk(directory, followlinks=True):
+        kept = []
+        for d in sorted(dirs):
+            full = os.path.join(root, d)
+            if d.startswith((".", "_")) or _is_output(full) or os.path.realpath(full) in seen:
+                continue
+            seen.add(os.path.realpath(full))
+            kept.append(d)
+        dirs[:] = kept
         for name in names:
             full = os.path.join(root, name)
-            if name.startswith((".", "_")) or not os.path.isfile(full):
+            if name.startswith((".", "_")):
                 continue
-            files.append(full)
+            _check_link(full)
+            if os.path.isfile(full):
+                files.append(full)
     return sorted(files)
+
+
+def _recursive_glob(pattern: str, base: str) -> list[str]:
+    """What ``glob.glob(pattern, recursive=True)`` matches, with each real directory visited once, at its
+    shortest path: Python's glob follows symbolic links under ``**`` into loops (every file read some
+    40 times over, or for ever where two links loop).  Names starting with "." match only a pattern
+    part that does, as in glob."""
+    import fnmatch
+    import heapq
+
+    parts = [p for p in pattern[len(base):].split(os.sep) if p] if base != "." else \
+        [p for p in pattern.split(os.sep) if p and p != "."]
+    found, seen = [], set()
+    # directories breadth first, in path order: the shortest path to a real directory comes first
+    pending = [(0, base, ())] if os.path.isdir(base) else []
+    while pending:
+        depth, directory, rel = heapq.heappop(pending)
+        real = os.path.realpath(directory)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            full = os.path.join(directory, name)
+            if _glob_match((*rel, name), parts, fnmatch):
+                found.append(full[2:] if base == "." and full.startswith("./") else full)
+            if os.path.isdir(full) and not name.startswith("."):
+                heapq.heappush(pending, (depth + 1, full, (*rel, name)))
+    return found
+
+
+def _glob_match(names: tuple, parts: list, fnmatch) -> bool:
+    """Path parts against pattern parts; ``**`` matches any number of directories (none too)."""
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        return any(_glob_match(names[i:], parts[1:], fnmatch) for i in range(len(names) + 1)) if len(parts) > 1 \
+            else all(not n.startswith(".") for n in names) and bool(names)
+    if not names or (names[0].startswith(".") and not parts[0].startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(names[0], parts[0]) and _glob_match(names[1:], parts[1:], fnmatch)
+
+
+def _inside_output(path: str, base: str, outputs: dict[str, bool]) -> bool:
+    """Whether a glob's match lies in a tf2eng output directory below the glob's base directory (an
+    output written inside its own input is not read back as input, as in a directory)."""
+    relative = os.path.relpath(os.path.dirname(path), base)
+    if relative == "." or relative.startswith(".."):
+        return False
+    directory = base
+    for name in relative.split(os.sep):
+        directory = os.path.join(directory, name)
+        if directory not in outputs:
+            outputs[directory] = _is_output(directory)
+        if outputs[directory]:
+            return True
+    return False
+
+
+def _check_link(path: str) -> None:
+    """A data file's name that is a broken symbolic link stops the run (an input that cannot be
+    read), instead of being left out silently; other names (notes) are skipped as ever."""
+    if os.path.islink(path) and not os.path.exists(path) and (
+            formats.format_by_name(path) in formats.READERS or formats.format_by_name(path) in ("parquet", "ipc")):
+        raise InputError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
 
 
 def _one_format(path: str, files: list[str], forced: str | None = None) -> str:
@@ -215,6 +296,19 @@ def _is_output(directory: str) -> bool:
         os.path.isdir(os.path.join(directory, "_tf2eng")) or os.path.isfile(os.path.join(directory, "compare.parquet")))
 
 
+def _check_not_stream(path: str, fmt: str) -> None:
+    """Name an Arrow IPC stream (its first bytes the continuation marker) as such where the IPC file
+    format was expected: Arrow's dataset reads only the file format (README, Input formats)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return
+    if fmt == "ipc" and head == b"\xff\xff\xff\xff":
+        raise InputError(f"{path}: an Arrow IPC stream; tf2eng reads the Arrow IPC file format (.arrow, .feather): "
+                         "rewrite it as one (pyarrow.feather.write_feather) or as Parquet")
+
+
 def _sniff(path: str) -> str | None:
     """"parquet" or "ipc" from a file's first bytes; None for anything else or an unreadable file."""
     try:
@@ -229,7 +323,11 @@ def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str,
     format --format names, else None."""
     base = glob_base(path)
     if base is not None:
-        files = sorted(p for p in globlib.glob(path, recursive=True) if os.path.isfile(p))
+        matches = _recursive_glob(path, base) if "**" in path else globlib.glob(path)
+        for match in matches:
+            _check_link(match)
+        outputs: dict[str, bool] = {}  # directory -> is it a tf2eng output (asked once per directory)
+        files = sorted(p for p in matches if os.path.isfile(p) and not _inside_output(p, base, outputs))
         if not files:
             raise InputError(f"{path}: no file matches")
         return files, _one_format(path, files, forced), base
@@ -288,6 +386,8 @@ class Source:
             )
             self.fragments = list(self.dataset.get_fragments())
         except (pa.ArrowException, OSError) as exc:
+            for path in [target] if isinstance(target, str) else target:
+                _check_not_stream(path, self.format)
             raise InputError(f"{self.path}: cannot read: {_first_line(exc)}") from None
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
@@ -369,6 +469,7 @@ class Source:
             physical = fragment.physical_schema
             rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
+            _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
