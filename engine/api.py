@@ -254,7 +254,7 @@ class _Job:
         self.groups = GroupIndex(self.columns.by)
         self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         options = self.options
-        # its kernels load only when asked for (README, Start-up)
+        # its kernels load only when asked for (README, Start-up and compilation)
         self.replicates = None if options.bootstrap is None else replicate_sums(sweep, self.columns.by)
         self.group_tracks = np.zeros(0, np.int64)
         self.counts = {"read": 0, "written": 0, "frame_rows": 0, "meta_matched": 0}

@@ -34,7 +34,7 @@ def test_stage_scores_do_not_depend_on_position(values, shift, stages):
     stage_scores(here, T, False, Y1, n1)
     stage_scores(there[shift:], T, False, Y2, n2)
     assert np.array_equal(Y1, Y2) and np.array_equal(n1, n2)
-    # Stage k holds frames i (1-based) with ceil(K*i/T) - 1 == k (README, Conventions).
+    # Stage k holds frames i (1-based) with ceil(K*i/T) - 1 == k (README, The method: conventions).
     k = (stages * np.arange(1, T + 1) + T - 1) // T - 1
     assert np.array_equal(n1, np.bincount(k, minlength=stages))
     for s in range(stages):

@@ -50,7 +50,7 @@ def _by_hand(scores, key, reduce):
     X = [k / K - pos_key for k in range(K)]  # eq. (4)
     points = [(x, y) for x, y in zip(X, Y) if y is not None]
     grid = [-1 + m * H for m in range(round((2 * K - 1) / (K * H)) + 1)]
-    eps = 1e-9 * H  # README "Conventions": points within 1e-9 h of either end are covered
+    eps = 1e-9 * H  # README "The method", conventions: points within 1e-9 h of either end are covered
     curve = []
     for g in grid:
         value = None
@@ -157,7 +157,7 @@ def test_run_gives_every_number_of_the_example(tmp_path, reduce):
         assert abs(at[x] - value) < ROUNDED, (reduce, x, at[x], value)
 
 
-# README "Conventions": for T = 5, K = 10 the frames fall in stages 1, 3, 5, 7, 9; an empty
+# README "The method", conventions: for T = 5, K = 10 the frames fall in stages 1, 3, 5, 7, 9; an empty
 # stage is 0 with --reduce sum and null with --reduce mean, and null stages are left out.
 SHORT = [0.2, 0.4, 0.6, 0.8, 1.0]
 
