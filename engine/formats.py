@@ -460,7 +460,9 @@ class TextFragment:
         self._csv_names = schema.names
         twice = [name for name, n in Counter(schema.names).items() if n > 1]
         if twice:  # no one table, as in Parquet
-            raise InputError(f"{self.path}: the header names column '{twice[0]}' twice")
+            hint = ("; it holds numbers, not names: the file needs a first line naming its columns"
+                    if all(_reads_as_number(name) for name in schema.names) else "")
+            raise InputError(f"{self.path}: the header names column '{twice[0]}' twice{hint}")
         if len(skipped) > WRONG_TYPE_ROWS:  # the first block: most rows of another number of fields?
             try:
                 good = reader.read_next_batch().num_rows
@@ -1238,3 +1240,12 @@ def _array_batches(array: np.ndarray, video: str, name: str | None, dtype, batch
             exp = pa.array([name] * n if one else [f"{name}/{row}" for row in range(start, stop)], pa.string())
         yield pa.RecordBatch.from_arrays([pa.array([video] * n, pa.string()), exp, scores],
                                          names=["video_id", "exp_id", "scores"])
+
+
+def _reads_as_number(text: str) -> bool:
+    """Whether a CSV header cell reads as a number (a file without a header line)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -420,7 +420,7 @@ class Source:
             else:
                 raise InputError(
                     f"{first}: missing column '{wide_col}' (wide layout) or '{long_col}' and "
-                    f"'{options.frame_col}' (long layout)"
+                    f"'{options.frame_col}' (long layout); its columns: {_some_names(self.schema.names)}"
                 )
         scores = options.scores_col or ("scores" if layout == "wide" else "score")
         if options.id_cols is not None:
@@ -493,7 +493,8 @@ class Source:
                 return physical.field(name).type
             if name in partition:
                 return self.schema.field(name).type
-            raise InputError(f"{path}: missing column '{name}'")
+            raise InputError(f"{path}: missing column '{name}'{_named_by(cols, name)}; its columns: "
+                             f"{_some_names(physical.names + list(partition))}")
 
         scan_fields = []
         for name in cols.read:
@@ -648,3 +649,17 @@ def _parquet_batches(fragment: ds.ParquetFileFragment, schema: pa.Schema,
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
+
+
+def _named_by(columns: Columns, name: str) -> str:
+    """Which option asked for column ``name`` (for a missing column's message)."""
+    for option, names in (("--by", columns.by), ("--id-cols", columns.ids), ("--scores-col", (columns.scores,)),
+                          ("--key-col", (columns.key,)), ("--frame-col", (columns.frame,))):
+        if name in names:
+            return f" (named by {option})"
+    return ""
+
+
+def _some_names(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", … ({len(names)} in all)" if len(names) > most else "")

@@ -432,3 +432,24 @@ def test_too_many_groups(tmp_path, monkeypatch):
     pq.write_table(table, tmp_path / "g.parquet")
     with pytest.raises(InputError, match="--by vid: more than 5 groups"):
         tf2eng.run(tmp_path / "g.parquet", tmp_path / "o", by=["vid"])
+
+
+def test_a_missing_column_names_the_option_and_the_files_columns(tmp_path):
+    """The one line of a missing column says which option named it and which columns the file has; a
+    CSV whose first line holds numbers is told it needs a header line."""
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+
+    runner = CliRunner()
+    path = tmp_path / "t.csv"
+    path.write_text("video_id,exp_id,frame,score\nv,0,0,0.5\nv,0,1,0.7\n")
+    result = runner.invoke(app, ["run", str(path), "-o", str(tmp_path / "o"), "--by", "category", "-q"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith(
+        "t.csv: missing column 'category' (named by --by); its columns: video_id, exp_id, frame, score")
+    bare = tmp_path / "bare.csv"
+    bare.write_text("0,0,3\n0.3,0.4,5\n")
+    result = runner.invoke(app, ["run", str(bare), "-o", str(tmp_path / "o2"), "-q"])
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "it holds numbers, not names: the file needs a first line naming its columns" in result.stderr
