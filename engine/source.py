@@ -140,6 +140,10 @@ def _format_of(path: str, forced: str | None = None) -> str:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     if forced is not None:
+        if found is not None and forced not in ("parquet", "ipc") and _ends_like(path, found):  # not text
+            kind = "a Parquet" if found == "parquet" else "an Arrow IPC"
+            raise InputError(f"{path}: is {kind} file (its first bytes), not {formats.NAMES.get(forced, forced)}; "
+                             f"leave out --format, or give --format {found if found == 'parquet' else 'arrow'}")
         return forced
     if found is None:  # e.g. a damaged file: the reader will say what is wrong with it
         found = formats.format_by_name(path)
@@ -147,6 +151,19 @@ def _format_of(path: str, forced: str | None = None) -> str:
         raise InputError(f"{path}: not a format tf2eng reads by its name (Parquet, Arrow IPC, JSON Lines, "
                          "CSV, TSV, JSON, NumPy); give --format")
     return found
+
+
+def _ends_like(path: str, found: str) -> bool:
+    """Whether the file also ends with the magic bytes of ``found`` (a Parquet or Arrow IPC file does)."""
+    tail = b"PAR1" if found == "parquet" else b"ARROW1"
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - len(tail)))
+            return f.read() == tail
+    except OSError:
+        return False
 
 
 def _magic(head: bytes) -> str | None:

@@ -453,3 +453,19 @@ def test_a_missing_column_names_the_option_and_the_files_columns(tmp_path):
     result = runner.invoke(app, ["run", str(bare), "-o", str(tmp_path / "o2"), "-q"])
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "it holds numbers, not names: the file needs a first line naming its columns" in result.stderr
+
+
+def test_a_parquet_file_forced_to_a_text_format_is_named_as_such(tmp_path):
+    """--format csv (or another text format) on a Parquet file: one line saying what the file is,
+    not a parse error quoting its bytes."""
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+
+    path = tmp_path / "scores.parquet"
+    pq.write_table(pa.table({"video_id": ["a"], "scores": [[0.5, 0.7]]}), path)
+    for fmt, name in (("csv", "CSV"), ("jsonl", "JSON Lines"), ("npy", "NumPy")):
+        result = CliRunner().invoke(app, ["run", str(path), "-o", str(tmp_path / fmt), "--format", fmt, "-q"])
+        assert result.exit_code == 2
+        assert result.stderr.strip() == (f"tf2eng: error: {path}: is a Parquet file (its first bytes), not {name}; "
+                                         "leave out --format, or give --format parquet")
