@@ -196,14 +196,6 @@ def weight_rows(keys, first, stop, table, tops):
             table[t, b] = np.uint8(w[b])
 
 
-@njit(**dict(EXACT, parallel=True))
-def weight_table(keys, chunks, table, tops):
-    """:func:`weight_rows` for every track, a run of tracks chunks[c] ... chunks[c + 1] - 1 per task: a
-    sweep draws each track's weights once for all its configurations."""
-    for c in prange(chunks.size - 1):
-        weight_rows(keys, chunks[c], chunks[c + 1], table, tops)
-
-
 @njit(**EXACT)
 def quantize(y):
     """round(y * 2**32), ties up, as a float64 holding an integer (|y| < VALUE_LIMIT)."""

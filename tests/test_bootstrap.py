@@ -254,13 +254,15 @@ def test_tracks_four_at_a_time_match_reference():
 
 
 def test_weight_table_rows_are_the_tracks_weights():
-    """A sweep draws each track's weights once (kernels/bootstrap.py weight_table): row t is what
-    kb.weights gives for key t, up to the even width, as uint8, and tops[t] its largest."""
+    """A sweep draws each track's weights once (kernels/bootstrap.py weight_rows, a run of tracks per
+    call): row t is what kb.weights gives for key t, up to the even width, as uint8, and tops[t] its
+    largest."""
     rng = np.random.default_rng(5)
     keys = rng.integers(0, 2**63, 37, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     table = np.zeros((keys.size, 26), np.uint8)
     tops = np.zeros(keys.size)
-    kb.weight_table(keys, np.array([0, 10, 11, 37], np.int64), table, tops)
+    for first, stop in ((0, 10), (10, 11), (11, 37)):
+        kb.weight_rows(keys, first, stop, table, tops)
     for t, key in enumerate(keys):
         assert table[t].tolist() == ref.poisson_weights(int(key), 26)
         assert tops[t] == max(ref.poisson_weights(int(key), 26))
