@@ -24,7 +24,7 @@ from tf2eng.engine.ragged import key_frames_of, scores_of
 from tf2eng.kernels.cpu import align_tracks
 from tf2eng.kernels.grid import grid_size
 from tf2eng.kernels.layout import Params
-from tf2eng.kernels.sweep import align_tracks_ks, align_tracks_sweep
+from tf2eng.kernels.sweep import align_tracks_sweep
 
 HERE = Path(__file__).resolve().parent
 STEP = 0.01
@@ -60,8 +60,8 @@ def main() -> None:
     def pass_per_lam() -> None:
         for scores, keys, n in batches:
             for lam in lams:
-                align_tracks_ks(scores, keys, params._replace(lam=lam), np.zeros(n, np.int32), 1, ks, sizes,
-                                np.zeros(n, np.uint8), 4)
+                align_tracks_sweep(scores, keys, params, np.zeros(n, np.int32), 1, [lam] * len(ks), ks, sizes,
+                                   np.zeros(n, np.uint8), 4)
 
     def one_pass() -> None:
         for scores, keys, n in batches:

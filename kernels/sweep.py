@@ -172,10 +172,3 @@ def align_tracks_sweep(scores: Scores, keys: KeyFrames, params: Params, group: n
                               stage_counts=tracks.stage_counts[n * int(kofs[j]): n * int(kofs[j + 1])].reshape(n, K).copy())
         results.append((own, stage, curve))
     return results
-
-
-def align_tracks_ks(scores: Scores, keys: KeyFrames, params: Params, group: np.ndarray, n_groups: int,
-                    stages: list[int], grid_sizes: list[int], reason: np.ndarray, n_chunks: int) -> list[tuple]:
-    """:func:`align_tracks_sweep` for several K at the one λ of ``params``."""
-    return align_tracks_sweep(scores, keys, params, group, n_groups, [params.lam] * len(stages), stages, grid_sizes,
-                              reason, n_chunks)

@@ -15,14 +15,14 @@ from tf2eng.engine.ragged import key_frames_of, scores_of
 from tf2eng.kernels.cpu import align_tracks
 from tf2eng.kernels.grid import grid_size
 from tf2eng.kernels.layout import Params
-from tf2eng.kernels.sweep import align_tracks_ks, align_tracks_sweep
+from tf2eng.kernels.sweep import align_tracks_sweep
 
 SCORE = st.one_of(st.floats(0, 1), st.sampled_from([None, math.nan, 1.5, 0.0, 1.0]))
 
 
 def _check(tracks, keys, lam, ks, mean, minmax, float32, step=0.05, n_chunks=4, lams=None):
-    """Each configuration of the pass against the one-K kernel: several K at ``lam`` (align_tracks_ks),
-    or with ``lams`` every (λ, K) of the two lists, λ by λ (align_tracks_sweep)."""
+    """Each configuration of the pass (align_tracks_sweep) against the one-K kernel: several K at
+    ``lam``, or with ``lams`` every (λ, K) of the two lists, λ by λ."""
     n = len(tracks)
     table = wide_table(tracks, keys, dtype=pa.float32() if float32 else pa.float64())
     scores = scores_of(table.column("scores").combine_chunks())
@@ -32,7 +32,8 @@ def _check(tracks, keys, lam, ks, mean, minmax, float32, step=0.05, n_chunks=4, 
     sizes = [grid_size(k, step) for k in ks]
     if lams is None:
         configurations = [(lam, k, m) for k, m in zip(ks, sizes)]
-        per_k = align_tracks_ks(scores, key, params, group, 2, ks, sizes, np.zeros(n, np.uint8), n_chunks)
+        per_k = align_tracks_sweep(scores, key, params, group, 2, [lam] * len(ks), ks, sizes, np.zeros(n, np.uint8),
+                                   n_chunks)
     else:
         configurations = [(lam_, k, m) for lam_ in lams for k, m in zip(ks, sizes)]
         per_k = align_tracks_sweep(scores, key, params._replace(lam=math.nan), group, 2,
