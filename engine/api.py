@@ -33,7 +33,8 @@ from .errors import InputError, OutputError
 from .groups import GroupIndex
 from .lazy import polars as pl
 from .options import ENGINES, PLOT_DPI, Options, check_plot_options
-from .output import CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output
+from .output import (CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output,
+                     unreadable_unit_file)
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, replicate_sums, run_unit, source_rejected_schema
 from .sweep import Sweep, sweep_values
@@ -51,9 +52,7 @@ def _load_stored(path: Path) -> UnitAggregates:
     try:
         return UnitAggregates.load(path)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, pa.ArrowException) as exc:
-        raise InputError(f"{path}: the stored results of a unit cannot be read ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}); run again with --full (or "
-                         "without --resume) to recompute them") from None
+        raise unreadable_unit_file(path, exc) from None
 
 
 @dataclass

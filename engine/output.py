@@ -304,9 +304,7 @@ class OutputDir:
                     try:
                         part = pq.read_table(path)
                     except (pa.ArrowException, OSError) as exc:  # damaged after it was written
-                        raise InputError(f"{path}: the stored results of a unit cannot be read "
-                                         f"({str(exc).splitlines()[0]}); run again with --full (or without "
-                                         "--resume) to recompute them") from None
+                        raise unreadable_unit_file(path, exc) from None
                     if part.num_rows:
                         writer.write_table(part.cast(schema))
 
@@ -352,6 +350,15 @@ class OutputDir:
         if not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
+
+
+def unreadable_unit_file(path: Path, exc: BaseException) -> InputError:
+    """The one line (exit 2) for a unit's stored results (aggregates or rejected rows) that were damaged
+    after they were written: which file, why, and how to recompute them."""
+    text = str(exc)
+    return InputError(f"{path}: the stored results of a unit cannot be read ({type(exc).__name__}: "
+                      f"{text.splitlines()[0] if text else ''}); run again with --full (or without --resume) "
+                      "to recompute them")
 
 
 def _cannot_create(final: Path, exc: OSError) -> OutputError:
