@@ -76,6 +76,12 @@ def track_keys(table: pa.Table | pa.RecordBatch, id_cols: tuple[str, ...], seed:
     return keys
 
 
+def weight_arrays(tracks: int, replicates: int) -> tuple[np.ndarray, np.ndarray]:
+    """Room for the tracks' weights, (tracks, B + B % 2) uint8 (kernels/bootstrap.py weight_rows), and
+    their largest, (tracks,)."""
+    return np.empty((tracks, replicates + replicates % 2), np.uint8), np.empty(tracks)
+
+
 class SharedWeights:
     """A batch's Poisson weights for several configurations that add the same tracks (a sweep's): each
     track's weights, (tracks, B + B % 2) uint8, and their largest (tracks,), drawn once on ``pool``'s
@@ -84,8 +90,7 @@ class SharedWeights:
     def __init__(self, stages: pa.Table, id_cols: tuple[str, ...], seed: int, replicates: int,
                  pool: ThreadPoolExecutor, tasks: int):
         keys = track_keys(stages, id_cols, seed)
-        self.table = np.empty((keys.size, replicates + replicates % 2), np.uint8)
-        self.tops = np.empty(keys.size)
+        self.table, self.tops = weight_arrays(keys.size, replicates)
         bounds = np.linspace(0, keys.size, max(1, min(tasks, keys.size)) + 1).astype(np.int64)
         self._drawn = [pool.submit(kb.weight_rows, keys, bounds[i], bounds[i + 1], self.table, self.tops)
                        for i in range(bounds.size - 1)]
@@ -166,11 +171,11 @@ class ReplicateSums:
             raise InputError(f"--bootstrap: a stage score of {np.nanmax(np.abs(Y)):.6g} is beyond the "
                              f"fixed-point range of the replicate sums (below {kb.VALUE_LIMIT:.0f})")
         pos_key = stages.column("pos_key").to_numpy().astype(np.float64, copy=False)
-        keys = None if weights is not None else track_keys(stages, id_cols, self.seed)
-        if weights is not None:
-            table, tops = weights.table, weights.tops
+        if weights is None:  # each task draws its own tracks' weights
+            keys = track_keys(stages, id_cols, self.seed)
+            table, tops = weight_arrays(Y.shape[0], self.replicates)
         else:
-            table, tops = np.empty((Y.shape[0], self.replicates + self.replicates % 2), np.uint8), np.empty(Y.shape[0])
+            keys, table, tops = None, weights.table, weights.tops
         present, local = np.unique(group, return_inverse=True)  # the batch's own groups only
         R, B = self._hi.shape[1], self.replicates
         threads = numba.get_num_threads()

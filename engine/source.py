@@ -293,8 +293,7 @@ def _inside_output(path: str, base: str, outputs: dict[str, bool]) -> bool:
 def _check_link(path: str) -> None:
     """A data file's name that is a broken symbolic link stops the run (an input that cannot be
     read), instead of being left out silently; other names (notes) are skipped as ever."""
-    if os.path.islink(path) and not os.path.exists(path) and (
-            formats.format_by_name(path) in formats.READERS or formats.format_by_name(path) in ("parquet", "ipc")):
+    if os.path.islink(path) and not os.path.exists(path) and formats.format_by_name(path) is not None:
         raise InputError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
 
 
