@@ -39,6 +39,7 @@ from .groups import GroupIndex
 from .intervals import check_level, normal_interval, percentile_interval, t_critical
 from .output import CURVE, INTERNAL_DIR, STAGE_MEANS, STAGES_DIR, SUMMARY, WRITE_ERRNOS, OutputDir, write_file
 from .replicates import track_keys
+from .source import is_string_type
 from .stream import numba_threads
 
 COMPARE = "compare.parquet"
@@ -324,9 +325,7 @@ def _check_comparable(a: RunOutput, b: RunOutput) -> None:
 
 def _is_text(dtype: pa.DataType) -> bool:
     """string, large_string or string_view, plain or dictionary-encoded."""
-    if pa.types.is_dictionary(dtype):
-        dtype = dtype.value_type
-    return pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype)
+    return is_string_type(dtype.value_type if pa.types.is_dictionary(dtype) else dtype)
 
 
 def _id_frame(keys: pa.Table, ids: tuple[str, ...], by: tuple[str, ...], row: str) -> pl.DataFrame:

@@ -83,14 +83,14 @@ class Columns:
 
 
 def _is_id_type(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    return pa.types.is_integer(t) or is_string_type(t)
 
 
 def _is_label_type(t: pa.DataType, layout: str) -> bool:
     """Key and frame columns: integers; in the long layout also string labels (engine/long.py)."""
     if layout == "long" and pa.types.is_dictionary(t):
         t = t.value_type
-    return pa.types.is_integer(t) or (layout == "long" and _is_string(t))
+    return pa.types.is_integer(t) or (layout == "long" and is_string_type(t))
 
 
 def _label_kind(t: pa.DataType) -> str:
@@ -109,10 +109,11 @@ def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
         b = b.value_type
     if a == b:
         return True
-    return any(kind(a) and kind(b) for kind in (pa.types.is_integer, pa.types.is_floating, _is_string))
+    return any(kind(a) and kind(b) for kind in (pa.types.is_integer, pa.types.is_floating, is_string_type))
 
 
-def _is_string(t: pa.DataType) -> bool:
+def is_string_type(t: pa.DataType) -> bool:
+    """string, large_string or string_view."""
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
@@ -121,7 +122,7 @@ def _is_plain(t: pa.DataType) -> bool:
     if pa.types.is_dictionary(t):
         return _is_plain(t.value_type)
     return any(kind(t) for kind in (
-        pa.types.is_null, pa.types.is_boolean, pa.types.is_integer, pa.types.is_floating, _is_string,
+        pa.types.is_null, pa.types.is_boolean, pa.types.is_integer, pa.types.is_floating, is_string_type,
         pa.types.is_binary, pa.types.is_large_binary, pa.types.is_binary_view, pa.types.is_fixed_size_binary,
         pa.types.is_date, pa.types.is_time, pa.types.is_timestamp, pa.types.is_duration, pa.types.is_decimal128,
     ))
