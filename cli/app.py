@@ -543,6 +543,10 @@ def main() -> None:
     coercion.install()  # the command's own process only: its option values without pydantic where they need none
     # OpenMP threads sleep between kernels, leaving the cores to the readers and writers (a value the user set wins).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # tf2eng calls no BLAS routine, but numpy's OpenBLAS starts a thread per core as numpy loads, and they spin
+    # before they sleep: 0.1-0.2 s of CPU a process (this one, the plot painter's, Dask workers'), taken from
+    # the start-up on a small machine.  One BLAS thread starts none (a value the user set wins).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     problem = _environment_problem()
     if problem is not None:
         typer.echo(f"tf2eng: error: {problem}", err=True)

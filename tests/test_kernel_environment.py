@@ -22,12 +22,12 @@ try:
     main()
 except SystemExit:
     pass
-print(os.environ.get("OMP_WAIT_POLICY"))
+print(os.environ.get("OMP_WAIT_POLICY"), os.environ.get("OPENBLAS_NUM_THREADS"))
 """
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS")}
     return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
                           timeout=300)
 
@@ -38,5 +38,17 @@ def test_importing_the_kernels_leaves_the_environment_alone():
 
 
 def test_the_cli_lets_openmp_threads_sleep_unless_the_user_says_otherwise():
-    assert _python(RUN_CLI).stdout.split()[-1] == "PASSIVE"
-    assert _python(RUN_CLI, OMP_WAIT_POLICY="ACTIVE").stdout.split()[-1] == "ACTIVE"
+    assert _python(RUN_CLI).stdout.split()[-2] == "PASSIVE"
+    assert _python(RUN_CLI, OMP_WAIT_POLICY="ACTIVE").stdout.split()[-2] == "ACTIVE"
+
+
+def test_the_cli_starts_one_blas_thread_unless_the_user_says_otherwise():
+    assert _python(RUN_CLI).stdout.split()[-1] == "1"
+    assert _python(RUN_CLI, OPENBLAS_NUM_THREADS="4").stdout.split()[-1] == "4"
+
+
+def test_the_cli_loads_numpy_after_it_sets_the_blas_threads():
+    """OpenBLAS reads its thread count once, as numpy loads: the command's modules must not load numpy
+    before main() runs."""
+    done = _python("import sys\nimport tf2eng.cli.app\nprint('numpy' in sys.modules)")
+    assert done.stdout.split()[-1] == "False", done.stderr
