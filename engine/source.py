@@ -132,6 +132,11 @@ def _is_score_list(t: pa.DataType) -> bool:
     return (pa.types.is_list(t) or pa.types.is_large_list(t)) and t.value_type in (pa.float32(), pa.float64())
 
 
+def _is_scalar_score(t: pa.DataType) -> bool:
+    """A column of one number per row (the long layout's scores), of any numeric type."""
+    return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)
+
+
 def _format_of(path: str, forced: str | None = None) -> str:
     """"parquet" or "ipc": what the file's first bytes say, else the format its name says
     (engine/formats.py); ``forced`` (--format) wins."""
@@ -430,7 +435,10 @@ class Source:
         if layout is None:
             wide_col = options.scores_col or "scores"
             long_col = options.scores_col or "score"
-            if wide_col in names:
+            named = options.scores_col is not None and options.scores_col in names
+            if named and options.frame_col in names and _is_scalar_score(self.schema.field(long_col).type):
+                layout = "long"  # --scores-col names one number per row beside a frame column (README, Input)
+            elif wide_col in names:
                 layout = "wide"
             elif long_col in names and options.frame_col in names:
                 layout = "long"
@@ -450,6 +458,9 @@ class Source:
             if options.key_col in names or explicit:
                 key = options.key_col
         frame = options.frame_col if layout == "long" else None
+        if layout == "wide" and options.frame_col != "frame":  # given, not the default: it would do nothing
+            raise InputError(f"--frame-col {options.frame_col!r}: frame labels belong to the long layout (one row "
+                             f"per frame); {first} is read in the wide layout ('{scores}' holds a track's scores)")
         roles = [("--scores-col", scores), ("--key-col", key), ("--frame-col", frame)]
         roles = [(option, name) for option, name in roles if name is not None]
         for i, (option, name) in enumerate(roles):
