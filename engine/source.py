@@ -318,6 +318,24 @@ def _is_output(directory: str) -> bool:
         os.path.isdir(os.path.join(directory, "_tf2eng")) or os.path.isfile(os.path.join(directory, "compare.parquet")))
 
 
+def _check_unique_names(path: str, names: list[str]) -> None:
+    """A file naming a column twice stops the run, naming the column: which of the two is meant?"""
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise InputError(f"{path}: names column '{twice[0]}' twice; give each column one name")
+
+
+def _file_schema(path: str, fmt: str) -> pa.Schema:
+    """One Parquet or Arrow IPC file's own columns; an empty schema where they cannot be read."""
+    try:
+        if fmt == "ipc":
+            with pa.ipc.open_file(path) as reader:
+                return reader.schema
+        return pq.read_schema(path)
+    except (pa.ArrowException, OSError):
+        return pa.schema([])
+
+
 def _check_not_stream(path: str, fmt: str) -> None:
     """Name an Arrow IPC stream (its first bytes the continuation marker) as such where the IPC file
     format was expected: Arrow's dataset reads only the file format (README, Input formats)."""
@@ -410,6 +428,8 @@ class Source:
         except (pa.ArrowException, OSError) as exc:
             for path in [target] if isinstance(target, str) else target:
                 _check_not_stream(path, self.format)
+                if "duplicate field names" in str(exc):  # Arrow names neither the file nor the column
+                    _check_unique_names(path, _file_schema(path, self.format).names)
             raise InputError(f"{self.path}: cannot read: {_first_line(exc)}") from None
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
@@ -499,6 +519,7 @@ class Source:
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
+        _check_unique_names(path, physical.names)
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         # Files of one schema (and the same hive partition columns) pass or fail the checks alike: they

@@ -220,3 +220,31 @@ def test_glob_skips_files_of_a_tf2eng_output_inside_it(tracks, tmp_path, pattern
     again = tf2eng.run(str(data / pattern), data / "out", plot=False)
     assert again.summary["rows"] == first.summary["rows"]
     assert [e["path"] for e in again.summary["input"]["fingerprint"]["files"]] == [str(data / "x" / "a.parquet")]
+
+
+@pytest.mark.parametrize("where", ["only file", "second file", "arrow file"])
+def test_a_file_naming_a_column_twice_stops_in_one_line_naming_it(tmp_path, where):
+    """Before: Arrow's "Can't unify schema with duplicate field names" without the column, or (a later
+    file of a directory) an internal error, exit 1."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+
+    good = pa.table({"video_id": ["a"], "exp_id": [0], "scores": [[0.1, 0.6, 0.2]]})
+    bad = good.append_column("n", pa.array([1])).rename_columns(["video_id", "exp_id", "scores", "exp_id"])
+    data = tmp_path / "data"
+    data.mkdir()
+    if where == "only file":
+        pq.write_table(bad, data / "b.parquet")
+    elif where == "second file":
+        pq.write_table(good, data / "a.parquet")
+        pq.write_table(bad, data / "b.parquet")
+    else:
+        feather.write_feather(bad, data / "b.arrow")
+    done = CliRunner().invoke(app, ["run", str(data), "-o", str(tmp_path / "out"), "--no-plot", "-q"])
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [
+        f"tf2eng: error: {data / ('b.arrow' if where == 'arrow file' else 'b.parquet')}: names column 'exp_id' "
+        "twice; give each column one name"]
