@@ -1,4 +1,5 @@
-"""Units of work, each with a key and its aggregates persisted (README, Scheduled runs).
+"""Units of work, each with a key and its aggregates persisted (README, Output: units sized by work; Scheduled runs:
+keys, resume and incremental runs).
 
 A unit is sized by work, not by file: consecutive small input files packed
 together up to about ``UNIT_ROWS`` rows, or a run of whole row groups of a
