@@ -406,10 +406,11 @@ class Source:
             self.meta = load_metadata(options.meta)
         self._checked: dict = {}  # scan schemas by file schema: see _check_fragment
         self._fingerprints: list[dict] | None = None
-        if self.dataset is not None:  # Parquet, Arrow IPC: each file's checks and fingerprint in one task
-            checked = parallel_map(self._check_file, self.fragments)
-            self._physical = [physical for physical, _ in checked]
-            self._fingerprints = [entry for _, entry in checked]
+        if self.dataset is not None:  # Parquet, Arrow IPC: every footer, then every fingerprint, on the threads
+            # (Two passes, not one task per file that does both: on 2,000 small files in the page cache the
+            # single pass took 0.44-0.52 s, the two 0.29-0.37 s.)
+            self._physical = parallel_map(self._check_fragment, self.fragments)
+            self._fingerprints = parallel_map(_file_fingerprint, [fragment.path for fragment in self.fragments])
         else:
             self._physical = parallel_map(self._check_fragment, self.fragments)
         self._check_label_kinds()
@@ -504,11 +505,6 @@ class Source:
             if c in OUTPUT_COLUMNS or c in (scores, key, frame):
                 raise InputError(f"id column '{c}' clashes with a column tf2eng reads or writes")
         return columns
-
-    def _check_file(self, fragment: ds.Fragment) -> tuple[tuple[pa.Schema, int], dict]:
-        """One file's checks (_check_fragment), then its fingerprint entry: one task per file, not a pass
-        over the files for each."""
-        return self._check_fragment(fragment), _file_fingerprint(fragment.path)
 
     def _check_fragment(self, fragment: ds.Fragment) -> tuple[pa.Schema, int]:
         """Check one file's columns; return its scan schema and row count."""
