@@ -181,7 +181,8 @@ def _valid_of(arr: pa.Array) -> np.ndarray:
 def _int_view(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """An integer array as (int64 values, validity)."""
     valid = _valid_of(arr)
-    values = arr.cast(pa.int64()) if arr.type != pa.int64() else arr
+    # uint64 ids above the int64 maximum keep their bits (a one-to-one map, so codes and hashes stay exact)
+    values = arr.cast(pa.int64(), safe=arr.type != pa.uint64()) if arr.type != pa.int64() else arr
     values = values.fill_null(0) if arr.null_count else values
     return values.to_numpy(zero_copy_only=False), valid
 
