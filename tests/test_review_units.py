@@ -32,3 +32,65 @@ def test_long_layout_takes_uint64_ids_above_the_int64_maximum(tmp_path, monkeypa
     for name in ("stage_means.parquet", "curve.parquet"):
         assert got.summary["digests"][name] == want.summary["digests"][name]
     assert got.stages().collect().drop("key_label").sort("video_id").equals(want.stages().collect().sort("video_id"))
+
+
+_SPILL_RUN = """
+import sys
+import tf2eng.engine.long as L
+L.PARTITION_ROWS = 2
+from tf2eng.cli.app import main
+sys.argv = ["tf2eng", "run", sys.argv[1], "-o", sys.argv[2], "--no-plot", "-q"]
+main()
+"""
+
+
+def _run_with_open_files(args, soft, hard):
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return subprocess.run([sys.executable, "-c", _SPILL_RUN, *map(str, args)], preexec_fn=limit,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def many_partitions(tmp_path):
+    """A long dataset of 400 frame rows: 200 spill partitions at a budget of 2 rows."""
+    rng = np.random.default_rng(5)
+    n = 400
+    pq.write_table(pa.table({"video_id": pa.array(rng.integers(0, 150, n)), "frame": np.arange(n),
+                             "score": rng.random(n)}), tmp_path / "long.parquet")
+    return tmp_path / "long.parquet"
+
+
+def test_spill_raises_a_low_soft_limit_of_open_files(many_partitions, tmp_path):
+    """README, Input (Larger than memory): the spill keeps a file open per partition, more than a soft
+    limit of 100 open files (macOS has 256) allows; the run raises its soft limit up to the hard one
+    and completes with the aggregates of an in-memory run, instead of an internal error."""
+    resource = pytest.importorskip("resource")
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 400:
+        pytest.skip("the hard limit of open files is too low to raise the soft one")
+    done = _run_with_open_files([many_partitions, tmp_path / "spilled"], 100, hard)
+    assert done.returncode == 0, done.stderr
+    want = tf2eng.run(many_partitions, tmp_path / "memory", plot=False)
+    import json
+
+    got = json.loads((tmp_path / "spilled" / "summary.json").read_text())
+    for name in ("stage_means.parquet", "curve.parquet"):
+        assert got["digests"][name] == want.summary["digests"][name]
+
+
+def test_spill_beyond_the_hard_limit_of_open_files_is_one_line(many_partitions, tmp_path):
+    """Where even the hard limit is too low for the spill files: one line, exit 2, and no staging
+    directory left behind (the spill files' descriptors were held by the error's traceback, so the
+    clean-up could not open the directories it removes)."""
+    pytest.importorskip("resource")
+    done = _run_with_open_files([many_partitions, tmp_path / "out"], 100, 100)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "ulimit -n" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "long.parquet"]
