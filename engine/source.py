@@ -376,6 +376,9 @@ class Source:
         else:
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
+        # The default ids take exp_id where the first file has one; another file's exp_id would otherwise
+        # be left out silently, merging its expressions' frames into one track (_check_fragment).
+        self._exp_id_left_out = options.id_cols is None and "exp_id" not in self.columns.ids
         self.meta = None
         if options.meta:  # README, Dataset metadata
             from .meta import load_metadata
@@ -490,6 +493,10 @@ class Source:
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
+        if getattr(self, "_exp_id_left_out", False) and "exp_id" in physical.names:
+            raise InputError(f"{path}: has an 'exp_id' column, which {self.fragments[0].path} lacks (the first "
+                             "file decides the default id columns); give every file one, or name the id columns "
+                             "with --id-cols")
         # Files of one schema (and the same hive partition columns) pass or fail the checks alike: they
         # run once per schema, not once per file; a failure names its own file.
         memo = getattr(self, "_checked", None)

@@ -94,3 +94,28 @@ def test_spill_beyond_the_hard_limit_of_open_files_is_one_line(many_partitions, 
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "ulimit -n" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "long.parquet"]
+
+
+@pytest.mark.parametrize("layout", ["long", "wide"])
+@pytest.mark.parametrize("first_has_exp_id", [False, True])
+def test_exp_id_in_some_files_only_stops_the_run_in_either_order(tmp_path, layout, first_has_exp_id):
+    """README, Input: video_id and exp_id identify a track.  The default ids are taken from the first
+    file; where it lacked exp_id and a later file had one, that file's expressions were silently
+    merged into one track (long layout: one track of both expressions' frames, T = 4), while the
+    same files in the other order stopped the run.  Both orders now stop with one line."""
+    if layout == "long":
+        without = pa.table({"video_id": ["u", "u"], "frame": [0, 1], "score": [0.1, 0.2]})
+        with_exp = pa.table({"video_id": ["v"] * 4, "exp_id": [0, 0, 1, 1], "frame": [0, 1, 2, 3],
+                             "score": [0.1, 0.2, 0.3, 0.4]})
+    else:
+        without = pa.table({"video_id": ["u"], "scores": [[0.1, 0.2]]})
+        with_exp = pa.table({"video_id": ["v", "v"], "exp_id": [0, 1], "scores": [[0.1, 0.2], [0.3, 0.4]]})
+    names = ("a.parquet", "b.parquet") if first_has_exp_id else ("b.parquet", "a.parquet")
+    pq.write_table(with_exp, tmp_path / names[0])
+    pq.write_table(without, tmp_path / names[1])
+    from tf2eng.engine.errors import InputError
+
+    with pytest.raises(InputError, match="exp_id"):
+        tf2eng.run(tmp_path, tmp_path / "out", plot=False)
+    by_video = tf2eng.run(tmp_path, tmp_path / "out", plot=False, id_cols="video_id")  # asked for: one id
+    assert by_video.summary["rows"]["written"] == (2 if layout == "long" else 3)
