@@ -119,3 +119,20 @@ def test_exp_id_in_some_files_only_stops_the_run_in_either_order(tmp_path, layou
         tf2eng.run(tmp_path, tmp_path / "out", plot=False)
     by_video = tf2eng.run(tmp_path, tmp_path / "out", plot=False, id_cols="video_id")  # asked for: one id
     assert by_video.summary["rows"]["written"] == (2 if layout == "long" else 3)
+
+
+@pytest.mark.parametrize("first_has_key", [False, True])
+def test_key_column_in_some_files_only_stops_the_run_in_either_order(tmp_path, first_has_key):
+    """README, Input: the key column is read where the data has one.  Where the first file lacked it
+    and a later file had one, that file's key frames were silently replaced by the arg-max (the
+    other order stopped the run); both orders now stop with one line, and --key auto takes the
+    arg-max everywhere as asked."""
+    names = ("a.parquet", "b.parquet") if first_has_key else ("b.parquet", "a.parquet")
+    pq.write_table(pa.table({"video_id": ["v"], "scores": [[0.9, 0.2, 0.1]], "key_frame": [2]}), tmp_path / names[0])
+    pq.write_table(pa.table({"video_id": ["u"], "scores": [[0.1, 0.2]]}), tmp_path / names[1])
+    from tf2eng.engine.errors import InputError
+
+    with pytest.raises(InputError, match="key_frame"):
+        tf2eng.run(tmp_path, tmp_path / "out", plot=False)
+    auto = tf2eng.run(tmp_path, tmp_path / "out", plot=False, key="auto")
+    assert auto.stages().collect().sort("video_id")["key_frame"].to_list() == [1, 0]
