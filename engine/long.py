@@ -35,12 +35,13 @@ the same in every process and version).
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,7 @@ import pyarrow.compute as pc
 from ..kernels import group as group_kernels
 from ..kernels import reasons
 from .pipeline import prefetched
+from .errors import InputError
 from .formats import BAD_ROW, TEXT_FORMATS, split_bad_rows
 from .lazy import polars as pl
 from .ragged import int64_or_null
@@ -76,6 +78,8 @@ MAX_PARTITIONS = 512
 # Frame rows buffered, over all partitions, before they are written out.
 SPILL_BUFFER_ROWS = 1 << 20
 SPILL_PREFIX = ".spill-"
+# Open files a run needs beside its spill files (inputs read ahead, outputs, the libraries' own).
+SPARE_FILES = 128
 _HASH_SEED = 0x7F2E
 _UINT64_DIGITS = 19  # every 19-digit number fits in a uint64
 _NO_NULLS = np.zeros(0, np.bool_)
@@ -181,7 +185,8 @@ def _valid_of(arr: pa.Array) -> np.ndarray:
 def _int_view(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """An integer array as (int64 values, validity)."""
     valid = _valid_of(arr)
-    values = arr.cast(pa.int64()) if arr.type != pa.int64() else arr
+    # uint64 ids above the int64 maximum keep their bits (a one-to-one map, so codes and hashes stay exact)
+    values = arr.cast(pa.int64(), safe=arr.type != pa.uint64()) if arr.type != pa.int64() else arr
     values = values.fill_null(0) if arr.null_count else values
     return values.to_numpy(zero_copy_only=False), valid
 
@@ -564,10 +569,18 @@ class LongTracks:
         flush_rows = max(4096, SPILL_BUFFER_ROWS // P)
         buffers: list[list[pa.RecordBatch]] = [[] for _ in range(P)]
         buffered = np.zeros(P, np.int64)
-        writers = []
+        writers, sinks = [], []  # a writer leaves a file it opened itself open until collected: open them here
+        _allow_open_files(P + SPARE_FILES)
         try:
             for path in paths:
-                writers.append(pa.ipc.new_stream(str(path), self.schema))
+                try:
+                    sinks.append(pa.OSFile(str(path), "wb"))
+                    writers.append(pa.ipc.new_stream(sinks[-1], self.schema))
+                except OSError as exc:
+                    if exc.errno != errno.EMFILE:
+                        raise
+                    raise InputError(f"{path.parent}: the {P} spill files of the long layout need more open "
+                                     f"files than this process may have (ulimit -n): {os.strerror(errno.EMFILE)}") from None
 
             def flush(p: int) -> None:
                 writers[p].write_batch(pa.Table.from_batches(buffers[p], self.schema).combine_chunks().to_batches()[0])
@@ -586,7 +599,25 @@ class LongTracks:
         finally:
             for writer in writers:
                 writer.close()
+            for sink in sinks:
+                sink.close()
         return paths
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise this process's soft limit of open files to ``wanted`` where it is lower (up to the hard
+    limit, as any process may): the spill keeps a file open per partition, up to MAX_PARTITIONS, more
+    than some systems allow by default (256 on macOS)."""
+    try:
+        import resource
+    except ImportError:  # not a Unix: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    with suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _split(batch: pa.RecordBatch, ids: list[str], partitions: int) -> Iterator[tuple[int, pa.RecordBatch]]:

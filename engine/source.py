@@ -399,6 +399,14 @@ class Source:
         else:
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
+        # The default ids take exp_id, and the key column is read, where the first file has one; another
+        # file's would otherwise be left out silently (_check_fragment): its expressions' frames merged
+        # into one track, its key frames replaced by the arg-max.
+        self._left_out = {}
+        if options.id_cols is None and "exp_id" not in self.columns.ids:
+            self._left_out["exp_id"] = "name the id columns with --id-cols"
+        if options.key == "column" and self.columns.key is None:
+            self._left_out[options.key_col] = "take the arg-max with --key auto"
         self.meta = None
         if options.meta:  # README, Dataset metadata
             from .meta import load_metadata
@@ -518,6 +526,10 @@ class Source:
         _check_unique_names(path, physical.names)
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
+        for name, instead in getattr(self, "_left_out", {}).items():
+            if name in physical.names:
+                raise InputError(f"{path}: has the column '{name}', which {self.fragments[0].path} lacks (the first "
+                                 f"file decides whether it is read); give every file one, or {instead}")
         # Files of one schema (and the same hive partition columns) pass or fail the checks alike: they
         # run once per schema, not once per file; a failure names its own file.
         memo = getattr(self, "_checked", None)
