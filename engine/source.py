@@ -460,6 +460,7 @@ class Source:
     def _resolve(self, options: Options) -> Columns:
         names = set(self.schema.names)
         first = self.fragments[0].path
+        _check_unique_names(first, self.schema.names)  # (data in memory: a column's type is asked below)
         layout = options.layout
         if layout is None:
             wide_col = options.scores_col or "scores"

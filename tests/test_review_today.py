@@ -1,0 +1,32 @@
+"""Review findings on the layout detection by --scores-col, the check of columns named twice and the
+start-up of the command: each test reproduces a defect found by trying to break them, and pins the
+behaviour README describes."""
+
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+import tf2eng
+from tf2eng.cli.app import app
+from tf2eng.engine.errors import InputError
+
+
+def _long(score_name: str = "myscore") -> pa.Table:
+    return pa.table({"video_id": ["a", "a", "a", "b", "b"], "frame": [0, 1, 2, 0, 1],
+                     score_name: [0.1, 0.7, 0.2, 0.4, 0.3]})
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(app, ["run", *map(str, args), "--no-plot", "-q"])
+
+
+@pytest.mark.parametrize("kind", ["Table", "RecordBatch"])
+def test_a_named_score_column_given_twice_in_memory_is_an_input_error(kind):
+    """README, Input: no column may be named twice.  tf2eng.align of an Arrow table naming the
+    --scores-col column twice raised KeyError from the layout detection (a traceback); now the
+    InputError that names the input and the column, as for any other column named twice."""
+    table = _long()
+    twice = pa.table(table.columns + [table["myscore"]], names=table.column_names + ["myscore"])
+    data = twice if kind == "Table" else twice.to_batches()[0]
+    with pytest.raises(InputError, match="^data: names column 'myscore' twice"):
+        tf2eng.align(data, scores_col="myscore")
