@@ -520,11 +520,11 @@ class Source:
         path = fragment.path
         try:
             physical = fragment.physical_schema
+            _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
             rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
-        _check_unique_names(path, physical.names)
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         for name, instead in getattr(self, "_left_out", {}).items():

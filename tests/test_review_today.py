@@ -3,6 +3,7 @@ start-up of the command: each test reproduces a defect found by trying to break 
 behaviour README describes."""
 
 import pyarrow as pa
+import pyarrow.feather as feather
 import pytest
 from typer.testing import CliRunner
 
@@ -30,3 +31,20 @@ def test_a_named_score_column_given_twice_in_memory_is_an_input_error(kind):
     data = twice if kind == "Table" else twice.to_batches()[0]
     with pytest.raises(InputError, match="^data: names column 'myscore' twice"):
         tf2eng.align(data, scores_col="myscore")
+
+
+def test_a_later_arrow_file_naming_a_column_twice_stops_naming_the_column(tmp_path):
+    """README, Bad input: an Arrow IPC file that names a column twice stops the run in one line.  A
+    later file of a directory stopped with Arrow's "Multiple matches for FieldRef.Name(...) in
+    video_id: string" instead (its row count was asked before its names were checked)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    table = _long("score").append_column("note", pa.array([1] * 5))
+    feather.write_feather(table, data / "a.arrow")
+    feather.write_feather(pa.table(table.columns + [table["note"]], names=table.column_names + ["note"]),
+                          data / "b.arrow")
+    feather.write_feather(table, data / "c.arrow")
+    done = _invoke(data, "-o", tmp_path / "out")
+    assert done.exit_code == 2, done.output
+    assert done.output.strip().splitlines() == [
+        f"tf2eng: error: {data / 'b.arrow'}: names column 'note' twice; give each column one name"]
