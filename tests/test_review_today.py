@@ -4,6 +4,7 @@ behaviour README describes."""
 
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -48,3 +49,19 @@ def test_a_later_arrow_file_naming_a_column_twice_stops_naming_the_column(tmp_pa
     assert done.exit_code == 2, done.output
     assert done.output.strip().splitlines() == [
         f"tf2eng: error: {data / 'b.arrow'}: names column 'note' twice; give each column one name"]
+
+
+@pytest.mark.parametrize("options", [["--frame-col", "f"], ["--frame-col", "f", "--scores-col", "s"]])
+def test_a_json_lines_input_without_rows_with_a_frame_column_named_completes_empty(tmp_path, options):
+    """README, Input: an input without any row completes with empty outputs (exit 0): a scheduled run
+    on a day without data is no failure.  A long-layout JSON Lines run naming its frame column
+    (--frame-col) stopped with exit 2 on such a day: the columns of no data were the wide layout's,
+    and --frame-col on a wide input is refused."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "day.jsonl").write_bytes(b"")
+    done = _invoke(data, "-o", tmp_path / "out", *options)
+    assert done.exit_code == 0, done.output
+    summary = tf2eng.run(data, tmp_path / "again", frame_col="f", plot=False).summary
+    assert summary["rows"]["read"] == 0
+    assert summary["input"]["layout"] == "long"
