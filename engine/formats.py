@@ -969,8 +969,9 @@ def _text_where_files_differ(fragments: list[TextFragment], roles: Roles) -> Non
 def _columns_of_no_data(fmt: str, options) -> pa.Schema:
     """The columns of an input whose every file is empty (README, Input formats): those the options
     name, with the types an empty run needs: ids and --by columns text, scores float64, frames and a
-    key named by --key-col int64.  Wide, unless --layout long or CSV / TSV (long only)."""
-    layout = options.layout or ("long" if fmt in ("csv", "tsv") else "wide")
+    key named by --key-col int64.  Wide, unless --layout long, a --frame-col (the long layout's) or
+    CSV / TSV (long only)."""
+    layout = options.layout or ("long" if fmt in ("csv", "tsv") or options.frame_col != "frame" else "wide")
     fields = [pa.field(name, pa.string()) for name in (options.id_cols or ("video_id",))]
     if layout == "wide":
         fields.append(pa.field(options.scores_col or "scores", pa.list_(pa.float64())))

@@ -320,6 +320,8 @@ def _is_output(directory: str) -> bool:
 
 def _check_unique_names(path: str, names: list[str]) -> None:
     """A file naming a column twice stops the run, naming the column: which of the two is meant?"""
+    if len(set(names)) == len(names):  # (asked of every file: no count per name, which grows as its square)
+        return
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise InputError(f"{path}: names column '{twice[0]}' twice; give each column one name")
@@ -460,6 +462,7 @@ class Source:
     def _resolve(self, options: Options) -> Columns:
         names = set(self.schema.names)
         first = self.fragments[0].path
+        _check_unique_names(first, self.schema.names)  # (data in memory: a column's type is asked below)
         layout = options.layout
         if layout is None:
             wide_col = options.scores_col or "scores"
@@ -519,11 +522,11 @@ class Source:
         path = fragment.path
         try:
             physical = fragment.physical_schema
+            _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
             rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
-        _check_unique_names(path, physical.names)
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         for name, instead in getattr(self, "_left_out", {}).items():
