@@ -40,7 +40,7 @@ from .options import Options
 from .output import REJECTED, STAGES_DIR
 from .source import BATCH_ROWS, Source, _first_line
 from .sweep import LAM, STAGES, Sweep
-from .stream import BatchScorer, UnitContext, numba_threads
+from .stream import BatchScorer, UnitContext, joined, numba_threads
 
 DATA = "data"  # how messages name the input: the argument's name
 
@@ -331,10 +331,10 @@ def _rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Reco
             n += take
             batch = batch.slice(take)
             if n == rows:
-                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                yield joined(pending)
                 pending, n = [], 0
     if pending:
-        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+        yield joined(pending)
 
 
 def _source(data, options: Options) -> MemorySource:

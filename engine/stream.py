@@ -306,19 +306,20 @@ def _coalesced(items: Iterator[tuple[pa.RecordBatch, Origin]], rows: int = BATCH
         for batch, segments in items:
             if pending and (origin[-1][0] == segments[0][0] or n + batch.num_rows > rows
                             or batch.schema != pending[0].schema):
-                yield _joined(pending), origin
+                yield joined(pending), origin
                 pending, origin, n = [], [], 0
             pending.append(batch)
             origin.extend((path, row, n + offset) for path, row, offset in segments)
             n += batch.num_rows
             if n >= rows:  # full: no later batch joins it, so it need not wait for one
-                yield _joined(pending), origin
+                yield joined(pending), origin
                 pending, origin, n = [], [], 0
     if pending:
-        yield _joined(pending), origin
+        yield joined(pending), origin
 
 
-def _joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+def joined(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    """Consecutive batches of one schema as one batch (the batch itself where there is one)."""
     # Into jemalloc's memory where Arrow has it (engine/source.py): it keeps the memory of joined batches
     # that were scored and freed for the next ones, where Arrow's default pool gave it back to the system
     # and had every page zeroed again.
