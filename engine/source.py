@@ -13,9 +13,11 @@ import functools
 import glob as globlib
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -381,9 +383,20 @@ def _sniff(path: str) -> str | None:
         return None
 
 
-def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str, list[Look], str | None]:
+def _expand(path: str, forced: str | None = None,
+            listed: tuple[list[str], str | None] | None = None) -> tuple[list[str] | str, str, list[Look], str | None]:
     """(what ds.dataset takes, format, the looks at the files of a directory or glob that told their format,
-    base directory for hive partitions); ``forced``: the format --format names, else None."""
+    base directory for hive partitions); ``forced``: the format --format names, else None; ``listed``: the
+    files and base of ``path`` as already listed."""
+    target, base = listed or _listed(path, forced)
+    if isinstance(target, str):
+        return target, _format_of(target, forced), [], base
+    return target, *_one_format(path, target, forced), base
+
+
+def _listed(path: str, forced: str | None = None) -> tuple[list[str] | str, str | None]:
+    """(the data files of a directory or glob, or the path of a single file; base directory for hive
+    partitions)."""
     base = glob_base(path)
     if base is not None:
         matches = _recursive_glob(path, base) if "**" in path else globlib.glob(path)
@@ -393,18 +406,58 @@ def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str,
         files = sorted(p for p in matches if os.path.isfile(p) and not _inside_output(p, base, outputs))
         if not files:
             raise InputError(f"{path}: no file matches")
-        return files, *_one_format(path, files, forced), base
+        return files, base
     if os.path.isdir(path):
         files = _data_files(path, forced)
         if not files:
             kind = formats.NAMES[forced] if forced else "Parquet, Arrow IPC, JSON Lines, CSV, TSV, JSON or NumPy"
             raise InputError(f"{path}: directory holds no {kind} file")
-        return files, *_one_format(path, files, forced), path
+        return files, path
     if os.path.isfile(path):
-        return path, _format_of(path, forced), [], None
+        return path, None
     if os.path.exists(path):
         raise InputError(f"{path}: not a regular file or directory (a FIFO, device or socket)")
     raise InputError(f"{path}: no such file or directory")
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A directory or glob of Parquet files whose footers are being read ahead (read_footers_ahead)."""
+
+    files: list[str]
+    base: str | None
+    dataset: ds.Dataset
+    thread: threading.Thread
+
+
+_AHEAD: dict[tuple[str, str], _Ahead] = {}  # by (path, input format), taken by the Source of the same
+
+
+def read_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> None:
+    """Start reading the footers of a directory or glob of Parquet files, for the Source of the same path
+    and format that follows.  Arrow reads them in one call, on its own threads, without Python's lock,
+    so the tf2eng command calls this before it loads the rest of its modules (numba among them, about
+    0.4 s): the two overlap (2,000 files: 0.26 s of footers while Python runs on).  Anything else (one
+    file, another format, a listing that fails) is left to the Source, which reads and reports as ever;
+    so is a footer Arrow cannot read here."""
+    key = (str(path), input_format)
+    try:
+        forced = None if input_format == "auto" else formats.canonical(input_format)
+        files, base = _listed(key[0], forced)
+        if isinstance(files, str) or forced not in (None, "parquet") or \
+                any(formats.format_by_name(f) != "parquet" for f in files):
+            return
+        dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=base)
+    except Exception:  # noqa: BLE001 - the Source says what is wrong
+        return
+
+    def read() -> None:
+        with suppress(Exception):  # the Source's own pass names the file and the fault
+            dataset.count_rows()  # (reads and keeps each file's footer)
+
+    thread = threading.Thread(target=read, name="tf2eng-footers", daemon=True)
+    thread.start()
+    _AHEAD[key] = _Ahead(files, base, dataset, thread)
 
 
 class Source:
@@ -414,12 +467,17 @@ class Source:
         self.path = str(path)
         formats.check_choice(input_format)
         forced = None if input_format == "auto" else formats.canonical(input_format)
-        target, self.format, looks, base = _expand(self.path, forced)
+        ahead = _AHEAD.pop((self.path, input_format), None)
+        target, self.format, looks, base = _expand(self.path, forced, ahead and (ahead.files, ahead.base))
         self._looks = {look.path: look for look in looks}  # they took the files' fingerprints too
         if self.format in formats.READERS:
             self.dataset = None
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
+        elif ahead is not None and self.format == "parquet":
+            ahead.thread.join()
+            self.dataset, self.fragments, self.schema = ahead.dataset, list(ahead.dataset.get_fragments()), \
+                ahead.dataset.schema
         else:
             self._open_dataset(target, base)
         self.columns = self._resolve(options)

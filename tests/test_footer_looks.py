@@ -110,3 +110,53 @@ def test_files_that_answer_slowly_are_looked_at_on_threads(tmp_path, monkeypatch
     slow = source.Source(data, Options()).fingerprint
     assert slow == fast
     assert threads and threads[0] == 81 - 64  # the first 64 in this thread, the rest on threads
+
+
+def _same_source(a: source.Source, b: source.Source) -> None:
+    assert [f.path for f in a.fragments] == [f.path for f in b.fragments]
+    assert a.schema.equals(b.schema)
+    for i in range(len(a.fragments)):
+        assert a.scan_schema(i).equals(b.scan_schema(i)) and a.rows_in(i) == b.rows_in(i)
+        assert a.row_groups(i) == b.row_groups(i)
+    assert a.fingerprint == b.fingerprint
+
+
+def test_footers_read_ahead_give_the_source_of_footers_read_then(tmp_path):
+    data = _dataset(tmp_path)
+    source.read_footers_ahead(data)
+    assert (str(data), "auto") in source._AHEAD
+    ahead = source.Source(data, Options(by=("kind",)))
+    assert not source._AHEAD  # taken by the Source
+    _same_source(ahead, source.Source(data, Options(by=("kind",))))
+    hive = tmp_path / "hive"
+    for part in ("a", "b"):
+        (hive / f"split={part}").mkdir(parents=True)
+        for i in range(3):
+            pq.write_table(_table(i, 3), hive / f"split={part}" / f"f{i}.parquet")
+    source.read_footers_ahead(str(hive / "**" / "*.parquet"), "parquet")
+    ahead = source.Source(str(hive / "**" / "*.parquet"), Options(by=("split",)), "parquet")
+    _same_source(ahead, source.Source(str(hive / "**" / "*.parquet"), Options(by=("split",)), "parquet"))
+
+
+def test_a_damaged_footer_read_ahead_is_named_as_ever(tmp_path):
+    data = _dataset(tmp_path, files=6)
+    raw = bytearray((data / "f02.parquet").read_bytes())
+    raw[-60:-8] = b"\x19" * 52
+    (data / "f02.parquet").write_bytes(bytes(raw))
+    source.read_footers_ahead(data)
+    with pytest.raises(InputError, match=r"f02\.parquet: cannot read"):
+        source.Source(data, Options())
+
+
+def test_inputs_whose_footers_are_not_read_ahead(tmp_path):
+    single = tmp_path / "one.parquet"
+    pq.write_table(_table(0, 3), single)
+    text = tmp_path / "text"
+    text.mkdir()
+    for i in range(3):
+        (text / f"f{i}.jsonl").write_text('{"video_id": "v", "scores": [0.5]}\n')
+    for path, fmt in ((single, "auto"), (text, "auto"), (tmp_path / "missing", "auto"), (tmp_path, "csv")):
+        source.read_footers_ahead(path, fmt)
+    assert not source._AHEAD
+    with pytest.raises(InputError, match="no such file"):
+        source.Source(tmp_path / "missing", Options())
