@@ -203,6 +203,9 @@ def run(
     def body():
         if engine is Engine.local:
             startup.without_pandas()
+        from ..engine.source import read_footers_ahead
+
+        read_footers_ahead(path, format.value)  # while the rest loads (engine/source.py)
         from ..engine.sweep import parse_list
 
         lams, ks = list(parse_list("--lam", lam, float)), list(parse_list("--stages", stages, int))

@@ -41,9 +41,14 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from ..kernels import reasons
 from .errors import InputError
+from .lazy import LazyModule
 from .options import FORMATS as CHOICES
+
+# The reason codes (kernels/reasons.py), loaded at their first use: importing the kernels package loads
+# numba (~0.15 s), and the command reads the input's footers while that loads (engine/source.py,
+# read_footers_ahead).
+reasons = LazyModule("tf2eng.kernels.reasons")
 
 # The formats this module reads; "parquet" and "ipc" are read by engine/source.py.
 READERS = ("jsonl", "csv", "tsv", "json", "npy")

@@ -13,8 +13,11 @@ import functools
 import glob as globlib
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +59,23 @@ def parallel_map(fn, items: list) -> list:
     runs = [items[i:i + size] for i in range(0, len(items), size)]
     with ThreadPoolExecutor(min(METADATA_THREADS, len(runs))) as pool:
         return [out for run in pool.map(lambda run: [fn(item) for item in run], runs) for out in run]
+
+
+# A file looked at in longer than this waits on its storage (in the page cache it takes ~25 µs).
+SLOW_LOOK_S = 1e-4
+
+
+def _each_file(fn, paths: list[str]) -> list:
+    """[fn(path) for path in paths] for a cheap look at each file (an open, a read or two): in this
+    thread where the files answer fast, as from the page cache (two threads only contended for Python's
+    lock there: 2,000 files took 0.07-0.08 s, one thread 0.045 s), on METADATA_THREADS threads where the
+    first files answered slowly (their waits on the storage overlap)."""
+    first = paths[:64]
+    t = time.perf_counter()
+    looked = [fn(path) for path in first]
+    if time.perf_counter() - t < SLOW_LOOK_S * len(first):
+        return looked + [fn(path) for path in paths[len(first):]]
+    return looked + parallel_map(fn, paths[len(first):])
 
 
 @dataclass(frozen=True)
@@ -137,14 +157,16 @@ def _is_scalar_score(t: pa.DataType) -> bool:
     return pa.types.is_floating(t) or pa.types.is_integer(t) or pa.types.is_decimal(t)
 
 
-def _format_of(path: str, forced: str | None = None) -> str:
-    """"parquet" or "ipc": what the file's first bytes say, else the format its name says
-    (engine/formats.py); ``forced`` (--format) wins."""
-    try:
-        with open(path, "rb") as f:
-            found = _magic(f.read(6))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+def _format_of(path: str, forced: str | None = None, head: bytes | None = None) -> str:
+    """"parquet" or "ipc": what the file's first bytes (``head``, where already read) say, else the
+    format its name says (engine/formats.py); ``forced`` (--format) wins."""
+    if head is None:
+        try:
+            with open(path, "rb") as f:
+                head = f.read(6)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read: {exc.strerror}") from None
+    found = _magic(head)
     if forced is not None:
         if found is not None and forced not in ("parquet", "ipc") and _ends_like(path, found):  # not text
             kind = "a Parquet" if found == "parquet" else "an Arrow IPC"
@@ -303,13 +325,15 @@ def _check_link(path: str) -> None:
         raise InputError(f"{path}: a symbolic link to {os.readlink(path)}, which does not exist")
 
 
-def _one_format(path: str, files: list[str], forced: str | None = None) -> str:
-    kinds = {_format_of(f, forced) for f in files}
+def _one_format(path: str, files: list[str], forced: str | None = None) -> tuple[str, list[Look]]:
+    """The format of the files (one for all), from one look at each file."""
+    looks = _each_file(_look, files)
+    kinds = {_format_of(f, forced, look.head) for f, look in zip(files, looks)}
     found = [kind for kind in formats.NAMES if kind in kinds]
     if len(found) > 1:
         names = " and ".join(formats.NAMES[f] for f in found)
         raise InputError(f"{path}: holds both {names} files; give one kind (e.g. a glob, or --format)")
-    return found.pop()
+    return found.pop(), looks
 
 
 def _is_output(directory: str) -> bool:
@@ -359,9 +383,20 @@ def _sniff(path: str) -> str | None:
         return None
 
 
-def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str, str | None]:
-    """(what ds.dataset takes, format, base directory for hive partitions); ``forced``: the
-    format --format names, else None."""
+def _expand(path: str, forced: str | None = None,
+            listed: tuple[list[str], str | None] | None = None) -> tuple[list[str] | str, str, list[Look], str | None]:
+    """(what ds.dataset takes, format, the looks at the files of a directory or glob that told their format,
+    base directory for hive partitions); ``forced``: the format --format names, else None; ``listed``: the
+    files and base of ``path`` as already listed."""
+    target, base = listed or _listed(path, forced)
+    if isinstance(target, str):
+        return target, _format_of(target, forced), [], base
+    return target, *_one_format(path, target, forced), base
+
+
+def _listed(path: str, forced: str | None = None) -> tuple[list[str] | str, str | None]:
+    """(the data files of a directory or glob, or the path of a single file; base directory for hive
+    partitions)."""
     base = glob_base(path)
     if base is not None:
         matches = _recursive_glob(path, base) if "**" in path else globlib.glob(path)
@@ -371,18 +406,58 @@ def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str,
         files = sorted(p for p in matches if os.path.isfile(p) and not _inside_output(p, base, outputs))
         if not files:
             raise InputError(f"{path}: no file matches")
-        return files, _one_format(path, files, forced), base
+        return files, base
     if os.path.isdir(path):
         files = _data_files(path, forced)
         if not files:
             kind = formats.NAMES[forced] if forced else "Parquet, Arrow IPC, JSON Lines, CSV, TSV, JSON or NumPy"
             raise InputError(f"{path}: directory holds no {kind} file")
-        return files, _one_format(path, files, forced), path
+        return files, path
     if os.path.isfile(path):
-        return path, _format_of(path, forced), None
+        return path, None
     if os.path.exists(path):
         raise InputError(f"{path}: not a regular file or directory (a FIFO, device or socket)")
     raise InputError(f"{path}: no such file or directory")
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A directory or glob of Parquet files whose footers are being read ahead (read_footers_ahead)."""
+
+    files: list[str]
+    base: str | None
+    dataset: ds.Dataset
+    thread: threading.Thread
+
+
+_AHEAD: dict[tuple[str, str], _Ahead] = {}  # by (path, input format), taken by the Source of the same
+
+
+def read_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> None:
+    """Start reading the footers of a directory or glob of Parquet files, for the Source of the same path
+    and format that follows.  Arrow reads them in one call, on its own threads, without Python's lock,
+    so the tf2eng command calls this before it loads the rest of its modules (numba among them, about
+    0.4 s): the two overlap (2,000 files: 0.26 s of footers while Python runs on).  Anything else (one
+    file, another format, a listing that fails) is left to the Source, which reads and reports as ever;
+    so is a footer Arrow cannot read here."""
+    key = (str(path), input_format)
+    try:
+        forced = None if input_format == "auto" else formats.canonical(input_format)
+        files, base = _listed(key[0], forced)
+        if isinstance(files, str) or forced not in (None, "parquet") or \
+                any(formats.format_by_name(f) != "parquet" for f in files):
+            return
+        dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=base)
+    except Exception:  # noqa: BLE001 - the Source says what is wrong
+        return
+
+    def read() -> None:
+        with suppress(Exception):  # the Source's own pass names the file and the fault
+            dataset.count_rows()  # (reads and keeps each file's footer)
+
+    thread = threading.Thread(target=read, name="tf2eng-footers", daemon=True)
+    thread.start()
+    _AHEAD[key] = _Ahead(files, base, dataset, thread)
 
 
 class Source:
@@ -392,11 +467,17 @@ class Source:
         self.path = str(path)
         formats.check_choice(input_format)
         forced = None if input_format == "auto" else formats.canonical(input_format)
-        target, self.format, base = _expand(self.path, forced)
+        ahead = _AHEAD.pop((self.path, input_format), None)
+        target, self.format, looks, base = _expand(self.path, forced, ahead and (ahead.files, ahead.base))
+        self._looks = {look.path: look for look in looks}  # they took the files' fingerprints too
         if self.format in formats.READERS:
             self.dataset = None
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
+        elif ahead is not None and self.format == "parquet":
+            ahead.thread.join()
+            self.dataset, self.fragments, self.schema = ahead.dataset, list(ahead.dataset.get_fragments()), \
+                ahead.dataset.schema
         else:
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
@@ -415,9 +496,7 @@ class Source:
             self.meta = load_metadata(options.meta)
         self._checked: dict = {}  # scan schemas by file schema: see _check_fragment
         self._physical = parallel_map(self._check_fragment, self.fragments)
-        if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run, after every footer
-            # (Two passes, not one task per file that does both: on 2,000 small files in the page cache the
-            # single pass took 0.44-0.52 s, the two 0.29-0.37 s.)
+        if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
@@ -644,10 +723,15 @@ class Source:
 
     @functools.cached_property
     def fingerprint(self) -> dict:
-        """Path, size, mtime and a hash of each file's tail (the Parquet footer lives there),
+        """Path, size, mtime and a hash of each file's tail (of a Parquet file: its footer),
         taken once: unit keys and summary.json describe the same files."""
         digest = hashlib.sha256()
-        files = parallel_map(_file_fingerprint, [fragment.path for fragment in self.fragments])
+        paths = [fragment.path for fragment in self.fragments]
+        looks = [self._looks.get(path) for path in paths]
+        if None in looks:  # a file given alone
+            files = parallel_map(_file_fingerprint, paths)
+        else:
+            files = [look.fingerprint for look in looks]
         for entry in files:
             digest.update(fingerprint_line(entry))
         return {"sha256": digest.hexdigest(), "files": files}
@@ -658,19 +742,56 @@ def fingerprint_line(entry: dict) -> bytes:
     return f"{entry['path']}\0{entry['size']}\0{entry['mtime_ns']}\0{entry['tail_sha256']}\n".encode()
 
 
+TAIL_BYTES = 65_536  # the most of a file's end that its fingerprint hashes
+FOOTER_GUESS = 16_384  # read first from a Parquet file's end: its footer mostly fits
+
+
 def _file_fingerprint(path: str) -> dict:
-    """Path, size, mtime and the SHA-256 of the last 64 KiB of one file (README, Scheduled runs)."""
+    """Path, size, mtime and the SHA-256 of one file's tail (README, Scheduled runs)."""
+    return _look(path).fingerprint
+
+
+@dataclass(frozen=True)
+class Look:
+    """What one look at a file's two ends tells: its format and its fingerprint."""
+
+    path: str  # as listed
+    head: bytes  # the first six bytes: they tell the format
+    fingerprint: dict  # path, size, mtime and the SHA-256 of the tail
+
+
+def _look(path: str) -> Look:
+    """One file's first bytes and fingerprint: path, size, mtime and the SHA-256 of its tail, which is a
+    Parquet file's footer (its metadata, their length and the magic; at most the last TAIL_BYTES) and any
+    other file's last TAIL_BYTES.  One open: thousands of files are looked at."""
     try:
-        fd = os.open(path, os.O_RDONLY)  # no Python file object: thousands of files are fingerprinted
+        fd = os.open(path, os.O_RDONLY)  # no Python file object: it costs more than the reads
         try:
             st = os.fstat(fd)
-            tail = os.pread(fd, 65_536, max(0, st.st_size - 65_536))
+            head = os.pread(fd, 6, 0)
+            parquet = head[:4] == b"PAR1"
+            want = FOOTER_GUESS if parquet else TAIL_BYTES
+            tail = os.pread(fd, want, max(0, st.st_size - want))
+            if parquet and len(tail) < st.st_size and _footer_length(tail) > len(tail):  # longer than the guess
+                tail = os.pread(fd, TAIL_BYTES, max(0, st.st_size - TAIL_BYTES))
         finally:
             os.close(fd)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    return {"path": str(Path(path)), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "tail_sha256": hashlib.sha256(tail).hexdigest()}
+    if parquet:
+        tail = tail[-_footer_length(tail):]
+    entry = {"path": str(Path(path)), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+             "tail_sha256": hashlib.sha256(tail).hexdigest()}
+    return Look(path, head, entry)
+
+
+def _footer_length(tail: bytes) -> int:
+    """The length of a Parquet footer (metadata, their length and the magic "PAR1") from the bytes at the
+    end of the file; all of ``tail`` where they do not end like a footer (a damaged file: its reader will
+    say what is wrong)."""
+    if len(tail) < 8 or tail[-4:] != b"PAR1":
+        return len(tail)
+    return int.from_bytes(tail[-8:-4], "little") + 8
 
 
 def _parquet_batches(fragment: ds.ParquetFileFragment, schema: pa.Schema,

@@ -24,11 +24,13 @@ def _table(first: int, n: int) -> pa.Table:
 
 
 def _reference_entry(path) -> dict:
-    """A file's fingerprint entry as README (Scheduled runs) defines it, computed here on its own."""
+    """A file's fingerprint entry as README (Scheduled runs) defines it, computed here on its own: the hash
+    of a Parquet file's footer (metadata, their length and "PAR1"), of at most its last 64 KiB."""
     data = open(path, "rb").read()
     st = os.stat(path)
+    footer = int.from_bytes(data[-8:-4], "little") + 8
     return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "tail_sha256": hashlib.sha256(data[-65_536:]).hexdigest()}
+            "tail_sha256": hashlib.sha256(data[-min(footer, 65_536):]).hexdigest()}
 
 
 def test_fingerprints_and_rows_of_small_large_and_large_footer_files(tmp_path):
@@ -139,3 +141,37 @@ def test_coalesced_joins_files_and_runs_but_not_batches_of_one_file():
         (100, [("d", 0, 0), ("e", 0, 60)]),
         (5, [("f", 0, 0)]),
     ]
+
+
+def test_the_first_batch_is_handed_on_alone_when_asked():
+    """A unit's first batch is scored as soon as it is read: it waits for no later batch to join it."""
+
+    def items():
+        yield _batch(10), [("a", 0, 0)]
+        raise AssertionError("the second batch was asked for before the first was handed on")
+
+    batch, origin = next(_coalesced(items(), rows=100, first_alone=True))
+    assert batch.num_rows == 10 and origin == [("a", 0, 0)]
+    items = [(_batch(10), [("a", 0, 0)]), (_batch(30), [("b", 0, 0)]), (_batch(30), [("c", 0, 0)])]
+    out = [(b.num_rows, origin) for b, origin in _coalesced(iter(items), rows=100, first_alone=True)]
+    assert out == [(10, [("a", 0, 0)]), (60, [("b", 0, 0), ("c", 0, 30)])]  # then joined as ever
+
+
+def test_a_unit_s_first_run_of_small_files_is_small_and_the_rows_are_those_of_one_file(tmp_path, monkeypatch):
+    from tf2eng.engine import stream
+
+    monkeypatch.setattr(stream, "FIRST_BATCH_ROWS", 10)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 40)
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(30):
+        pq.write_table(_table(4 * i, 4), data / f"f{i:02d}.parquet")
+    source = tf2eng.engine.source.Source(data, tf2eng.engine.options.Options())
+    unit = tf2eng.engine.units.Unit("k", tuple(tf2eng.engine.units.Part(i) for i in range(30)), "all")
+    sizes = [batch.num_rows for batch, _ in stream._file_batches(source, unit)]
+    assert sizes[0] == 8 and all(n == 40 for n in sizes[1:-1]) and sum(sizes) == 120
+    split = tf2eng.run(data, tmp_path / "split", plot=False)
+    pq.write_table(pa.concat_tables([pq.read_table(p) for p in sorted(data.iterdir())]), tmp_path / "one.parquet")
+    whole = tf2eng.run(tmp_path / "one.parquet", tmp_path / "whole", plot=False)
+    assert (split.out / "stage_means.parquet").read_bytes() == (whole.out / "stage_means.parquet").read_bytes()
+    assert split.stages().collect().equals(whole.stages().collect())
