@@ -1,0 +1,39 @@
+"""Review of the one look at each file (engine/source.py, _look): the tail a fingerprint hashes is a Parquet
+file's footer and any other file's last 64 KiB (README, Scheduled runs), whatever its first bytes say."""
+
+import hashlib
+
+import pytest
+
+from tf2eng.engine import source
+from tf2eng.engine.options import Options
+
+
+def _long_csv(first: str) -> bytes:
+    """A CSV file of the long layout, over 64 KiB, whose first column's name is ``first``."""
+    rows = [f"{first},video_id,exp_id,frame,score"]
+    rows += [f"t,v{v:05d},0,{f},{(7 * v + f) % 10 / 10}" for v in range(2500) for f in range(4)]
+    return ("\n".join(rows) + "\n").encode()
+
+
+@pytest.mark.parametrize("first", ["PAR1_tag", "PAR1x"])
+def test_a_text_file_that_starts_like_parquet_hashes_its_last_64_kib(tmp_path, first):
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (data / name).write_bytes(_long_csv(first))
+    raw = (data / "a.csv").read_bytes()
+    assert raw.startswith(b"PAR1") and len(raw) > 4 * source.FOOTER_GUESS
+    want = hashlib.sha256(raw[-65_536:]).hexdigest()
+    fingerprint = source.Source(data, Options(), input_format="csv").fingerprint
+    assert [entry["tail_sha256"] for entry in fingerprint["files"]] == [want, want]
+    assert source.Source(data / "a.csv", Options(), input_format="csv").fingerprint["files"][0]["tail_sha256"] == want
+
+
+@pytest.mark.parametrize("size", [100, 20_000, 70_000])
+def test_a_file_that_starts_but_does_not_end_like_parquet_hashes_its_last_64_kib(tmp_path, size):
+    """(A damaged Parquet file: its reader says what is wrong; its fingerprint is that of any other file.)"""
+    path = tmp_path / "damaged.parquet"
+    raw = b"PAR1" + bytes(range(256)) * (size // 256) + b"end"
+    path.write_bytes(raw)
+    assert source._look(str(path)).fingerprint["tail_sha256"] == hashlib.sha256(raw[-65_536:]).hexdigest()
