@@ -453,6 +453,14 @@ class Source:
                 partition_base_dir=base,
             )
             self.fragments = list(self.dataset.get_fragments())
+        except UnicodeEncodeError:  # Arrow takes paths as UTF-8 text
+            for path in [target] if isinstance(target, str) else target:
+                try:
+                    path.encode()
+                except UnicodeEncodeError:
+                    raise InputError(f"{path}: cannot read: its name is not UTF-8, which Arrow's reader needs; "
+                                     "rename it") from None
+            raise
         except (pa.ArrowException, OSError) as exc:
             for path in [target] if isinstance(target, str) else target:
                 _check_not_stream(path, self.format)

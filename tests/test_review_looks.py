@@ -2,9 +2,13 @@
 file's footer and any other file's last 64 KiB (README, Scheduled runs), whatever its first bytes say."""
 
 import hashlib
+import os
+import shutil
 
+import pyarrow.parquet as pq
 import pytest
 
+from conftest import assert_one_error, invoke_cli, wide_table
 from tf2eng.engine import source
 from tf2eng.engine.options import Options
 
@@ -37,3 +41,19 @@ def test_a_file_that_starts_but_does_not_end_like_parquet_hashes_its_last_64_kib
     raw = b"PAR1" + bytes(range(256)) * (size // 256) + b"end"
     path.write_bytes(raw)
     assert source._look(str(path)).fingerprint["tail_sha256"] == hashlib.sha256(raw[-65_536:]).hexdigest()
+
+
+@pytest.mark.parametrize("given", ["directory", "glob", "file"])
+def test_a_parquet_file_whose_name_is_not_utf8_stops_the_run_naming_it(tmp_path, given):
+    """(Arrow takes paths as UTF-8 text: such a name was an internal error, exit 1.)"""
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(wide_table([[0.1, 0.9], [0.2, 0.5]], [1, 0]), data / "a.parquet")
+    bad = os.path.join(str(data), os.fsdecode(b"b\xff.parquet"))
+    try:
+        shutil.copy(data / "a.parquet", bad)
+    except (OSError, UnicodeError):
+        pytest.skip("the file system takes UTF-8 names only")
+    target = {"directory": data, "glob": data / "*.parquet", "file": bad}[given]
+    assert_one_error(invoke_cli("run", target, "-o", tmp_path / "out", "--no-plot"), "b\\udcff.parquet",
+                     "not UTF-8")
