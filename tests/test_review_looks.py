@@ -4,9 +4,12 @@ file's footer and any other file's last 64 KiB (README, Scheduled runs), whateve
 import hashlib
 import os
 import shutil
+import tempfile
 
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import assert_one_error, invoke_cli, wide_table
 from tf2eng.engine import source
@@ -57,3 +60,33 @@ def test_a_parquet_file_whose_name_is_not_utf8_stops_the_run_naming_it(tmp_path,
     target = {"directory": data, "glob": data / "*.parquet", "file": bad}[given]
     assert_one_error(invoke_cli("run", target, "-o", tmp_path / "out", "--no-plot"), "b\\udcff.parquet",
                      "not UTF-8")
+
+
+def _reference_tail(raw: bytes) -> bytes:
+    """README, Scheduled runs: a Parquet file's footer (metadata, their length and "PAR1"), at most its last
+    64 KiB; of any other file the last 64 KiB."""
+    if raw[:4] == b"PAR1" and len(raw) >= 8 and raw[-4:] == b"PAR1":
+        return raw[-min(int.from_bytes(raw[-8:-4], "little") + 8, 65_536):]
+    return raw[-65_536:]
+
+
+_SIZES = st.sampled_from([0, 3, 4, 7, 8, 9, 100, 16_383, 16_384, 16_385, 40_000, 65_535, 65_536, 65_537, 90_000])
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=_SIZES, starts=st.booleans(), ends=st.booleans(),
+       length=st.one_of(st.integers(0, 70_000), st.integers(0, 2**32 - 1)))
+def test_the_tail_hashed_is_the_footer_or_the_last_64_kib_of_any_bytes(size, starts, ends, length):
+    raw = bytearray(i * 7 % 251 for i in range(size))
+    if starts and size >= 4:
+        raw[:4] = b"PAR1"
+    if ends and size >= 8:
+        raw[-8:] = length.to_bytes(4, "little") + b"PAR1"
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "f.parquet")
+        with open(path, "wb") as f:
+            f.write(raw)
+        look = source._look(path)
+    assert look.head == bytes(raw[:6])
+    assert look.fingerprint["size"] == size
+    assert look.fingerprint["tail_sha256"] == hashlib.sha256(_reference_tail(bytes(raw))).hexdigest()
