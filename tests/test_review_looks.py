@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
@@ -90,3 +91,27 @@ def test_the_tail_hashed_is_the_footer_or_the_last_64_kib_of_any_bytes(size, sta
     assert look.head == bytes(raw[:6])
     assert look.fingerprint["size"] == size
     assert look.fingerprint["tail_sha256"] == hashlib.sha256(_reference_tail(bytes(raw))).hexdigest()
+
+
+@pytest.mark.parametrize("given", ["data", "./data", "data/", ".//data", "data/../data", "link", "data/*/*.parquet",
+                                   "./data/**/*.parquet", "data/k=1", "ipc", "./ipc/*.arrow"])
+def test_the_looks_fingerprints_serve_every_spelling_of_a_directory_or_glob(tmp_path, monkeypatch, given):
+    """Arrow's fragment paths are the paths as listed: the fingerprints the looks took are used, none is taken
+    again, and they are those of each file given alone."""
+    monkeypatch.chdir(tmp_path)
+    for part in ("k=1", "k=2"):
+        (tmp_path / "data" / part).mkdir(parents=True)
+        for name in ("a é.parquet", "b c.parquet"):
+            pq.write_table(wide_table([[0.1, 0.9], [0.2, 0.5, 0.3]], [1, 0]), tmp_path / "data" / part / name)
+    (tmp_path / "link").symlink_to("data")
+    (tmp_path / "ipc").mkdir()
+    for name in ("a.arrow", "b.arrow"):
+        with pa.ipc.new_file(tmp_path / "ipc" / name, wide_table([[0.1, 0.9]], [1]).schema) as writer:
+            writer.write_table(wide_table([[0.1, 0.9]], [1]))
+    taken_again = []
+    real = source._file_fingerprint
+    monkeypatch.setattr(source, "_file_fingerprint", lambda path: taken_again.append(path) or real(path))
+    looked = source.Source(given, Options())
+    files = looked.fingerprint["files"]
+    assert taken_again == [] and len(files) == len(looked.fragments) >= 2
+    assert files == [real(fragment.path) for fragment in looked.fragments]
