@@ -511,6 +511,14 @@ class Source:
                 partition_base_dir=base,
             )
             self.fragments = list(self.dataset.get_fragments())
+        except UnicodeEncodeError:  # Arrow takes paths as UTF-8 text
+            for path in [target] if isinstance(target, str) else target:
+                try:
+                    path.encode()
+                except UnicodeEncodeError:
+                    raise InputError(f"{path}: cannot read: its name is not UTF-8, which Arrow's reader needs; "
+                                     "rename it") from None
+            raise
         except (pa.ArrowException, OSError) as exc:
             for path in [target] if isinstance(target, str) else target:
                 _check_not_stream(path, self.format)
@@ -772,25 +780,27 @@ def _look(path: str) -> Look:
             parquet = head[:4] == b"PAR1"
             want = FOOTER_GUESS if parquet else TAIL_BYTES
             tail = os.pread(fd, want, max(0, st.st_size - want))
-            if parquet and len(tail) < st.st_size and _footer_length(tail) > len(tail):  # longer than the guess
+            footer = _footer_length(tail) if parquet else None
+            if parquet and len(tail) < st.st_size and (footer is None or footer > len(tail)):  # not in the guess
                 tail = os.pread(fd, TAIL_BYTES, max(0, st.st_size - TAIL_BYTES))
+                footer = _footer_length(tail)
         finally:
             os.close(fd)
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
-    if parquet:
-        tail = tail[-_footer_length(tail):]
+    if footer is not None:
+        tail = tail[-footer:]
     entry = {"path": str(Path(path)), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
              "tail_sha256": hashlib.sha256(tail).hexdigest()}
     return Look(path, head, entry)
 
 
-def _footer_length(tail: bytes) -> int:
+def _footer_length(tail: bytes) -> int | None:
     """The length of a Parquet footer (metadata, their length and the magic "PAR1") from the bytes at the
-    end of the file; all of ``tail`` where they do not end like a footer (a damaged file: its reader will
-    say what is wrong)."""
+    end of the file; None where they do not end like a footer (a damaged file, whose reader will say what is
+    wrong, or a text file that starts with "PAR1": of either the fingerprint hashes the last TAIL_BYTES)."""
     if len(tail) < 8 or tail[-4:] != b"PAR1":
-        return len(tail)
+        return None
     return int.from_bytes(tail[-8:-4], "little") + 8
 
 
