@@ -246,7 +246,8 @@ def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, 
                 and source.streams(part.index))  # a file read whole is never read beside another
 
     def runs() -> Iterator[list[Part]]:
-        """The parts in order, consecutive small files of one schema together up to BATCH_ROWS rows."""
+        """The parts in order, consecutive small files of one schema together up to BATCH_ROWS rows (the
+        unit's first run up to FIRST_BATCH_ROWS)."""
         run: list[Part] = []
         rows = 0
         limit = FIRST_BATCH_ROWS
@@ -255,7 +256,7 @@ def _file_batches(source: Source, unit: Unit) -> Iterator[tuple[pa.RecordBatch, 
                 if run:
                     yield run
                 yield [part]
-                run, rows = [], 0
+                run, rows, limit = [], 0, BATCH_ROWS
                 continue
             n = source.rows_in(part.index)
             if run and (rows + n > limit or source.scan_schema(part.index) != source.scan_schema(run[0].index)):

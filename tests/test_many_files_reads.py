@@ -175,3 +175,19 @@ def test_a_unit_s_first_run_of_small_files_is_small_and_the_rows_are_those_of_on
     whole = tf2eng.run(tmp_path / "one.parquet", tmp_path / "whole", plot=False)
     assert (split.out / "stage_means.parquet").read_bytes() == (whole.out / "stage_means.parquet").read_bytes()
     assert split.stages().collect().equals(whole.stages().collect())
+
+
+def test_small_files_after_a_large_first_file_are_read_in_full_runs(tmp_path, monkeypatch):
+    from tf2eng.engine import stream
+
+    monkeypatch.setattr(stream, "FIRST_BATCH_ROWS", 10)
+    monkeypatch.setattr(stream, "BATCH_ROWS", 40)
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(_table(0, 100), data / "a-large.parquet")  # more than a batch: streamed on its own
+    for i in range(20):
+        pq.write_table(_table(100 + 4 * i, 4), data / f"f{i:02d}.parquet")
+    source = tf2eng.engine.source.Source(data, tf2eng.engine.options.Options())
+    unit = tf2eng.engine.units.Unit("k", tuple(tf2eng.engine.units.Part(i) for i in range(21)), "all")
+    sizes = [batch.num_rows for batch, _ in stream._file_batches(source, unit)]
+    assert sizes == [100, 40, 40]  # the large file (streamed whole here), then runs of ten small files
