@@ -281,7 +281,12 @@ def run(
             raise _fail(f"{result.summary['rows']['rejected']:,} rows rejected (--strict); "
                         f"see {result.out / 'rejected.parquet'}", EXIT_REJECTED)
 
-    _guarded(body)
+    try:
+        _guarded(body)
+    finally:  # footers read ahead that the run did not take (it stopped before): kept for no later run
+        from ..engine.source import forget_footers_ahead
+
+        forget_footers_ahead(path, format.value)
 
 
 Pairing = _choices("Pairing", ("auto", "paired", "unpaired"))

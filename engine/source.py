@@ -460,6 +460,13 @@ def read_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> N
     _AHEAD[key] = _Ahead(files, base, dataset, thread)
 
 
+def forget_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> None:
+    """Drop the footers read ahead for ``path`` that no Source took (a command that stopped before it
+    read its input, on a bad option): a later Source of the same path in this process lists and reads
+    its files afresh, not as they were then."""
+    _AHEAD.pop((str(path), input_format), None)
+
+
 class Source:
     """The input dataset: its files, resolved columns and a stream of record batches."""
 
