@@ -420,6 +420,12 @@ def _listed(path: str, forced: str | None = None) -> tuple[list[str] | str, str 
     raise InputError(f"{path}: no such file or directory")
 
 
+def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Dataset:
+    """Arrow's dataset of Parquet or Arrow IPC files, with hive partitions under ``base``."""
+    return ds.dataset(target, format="ipc" if fmt == "ipc" else "parquet", partitioning="hive",
+                      partition_base_dir=base)
+
+
 @dataclass(frozen=True)
 class _Ahead:
     """A directory or glob of Parquet files whose footers are being read ahead (read_footers_ahead)."""
@@ -447,7 +453,7 @@ def read_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> N
         if isinstance(files, str) or forced not in (None, "parquet") or \
                 any(formats.format_by_name(f) != "parquet" for f in files):
             return
-        dataset = ds.dataset(files, format="parquet", partitioning="hive", partition_base_dir=base)
+        dataset = _arrow_dataset(files, "parquet", base)
     except Exception:  # noqa: BLE001 - the Source says what is wrong
         return
 
@@ -483,8 +489,7 @@ class Source:
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         elif ahead is not None and self.format == "parquet":
             ahead.thread.join()
-            self.dataset, self.fragments, self.schema = ahead.dataset, list(ahead.dataset.get_fragments()), \
-                ahead.dataset.schema
+            self._open_dataset(target, base, ahead.dataset)
         else:
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
@@ -508,15 +513,11 @@ class Source:
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
 
-    def _open_dataset(self, target: list[str] | str, base: str | None) -> None:
-        """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema."""
+    def _open_dataset(self, target: list[str] | str, base: str | None, dataset: ds.Dataset | None = None) -> None:
+        """Parquet or Arrow IPC files through Arrow's dataset (``dataset``: the one read ahead): fragments,
+        hive partitions, schema."""
         try:
-            self.dataset = ds.dataset(
-                target,
-                format="ipc" if self.format == "ipc" else "parquet",
-                partitioning="hive",
-                partition_base_dir=base,
-            )
+            self.dataset = dataset if dataset is not None else _arrow_dataset(target, self.format, base)
             self.fragments = list(self.dataset.get_fragments())
         except UnicodeEncodeError:  # Arrow takes paths as UTF-8 text
             for path in [target] if isinstance(target, str) else target:
