@@ -38,7 +38,7 @@ from .output import (CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNO
 from .source import Source, glob_base
 from .stream import UnitContext, UnitResult, numba_threads, replicate_sums, run_unit, source_rejected_schema
 from .sweep import Sweep, sweep_values
-from .units import Part, Unit, UnitAggregates, pack_files, row_group_runs, unit_key, unit_rows
+from .units import Part, Unit, UnitAggregates, pack_files, relative_paths, row_group_runs, unit_key, unit_rows
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -324,7 +324,7 @@ class _Job:
         # wherever it is mounted.
         root = self.source.path if os.path.isdir(self.source.path) else (
             glob_base(self.source.path) or os.path.dirname(self.source.path))
-        relative = [os.path.relpath(entry["path"], root) for entry in files]
+        relative = relative_paths([entry["path"] for entry in files], root)
         for group in pack_files(relative, rows, target):
             if len(group) == 1 and rows[group[0]] >= target:
                 (i,) = group
