@@ -132,6 +132,17 @@ def _same_kind(a: pa.DataType, b: pa.DataType) -> bool:
     return any(kind(a) and kind(b) for kind in (pa.types.is_integer, pa.types.is_floating, is_string_type))
 
 
+def _values_name(schema: pa.Schema, name: str) -> str | None:
+    """The name column ``name`` (the scores) gives its list's values ("item", "element"), else None.
+    Arrow's equality of schemas leaves it out (list<item: double> equals list<element: double>), but a
+    file's scan schema takes the file's own scores type."""
+    try:
+        field = getattr(schema.field(name).type, "value_field", None)
+    except KeyError:
+        return None
+    return None if field is None else field.name
+
+
 def is_string_type(t: pa.DataType) -> bool:
     """string, large_string or string_view."""
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
@@ -654,8 +665,9 @@ class Source:
         # run once per schema, not once per file; a failure names its own file.
         memo = getattr(self, "_checked", None)
         partition_names = tuple(sorted(partition))
+        values = _values_name(physical, self.columns.scores)
         last = getattr(self, "_last_checked", None)  # most files have the schema of the file before
-        if last is not None and last[1] == partition_names and physical.equals(last[0]):
+        if last is not None and last[1] == partition_names and last[3] == values and physical.equals(last[0]):
             return last[2], rows
         known = (physical, partition_names)
         if memo is not None and known in memo:
@@ -664,7 +676,7 @@ class Source:
             scan = self._scan_schema(path, physical, partition)
             if memo is not None:
                 memo[known] = scan
-        self._last_checked = (physical, partition_names, scan)
+        self._last_checked = (physical, partition_names, scan, values)
         return scan, rows
 
     def _scan_schema(self, path: str, physical: pa.Schema, partition: dict) -> pa.Schema:
