@@ -77,3 +77,31 @@ def test_a_failure_at_the_first_batch_of_a_unit_reports_the_unit_before(files, t
     assert not [t for t in threading.enumerate() if t.name in ("tf2eng-writer", "tf2eng-reader")]
     resumed = tf2eng.run(files, tmp_path / "a", plot=False, resume=True)
     assert resumed.summary["units"] == {"total": 5, "processed": 3, "resumed": 2, "reused": 0}
+
+
+class _InterruptingImport:
+    """Stands for a Ctrl-C that arrives while cli/app.py is imported."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tf2eng.cli.app":
+            raise KeyboardInterrupt
+        return None
+
+
+def test_python_m_tf2eng_ends_an_interrupt_while_it_loads_with_one_line(monkeypatch, capsys):
+    """`python -m tf2eng` runs what the console script runs: a Ctrl-C while the CLI loads is one line and
+    exit code 130, not a traceback."""
+    import runpy
+    import sys
+
+    monkeypatch.delitem(sys.modules, "tf2eng.cli.app", raising=False)
+    monkeypatch.delitem(sys.modules, "tf2eng.__main__", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_InterruptingImport(), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["tf2eng", "--version"])
+    with pytest.raises(SystemExit) as stopped:
+        try:
+            runpy.run_module("tf2eng", run_name="__main__")
+        except KeyboardInterrupt:
+            pytest.fail("the interrupt went through as a traceback")
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "tf2eng: error: interrupted\n"
