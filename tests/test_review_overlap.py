@@ -3,6 +3,7 @@ what a failure in a later unit leaves (the unit events, the committed units, the
 run one after another leave."""
 
 import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -105,3 +106,24 @@ def test_python_m_tf2eng_ends_an_interrupt_while_it_loads_with_one_line(monkeypa
             pytest.fail("the interrupt went through as a traceback")
     assert stopped.value.code == 130
     assert capsys.readouterr().err == "tf2eng: error: interrupted\n"
+
+
+def test_a_run_stopped_by_a_bad_option_leaves_no_footer_reader_behind(files, monkeypatch):
+    """`tf2eng run DIR --lam abc` stops before it reads its input: the thread that reads the files'
+    footers ahead has ended by the time the command returns (one still in Arrow's code as the process
+    exits aborted it: exit 134, "terminate called without an active exception", instead of 2)."""
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+    from tf2eng.engine import source
+
+    real = source._arrow_dataset
+
+    def slow(*args, **kwargs):  # footers that take a while to read
+        time.sleep(0.5)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(source, "_arrow_dataset", slow)
+    result = CliRunner().invoke(app, ["run", str(files), "--lam", "abc", "--no-plot"])
+    assert result.exit_code == 2
+    assert not [t for t in threading.enumerate() if t.name == "tf2eng-footers"]
