@@ -384,9 +384,9 @@ class _Job:
                     committing.append((unit, commit))
                 finish_previous()
             except BaseException as exc:
-                for _, commit in committing:  # its rows are all written: it commits, for --resume
+                for unit, commit in committing:  # its rows are all written: it commits, for --resume
                     try:
-                        commit.finish()
+                        self._done(unit, commit.finish())  # and its event comes before "failed"
                     except BaseException as secondary:  # noqa: BLE001 - the first error is the one to report
                         if secondary is not exc:
                             exc.add_note(f"also, while committing the unit before: {secondary!r}")

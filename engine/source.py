@@ -503,8 +503,11 @@ def read_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> N
 def forget_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> None:
     """Drop the footers read ahead for ``path`` that no Source took (a command that stopped before it
     read its input, on a bad option): a later Source of the same path in this process lists and reads
-    its files afresh, not as they were then."""
-    _AHEAD.pop((str(path), input_format), None)
+    its files afresh, not as they were then.  Its thread is waited for: one still in Arrow's code as
+    the process exits aborts it (exit 134) instead of the command's own exit code."""
+    ahead = _AHEAD.pop((str(path), input_format), None)
+    if ahead is not None and ahead.thread is not None:
+        ahead.thread.join()
 
 
 class Source:
