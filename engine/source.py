@@ -518,14 +518,17 @@ class Source:
         formats.check_choice(input_format)
         forced = None if input_format == "auto" else formats.canonical(input_format)
         ahead = _AHEAD.pop((self.path, input_format), None)
-        target, self.format, looks, base = _expand(self.path, forced, ahead and (ahead.files, ahead.base))
+        try:
+            target, self.format, looks, base = _expand(self.path, forced, ahead and (ahead.files, ahead.base))
+        finally:  # the footers read ahead are done by now, or soon; a stop here waits for them too
+            if ahead is not None:  # (a thread still in Arrow's code as the process exits aborts it)
+                ahead.thread.join()
         self._looks = {look.path: look for look in looks}  # they took the files' fingerprints too
         if self.format in formats.READERS:
             self.dataset = None
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         elif ahead is not None and self.format == "parquet":
-            ahead.thread.join()
             self._open_dataset(target, base, ahead.dataset)
         else:
             self._open_dataset(target, base)
