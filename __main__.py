@@ -1,3 +1,3 @@
-from tf2eng.cli.app import main
+from tf2eng.cli.entry import main
 
 main()

@@ -36,9 +36,10 @@ from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import (CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output,
                      unreadable_unit_file)
 from .source import Source, glob_base
-from .stream import UnitContext, UnitResult, numba_threads, replicate_sums, run_unit, source_rejected_schema
+from .stream import (Committing, UnitContext, UnitResult, numba_threads, replicate_sums, source_rejected_schema,
+                     start_unit)
 from .sweep import Sweep, sweep_values
-from .units import Part, Unit, UnitAggregates, pack_files, row_group_runs, unit_key, unit_rows
+from .units import Part, Unit, UnitAggregates, pack_files, relative_paths, row_group_runs, unit_key, unit_rows
 
 Progress = Callable[[int, int], None]  # (rows done, rows to do)
 Log = Callable[[dict], None]  # one event: {"event": name, ...}
@@ -324,7 +325,7 @@ class _Job:
         # wherever it is mounted.
         root = self.source.path if os.path.isdir(self.source.path) else (
             glob_base(self.source.path) or os.path.dirname(self.source.path))
-        relative = [os.path.relpath(entry["path"], root) for entry in files]
+        relative = relative_paths([entry["path"] for entry in files], root)
         for group in pack_files(relative, rows, target):
             if len(group) == 1 and rows[group[0]] >= target:
                 (i,) = group
@@ -370,8 +371,26 @@ class _Job:
             cluster.run_units(ctx, todo, done_remote)
         else:
             ctx = UnitContext(self.source, self.options, staging, sweep=self.sweep)  # this thread's count, set by run()
-            for unit in todo:
-                self._done(unit, run_unit(ctx, unit, self._tick))
+            committing: list[tuple[Unit, Committing]] = []  # the unit before, its writers still at work
+
+            def finish_previous() -> None:
+                while committing:
+                    unit, commit = committing.pop(0)
+                    self._done(unit, commit.finish())
+
+            try:
+                for unit in todo:  # each unit's commit finishes after the next unit's first batch
+                    commit = start_unit(ctx, unit, self._tick, finish_previous)
+                    committing.append((unit, commit))
+                finish_previous()
+            except BaseException as exc:
+                for unit, commit in committing:  # its rows are all written: it commits, for --resume
+                    try:
+                        self._done(unit, commit.finish())  # and its event comes before "failed"
+                    except BaseException as secondary:  # noqa: BLE001 - the first error is the one to report
+                        if secondary is not exc:
+                            exc.add_note(f"also, while committing the unit before: {secondary!r}")
+                raise
 
     def _done(self, unit: Unit, result: UnitResult) -> None:
         aggregates = result.aggregates

@@ -146,9 +146,19 @@ class UnitResult:
 
 def run_unit(ctx: UnitContext, unit: Unit, tick: Tick | None = None) -> UnitResult:
     """Stream one unit and commit its results."""
+    return start_unit(ctx, unit, tick).finish()
+
+
+def start_unit(ctx: UnitContext, unit: Unit, tick: Tick | None = None,
+               after_first_batch: Callable[[], None] | None = None) -> Committing:
+    """Stream one unit and hand its commit to its writer: the returned :class:`Committing` waits for it.
+    ``after_first_batch`` is called once the unit's first batch is scored (or, where it has none, once it
+    is read): a run finishes the unit before this one there, so that the last unit's writes and commit
+    overlap this one's first reads instead of holding up the run."""
     timings = {"read": 0.0, "compute": 0.0, "write": 0.0}
-    with numba_threads(ctx.threads) as threads:
-        with ExitStack() as stack:  # on an error: the writer stops first, then the files go
+    stack = ExitStack()  # on an error: the writer stops first, then the files go
+    try:
+        with numba_threads(ctx.threads) as threads:
             files = stack.enter_context(_UnitFiles(ctx, unit.key))
             writer = stack.enter_context(BackgroundWriter())
             part_writers = [stack.enter_context(BackgroundWriter(depth))  # a sweep's stages/ parts
@@ -157,14 +167,37 @@ def run_unit(ctx: UnitContext, unit: Unit, tick: Tick | None = None) -> UnitResu
             with closing(_batches(ctx, unit, scorer.state, tick, timings)) as batches:
                 for batch, origin, pre_reason in batches:
                     scorer.add(batch, origin, pre_reason)
+                    if after_first_batch is not None:
+                        after_first_batch()
+                        after_first_batch = None
+            if after_first_batch is not None:
+                after_first_batch()
             aggregates = scorer.state.aggregates(ctx.by_schema)
             for part_writer in part_writers:  # every stages/ row written before the commit
                 part_writer.close()
             writer.submit(files.commit, aggregates)
             writer.submit(aggregates.save, ctx.staging.aggregates(unit.key))  # last: marks the unit committed
-        timings["write"] += writer.busy_s + sum(w.busy_s for w in part_writers)
-    _pause_after_commit()
-    return UnitResult(aggregates, timings, threads)
+    except BaseException as exc:
+        stack.__exit__(type(exc), exc, exc.__traceback__)
+        raise
+    return Committing(stack, aggregates, timings, threads, [writer, *part_writers])
+
+
+class Committing:
+    """A unit whose rows are all scored and handed to its writers, which write them and commit it."""
+
+    def __init__(self, stack: ExitStack, aggregates: UnitAggregates, timings: dict, threads: int,
+                 writers: list[BackgroundWriter]):
+        self._stack = stack
+        self._result = UnitResult(aggregates, timings, threads)
+        self._writers = writers
+
+    def finish(self) -> UnitResult:
+        """Wait for the writers (every row written, the commit); raise their error, if any."""
+        self._stack.close()
+        self._result.timings["write"] += sum(w.busy_s for w in self._writers)
+        _pause_after_commit()
+        return self._result
 
 
 @contextmanager

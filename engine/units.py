@@ -93,6 +93,22 @@ def is_boundary(path: str, rows: int, target: int) -> bool:
     return h * target < rows * (1 << 64)
 
 
+def relative_paths(paths: list[str], root: str) -> list[str]:
+    """``os.path.relpath(path, root)`` of each path, where pack_files decides boundaries: a path that is
+    ``root`` joined with a plain relative path (no "", "." or ".." part) needs no call (each call makes
+    both paths absolute: thousands of files are packed)."""
+    base = os.path.normpath(root)
+    prefix = "" if base == "." else os.path.join(base, "")
+    out = []
+    for path in paths:
+        rest = path[len(prefix):] if path.startswith(prefix) else None
+        if rest and not rest.startswith("/") and not any(part in ("", ".", "..") for part in rest.split("/")):
+            out.append(rest)
+        else:
+            out.append(os.path.relpath(path, root))
+    return out
+
+
 def pack_files(paths: list[str], rows: list[int], target: int | None = None) -> list[list[int]]:
     """Indices of the files, in path order, cut into consecutive groups: a file of ``target`` rows or
     more is a group of its own; other files join the current group, which ends after a file for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -130,3 +131,23 @@ def test_shapes_run_polars_and_numpy_beside_tf2eng_and_skip_on_request(tmp_path,
     assert names == ["tf2eng run, 5 files", "tf2eng run, one file", "polars stage sums, 5 files"]
     bad = _bench(tmp_path, "--shape", "long", "--tracks", 40, "--files", 3, "--skip", "spark")
     assert bad.exit_code == 2 and "--skip: unknown spark" in bad.stderr
+
+
+def test_the_shapes_time_tf2eng_with_its_bytecode_written(tmp_path, monkeypatch):
+    """Where PYTHONDONTWRITEBYTECODE is set, an editable install would compile its modules in every timed
+    run: the benchmark writes their bytecode first, as an install does."""
+    import importlib.util
+
+    import tf2eng
+
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    module = Path(tf2eng.__file__).parent / "engine" / "stream.py"
+    cached = Path(importlib.util.cache_from_source(str(module)))
+    cached.unlink(missing_ok=True)
+    times = []
+    monkeypatch.setattr(shapes, "tf2eng_run", lambda *args, **kwargs: times.append(cached.exists()) or (1.0, 1))
+    monkeypatch.setattr(shapes, "duckdb_available", lambda: False)
+    shapes.run_shape("long", 20, files=2, data_dir=tmp_path, log=lambda *a: None, skip=("numpy", "polars"))
+    assert times == [True]
+    header = cached.read_bytes()[:16]  # current: Python takes it instead of compiling the module again
+    assert int.from_bytes(header[8:12], "little") == int(module.stat().st_mtime) & 0xFFFFFFFF

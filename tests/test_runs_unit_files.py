@@ -8,6 +8,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow.parquet as pq
 import pytest
@@ -144,7 +145,7 @@ def test_two_attempts_at_one_unit_at_once(two_files, tmp_path, monkeypatch, smal
         return result
 
     monkeypatch.setattr(stream, "process_batch", process_batch)
-    real_run_unit = api.run_unit
+    real_start_unit = api.start_unit
     replaced = []
     real_replace = os.replace
 
@@ -154,25 +155,25 @@ def test_two_attempts_at_one_unit_at_once(two_files, tmp_path, monkeypatch, smal
 
     monkeypatch.setattr(os, "replace", replace)
 
-    def two_attempts(ctx, unit, tick=None):
+    def two_attempts(ctx, unit, tick=None, after_first_batch=None):
         results = {}
 
         def attempt_a():
             try:
-                results["A"] = real_run_unit(ctx, unit)
+                results["A"] = stream.run_unit(ctx, unit)
             except BaseException as exc:  # noqa: BLE001 - checked below
                 results["A"] = exc
 
         thread = threading.Thread(target=attempt_a, name="attempt-A")
         thread.start()
         assert started.wait(30)
-        results["B"] = real_run_unit(ctx, unit, tick)
+        results["B"] = real_start_unit(ctx, unit, tick, after_first_batch).finish()
         resume.set()
         thread.join(60)
         assert not isinstance(results["A"], BaseException), results["A"]
-        return results["A"]
+        return SimpleNamespace(finish=lambda: results["A"])
 
-    monkeypatch.setattr(api, "run_unit", two_attempts)
+    monkeypatch.setattr(api, "start_unit", two_attempts)
     both = tf2eng.run(two_files / "a.parquet", tmp_path / "out", plot=False)
     monkeypatch.undo()
     part = [name for name in replaced if name.startswith("part-")]
