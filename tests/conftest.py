@@ -87,3 +87,21 @@ def assert_one_error(result, *needles):
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("tf2eng: error: "), result.stderr
     for needle in needles:
         assert needle in result.stderr, (needle, result.stderr)
+
+
+def synthetic_files(root, tracks: int, parts: int, seed: int, change=None):
+    """A synthetic dataset of ``tracks`` tracks (engine/synth.py) split into ``parts`` Parquet files of
+    equal rows under root/data (``change(i, table)``: file i's rows as written); the directory."""
+    import pyarrow.parquet as pq
+
+    from tf2eng.engine.synth import write_synthetic
+
+    write_synthetic(root / "all.parquet", tracks, seed=seed)
+    table = pq.read_table(root / "all.parquet")
+    data = root / "data"
+    data.mkdir()
+    step = tracks // parts
+    for i in range(parts):
+        part = table.slice(i * step, step)
+        pq.write_table(part if change is None else change(i, part), data / f"part-{i}.parquet")
+    return data

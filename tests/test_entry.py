@@ -54,3 +54,21 @@ def test_the_console_script_is_the_entry():
     value, version = done.stdout.splitlines()
     assert value == "tf2eng.cli.entry:main"
     assert "0.1.0" in version
+
+
+def test_python_m_tf2eng_ends_an_interrupt_while_it_loads_with_one_line(monkeypatch, capsys):
+    """`python -m tf2eng` runs what the console script runs: a Ctrl-C while the CLI loads is one line and
+    exit code 130, not a traceback."""
+    import runpy
+
+    monkeypatch.delitem(sys.modules, "tf2eng.cli.app", raising=False)
+    monkeypatch.delitem(sys.modules, "tf2eng.__main__", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [_InterruptingImport(), *sys.meta_path])
+    monkeypatch.setattr(sys, "argv", ["tf2eng", "--version"])
+    with pytest.raises(SystemExit) as stopped:
+        try:
+            runpy.run_module("tf2eng", run_name="__main__")
+        except KeyboardInterrupt:
+            pytest.fail("the interrupt went through as a traceback")
+    assert stopped.value.code == 130
+    assert capsys.readouterr().err == "tf2eng: error: interrupted\n"

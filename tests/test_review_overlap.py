@@ -7,32 +7,27 @@ import time
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import tf2eng
+from conftest import synthetic_files
 from tf2eng.engine import api, stream
 from tf2eng.engine.errors import InputError
-from tf2eng.engine.synth import write_synthetic
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Path:
     """Five files of 100 tracks; the third has a track with a NaN score (its fourth row)."""
-    root = tmp_path_factory.mktemp("review_overlap")
-    write_synthetic(root / "all.parquet", 500, seed=11)
-    table = pq.read_table(root / "all.parquet")
-    data = root / "data"
-    data.mkdir()
-    for i in range(5):
-        part = table.slice(i * 100, 100)
-        if i == 2:
-            scores = part.column("scores").to_pylist()
-            scores[3] = [float("nan")] * len(scores[3])
-            index = part.schema.get_field_index("scores")
-            part = part.set_column(index, "scores", pa.array(scores, part.schema.field("scores").type))
-        pq.write_table(part, data / f"part-{i}.parquet")
-    return data
+
+    def with_a_nan(i: int, part: pa.Table) -> pa.Table:
+        if i != 2:
+            return part
+        scores = part.column("scores").to_pylist()
+        scores[3] = [float("nan")] * len(scores[3])
+        index = part.schema.get_field_index("scores")
+        return part.set_column(index, "scores", pa.array(scores, part.schema.field("scores").type))
+
+    return synthetic_files(tmp_path_factory.mktemp("review_overlap"), 500, 5, seed=11, change=with_a_nan)
 
 
 @pytest.fixture
@@ -78,34 +73,6 @@ def test_a_failure_at_the_first_batch_of_a_unit_reports_the_unit_before(files, t
     assert not [t for t in threading.enumerate() if t.name in ("tf2eng-writer", "tf2eng-reader")]
     resumed = tf2eng.run(files, tmp_path / "a", plot=False, resume=True)
     assert resumed.summary["units"] == {"total": 5, "processed": 3, "resumed": 2, "reused": 0}
-
-
-class _InterruptingImport:
-    """Stands for a Ctrl-C that arrives while cli/app.py is imported."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name == "tf2eng.cli.app":
-            raise KeyboardInterrupt
-        return None
-
-
-def test_python_m_tf2eng_ends_an_interrupt_while_it_loads_with_one_line(monkeypatch, capsys):
-    """`python -m tf2eng` runs what the console script runs: a Ctrl-C while the CLI loads is one line and
-    exit code 130, not a traceback."""
-    import runpy
-    import sys
-
-    monkeypatch.delitem(sys.modules, "tf2eng.cli.app", raising=False)
-    monkeypatch.delitem(sys.modules, "tf2eng.__main__", raising=False)
-    monkeypatch.setattr(sys, "meta_path", [_InterruptingImport(), *sys.meta_path])
-    monkeypatch.setattr(sys, "argv", ["tf2eng", "--version"])
-    with pytest.raises(SystemExit) as stopped:
-        try:
-            runpy.run_module("tf2eng", run_name="__main__")
-        except KeyboardInterrupt:
-            pytest.fail("the interrupt went through as a traceback")
-    assert stopped.value.code == 130
-    assert capsys.readouterr().err == "tf2eng: error: interrupted\n"
 
 
 def test_a_run_stopped_by_a_bad_option_leaves_no_footer_reader_behind(files, monkeypatch):

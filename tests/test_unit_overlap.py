@@ -6,26 +6,18 @@ import json
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 import tf2eng
+from conftest import synthetic_files
 from tf2eng.engine import api, stream
 from tf2eng.engine.errors import InputError
-from tf2eng.engine.synth import write_synthetic
 from tf2eng.engine.units import UnitAggregates
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("overlap")
-    write_synthetic(root / "all.parquet", 1200, seed=5)
-    table = pq.read_table(root / "all.parquet")
-    data = root / "data"
-    data.mkdir()
-    for i in range(6):
-        pq.write_table(table.slice(i * 200, 200), data / f"part-{i}.parquet")
-    return data
+    return synthetic_files(tmp_path_factory.mktemp("overlap"), 1200, 6, seed=5)
 
 
 @pytest.fixture
