@@ -481,9 +481,10 @@ def read_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> N
     key = (str(path), input_format)
     try:
         forced = None if input_format == "auto" else formats.canonical(input_format)
+        if forced not in (None, "parquet"):
+            return
         files, base = _listed(key[0], forced)
-        if isinstance(files, str) or forced not in (None, "parquet") or \
-                any(formats.format_by_name(f) != "parquet" for f in files):
+        if isinstance(files, str) or any(formats.format_by_name(f) != "parquet" for f in files):
             return
     except Exception:  # noqa: BLE001 - the Source says what is wrong
         return
@@ -667,22 +668,22 @@ class Source:
             if name in physical.names:
                 raise InputError(f"{path}: has the column '{name}', which {self.fragments[0].path} lacks (the first "
                                  f"file decides whether it is read); give every file one, or {instead}")
-        # Files of one schema (and the same hive partition columns) pass or fail the checks alike: they
-        # run once per schema, not once per file; a failure names its own file.
+        # Files of one schema (and the same hive partition columns, and name of the scores list's values,
+        # which Arrow's schema equality leaves out) pass or fail the checks alike: they run once per schema,
+        # not once per file; a failure names its own file.
         memo = getattr(self, "_checked", None)
-        partition_names = tuple(sorted(partition))
-        values = _values_name(physical, self.columns.scores)
+        key = (tuple(sorted(partition)), _values_name(physical, self.columns.scores))
         last = getattr(self, "_last_checked", None)  # most files have the schema of the file before
-        if last is not None and last[1] == partition_names and last[3] == values and physical.equals(last[0]):
+        if last is not None and last[0] == key and physical.equals(last[1]):
             return last[2], rows
-        known = (physical, partition_names)
+        known = (physical, *key)
         if memo is not None and known in memo:
             scan = memo[known]
         else:
             scan = self._scan_schema(path, physical, partition)
             if memo is not None:
                 memo[known] = scan
-        self._last_checked = (physical, partition_names, scan, values)
+        self._last_checked = (key, physical, scan)
         return scan, rows
 
     def _scan_schema(self, path: str, physical: pa.Schema, partition: dict) -> pa.Schema:
