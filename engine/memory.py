@@ -283,7 +283,6 @@ class MemorySource(Source):
         self.kind = kind
         self.schema = schema
         self.fragments = [_Fragment(schema, rows or 0)]
-        self._looks = {}  # no file to look at
         self.columns = self._resolve(options)
         self.meta = None
         if options.meta:  # README, Dataset metadata
