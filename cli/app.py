@@ -203,9 +203,6 @@ def run(
     def body():
         if engine is Engine.local:
             startup.without_pandas()
-        from ..engine.source import read_footers_ahead
-
-        read_footers_ahead(path, format.value)  # while the rest loads (engine/source.py)
         from ..engine.sweep import parse_list
 
         lams, ks = list(parse_list("--lam", lam, float)), list(parse_list("--stages", stages, int))
@@ -281,12 +278,7 @@ def run(
             raise _fail(f"{result.summary['rows']['rejected']:,} rows rejected (--strict); "
                         f"see {result.out / 'rejected.parquet'}", EXIT_REJECTED)
 
-    try:
-        _guarded(body)
-    finally:  # footers read ahead that the run did not take (it stopped before): kept for no later run
-        from ..engine.source import forget_footers_ahead
-
-        forget_footers_ahead(path, format.value)
+    _guarded(body)
 
 
 Pairing = _choices("Pairing", ("auto", "paired", "unpaired"))

@@ -46,8 +46,7 @@ from .lazy import LazyModule
 from .options import FORMATS as CHOICES
 
 # The reason codes (kernels/reasons.py), loaded at their first use: importing the kernels package loads
-# numba (~0.15 s), and the command reads the input's footers while that loads (engine/source.py,
-# read_footers_ahead).
+# numba (~0.15 s), which reading text needs not.
 reasons = LazyModule("tf2eng.kernels.reasons")
 
 # The formats this module reads; "parquet" and "ipc" are read by engine/source.py.

@@ -13,11 +13,9 @@ import functools
 import glob as globlib
 import hashlib
 import os
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,10 +64,10 @@ SLOW_LOOK_S = 1e-4
 
 
 def _each_file(fn, paths: list) -> list:
-    """[fn(path) for path in paths] for a cheap look at each file (an open, a read or two, or a check of its
-    footer read ahead): in this thread where the files answer fast, as from the page cache (two threads
-    only contended for Python's lock there: 2,000 files took 0.07-0.08 s, one thread 0.045 s), on
-    METADATA_THREADS threads where the first files answered slowly (their waits on the storage overlap)."""
+    """[fn(path) for path in paths] for a cheap look at each file (an open and a read or two): in this
+    thread where the files answer fast, as from the page cache (two threads only contended for Python's
+    lock there: 2,000 files took 0.07-0.08 s, one thread 0.045 s), on METADATA_THREADS threads where the
+    first files answered slowly (their waits on the storage overlap)."""
     first = paths[:64]
     t = time.perf_counter()
     looked = [fn(path) for path in first]
@@ -414,14 +412,14 @@ def _sniff(path: str) -> str | None:
         return None
 
 
-def _expand(path: str, forced: str | None = None,
-            listed: tuple[list[str], str | None] | None = None) -> tuple[list[str] | str, str, list[Look], str | None]:
+def _expand(path: str, forced: str | None = None) -> tuple[list[str] | str, str, list[Look], str | None]:
     """(what ds.dataset takes, format, the looks at the files of a directory or glob that told their format,
-    base directory for hive partitions); ``forced``: the format --format names, else None; ``listed``: the
-    files and base of ``path`` as already listed."""
-    target, base = listed or _listed(path, forced)
+    base directory for hive partitions; a file given alone is looked at too); ``forced``: the format --format
+    names, else None."""
+    target, base = _listed(path, forced)
     if isinstance(target, str):
-        return target, _format_of(target, forced), [], base
+        look = _look(target)
+        return target, _format_of(target, forced, look.head), [look], base
     return target, *_one_format(path, target, forced), base
 
 
@@ -457,60 +455,6 @@ def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Da
                       partition_base_dir=base)
 
 
-@dataclass
-class _Ahead:
-    """A directory or glob of Parquet files whose footers are being read ahead (read_footers_ahead)."""
-
-    files: list[str]
-    base: str | None
-    thread: threading.Thread | None = None
-    dataset: ds.Dataset | None = None  # Arrow's dataset of the files, once the thread has made it
-
-
-_AHEAD: dict[tuple[str, str], _Ahead] = {}  # by (path, input format), taken by the Source of the same
-
-
-def read_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> None:
-    """Start reading the footers of a directory or glob of Parquet files, for the Source of the same path
-    and format that follows.  Arrow reads them in one call, on its own threads, without Python's lock,
-    so the tf2eng command calls this before it loads the rest of its modules (numba among them, about
-    0.4 s): the two overlap (2,000 files: 0.26 s of footers while Python runs on).  Arrow's dataset of
-    the files is made on that thread too (it asks each file's size: 0.01 s for 2,000 files).  Anything
-    else (one file, another format, a listing that fails) is left to the Source, which reads and reports
-    as ever; so is a dataset or footer Arrow cannot make or read here."""
-    key = (str(path), input_format)
-    try:
-        forced = None if input_format == "auto" else formats.canonical(input_format)
-        if forced not in (None, "parquet"):
-            return
-        files, base = _listed(key[0], forced)
-        if isinstance(files, str) or any(formats.format_by_name(f) != "parquet" for f in files):
-            return
-    except Exception:  # noqa: BLE001 - the Source says what is wrong
-        return
-    ahead = _Ahead(files, base)
-
-    def read() -> None:
-        with suppress(Exception):  # the Source's own pass names the file and the fault
-            dataset = _arrow_dataset(files, "parquet", base)
-            dataset.count_rows()  # (reads and keeps each file's footer)
-            ahead.dataset = dataset
-
-    ahead.thread = threading.Thread(target=read, name="tf2eng-footers", daemon=True)
-    ahead.thread.start()
-    _AHEAD[key] = ahead
-
-
-def forget_footers_ahead(path: str | os.PathLike, input_format: str = "auto") -> None:
-    """Drop the footers read ahead for ``path`` that no Source took (a command that stopped before it
-    read its input, on a bad option): a later Source of the same path in this process lists and reads
-    its files afresh, not as they were then.  Its thread is waited for: one still in Arrow's code as
-    the process exits aborts it (exit 134) instead of the command's own exit code."""
-    ahead = _AHEAD.pop((str(path), input_format), None)
-    if ahead is not None and ahead.thread is not None:
-        ahead.thread.join()
-
-
 class Source:
     """The input dataset: its files, resolved columns and a stream of record batches."""
 
@@ -518,19 +462,12 @@ class Source:
         self.path = str(path)
         formats.check_choice(input_format)
         forced = None if input_format == "auto" else formats.canonical(input_format)
-        ahead = _AHEAD.pop((self.path, input_format), None)
-        try:
-            target, self.format, looks, base = _expand(self.path, forced, ahead and (ahead.files, ahead.base))
-        finally:  # the footers read ahead are done by now, or soon; a stop here waits for them too
-            if ahead is not None:  # (a thread still in Arrow's code as the process exits aborts it)
-                ahead.thread.join()
+        target, self.format, looks, base = _expand(self.path, forced)
         self._looks = {look.path: look for look in looks}  # they took the files' fingerprints too
         if self.format in formats.READERS:
             self.dataset = None
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
-        elif ahead is not None and self.format == "parquet":
-            self._open_dataset(target, base, ahead.dataset)
         else:
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
@@ -548,20 +485,24 @@ class Source:
 
             self.meta = load_metadata(options.meta)
         self._checked: dict = {}  # scan schemas by file schema: see _check_fragment
-        # Footers read ahead are in memory: their checks are quicker in this thread than on several, which
-        # only contend for Python's lock (2,000 files: 0.03 s against 0.05-0.06 s); others are read here.
-        check_each = _each_file if ahead is not None else parallel_map
-        self._physical = check_each(self._check_fragment, self.fragments)
+        # Parquet files' footers and the names of their own columns, by path (_check_fragment)
+        self._footers: dict[str, tuple[pq.FileMetaData, list[str]]] = {}
+        # Parquet footers the looks read are checked in this thread: in memory, on several threads they only
+        # contend for Python's lock.  Arrow reads any other footer or schema, on threads (their reads overlap).
+        if self.format == "parquet" and all(look.footer is not None for look in looks):
+            self._physical = [self._check_fragment(fragment) for fragment in self.fragments]
+        else:
+            self._physical = parallel_map(self._check_fragment, self.fragments)
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
 
-    def _open_dataset(self, target: list[str] | str, base: str | None, dataset: ds.Dataset | None = None) -> None:
-        """Parquet or Arrow IPC files through Arrow's dataset (``dataset``: the one read ahead): fragments,
-        hive partitions, schema."""
+    def _open_dataset(self, target: list[str] | str, base: str | None) -> None:
+        """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema (of the
+        first file: Arrow's dataset reads no other footer here)."""
         try:
-            self.dataset = dataset if dataset is not None else _arrow_dataset(target, self.format, base)
+            self.dataset = _arrow_dataset(target, self.format, base)
             self.fragments = list(self.dataset.get_fragments())
         except UnicodeEncodeError:  # Arrow takes paths as UTF-8 text
             for path in [target] if isinstance(target, str) else target:
@@ -656,9 +597,16 @@ class Source:
         """Check one file's columns; return its scan schema and row count."""
         path = fragment.path
         try:
-            physical = fragment.physical_schema
+            if self.format == "parquet":
+                metadata = self._parquet_metadata(fragment)
+                physical = metadata.schema.to_arrow_schema()
+                rows = metadata.num_rows
+                self._footers[path] = (metadata, physical.names)
+            else:
+                physical = fragment.physical_schema
             _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
-            rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
+            if self.format != "parquet":
+                rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
@@ -685,6 +633,15 @@ class Source:
                 memo[known] = scan
         self._last_checked = (key, physical, scan)
         return scan, rows
+
+    def _parquet_metadata(self, fragment: ds.ParquetFileFragment) -> pq.FileMetaData:
+        """A Parquet file's footer: parsed from the bytes the look at the file read, where they hold all of
+        it, else read by Arrow.  Arrow's dataset opened every file again to read its footer (2,000 files:
+        0.2-0.4 s of CPU, against 0.1 s parsed so)."""
+        look = self._looks.get(fragment.path)
+        if look is not None and look.footer is not None:
+            return pq.read_metadata(pa.BufferReader(look.footer))
+        return fragment.metadata
 
     def _scan_schema(self, path: str, physical: pa.Schema, partition: dict) -> pa.Schema:
         """The columns read from one file, with their types, after checking them (README, Input)."""
@@ -732,8 +689,7 @@ class Source:
 
     def row_groups(self, index: int) -> list[int]:
         """Rows in each row group of fragment ``index`` (one entry for a file without row groups)."""
-        fragment = self.fragments[index]
-        metadata = getattr(fragment, "metadata", None)
+        metadata, _ = self._footers.get(self.fragments[index].path, (None, None))
         if metadata is None:
             return [self.rows_in(index)]
         return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
@@ -751,7 +707,7 @@ class Source:
             if self.format == "parquet":
                 # Arrow's decoding threads pay off on large reads only; on a small file they cost more
                 # than they save (2,000 files of two rows: 0.80 s with them, 0.33 s without).
-                yield from _parquet_batches(fragment, schema, row_groups, batch_rows,
+                yield from _parquet_batches(fragment, *self._footers[fragment.path], schema, row_groups, batch_rows,
                                             use_threads=self.rows_in(index) > batch_rows)
                 return
             if row_groups is not None:
@@ -825,6 +781,7 @@ class Look:
     path: str  # as listed
     head: bytes  # the first six bytes: they tell the format
     fingerprint: dict  # path, size, mtime and the SHA-256 of the tail
+    footer: bytes | None = None  # a Parquet file's whole footer, where the look read all of it
 
 
 def _look(path: str) -> Look:
@@ -851,7 +808,8 @@ def _look(path: str) -> Look:
         tail = tail[-footer:]
     entry = {"path": _path_string(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
              "tail_sha256": hashlib.sha256(tail).hexdigest()}
-    return Look(path, head, entry)
+    whole = parquet and footer is not None and footer == len(tail) and footer + 4 <= st.st_size
+    return Look(path, head, entry, tail if whole else None)
 
 
 def _path_string(path: str) -> str:
@@ -872,10 +830,11 @@ def _footer_length(tail: bytes) -> int | None:
     return int.from_bytes(tail[-8:-4], "little") + 8
 
 
-def _parquet_batches(fragment: ds.ParquetFileFragment, schema: pa.Schema,
-                     row_groups: tuple[int, ...] | None, batch_rows: int,
+def _parquet_batches(fragment: ds.ParquetFileFragment, metadata: pq.FileMetaData, own: list[str],
+                     schema: pa.Schema, row_groups: tuple[int, ...] | None, batch_rows: int,
                      use_threads: bool = True) -> Iterator[pa.RecordBatch]:
-    """A Parquet file's batches in ``schema``, decoded a batch at a time.
+    """A Parquet file's batches in ``schema``, decoded a batch at a time; ``metadata``: its footer, ``own``:
+    the names of its own columns.
 
     Arrow's dataset scanner decodes whole row groups ahead and held about
     0.5 GiB for a 100,000-row-group file; the file's own batch reader
@@ -884,8 +843,8 @@ def _parquet_batches(fragment: ds.ParquetFileFragment, schema: pa.Schema,
     columns, and columns are cast to the dataset's unified types.
     """
     partition = ds.get_partition_keys(fragment.partition_expression)
-    in_file = [name for name in schema.names if name in fragment.physical_schema.names]
-    with pq.ParquetFile(fragment.path, filesystem=fragment.filesystem, metadata=fragment.metadata,
+    in_file = [name for name in schema.names if name in own]
+    with pq.ParquetFile(fragment.path, filesystem=fragment.filesystem, metadata=metadata,
                         pre_buffer=False, buffer_size=READ_BUFFER_BYTES) as file:
         rows = list(row_groups) if row_groups is not None else None
         for batch in file.iter_batches(batch_size=batch_rows, row_groups=rows, columns=in_file, use_threads=use_threads):

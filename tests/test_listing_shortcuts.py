@@ -95,8 +95,7 @@ def write(path, table):
     pq.write_table(table, path)
 
 
-@pytest.mark.parametrize("read_ahead", [False, True])
-def test_consecutive_checks_keep_each_files_types(tmp_path, read_ahead):
+def test_consecutive_checks_keep_each_files_types(tmp_path):
     """Files alternate between schemas (exp_id int32 or int64, a column more or less): each file's scan
     schema is what a check of that file alone gives, whether the check of the file before was taken
     over or not, and the run equals one over the same rows in one file."""
@@ -108,8 +107,6 @@ def test_consecutive_checks_keep_each_files_types(tmp_path, read_ahead):
     kinds = [t.set_column(0, "video_id", pa.array([f"f{i}-{j}" for j in range(t.num_rows)])) for i, t in enumerate(kinds)]
     for i, table in enumerate(kinds):
         write(tmp_path / "in" / f"part-{i:02d}.parquet", table)
-    if read_ahead:
-        source.read_footers_ahead(str(tmp_path / "in"))
     src = source.Source(str(tmp_path / "in"), Options())
     for i, fragment in enumerate(src.fragments):  # each as its own check gives it
         partition = source.ds.get_partition_keys(fragment.partition_expression)
@@ -129,6 +126,5 @@ def test_a_later_file_missing_a_column_is_named(tmp_path):
     for i in range(5):
         write(tmp_path / "in" / f"part-{i}.parquet", base)
     write(tmp_path / "in" / "part-5.parquet", base.drop_columns(["scores"]))
-    source.read_footers_ahead(str(tmp_path / "in"))
     with pytest.raises(InputError, match="part-5.parquet: missing column 'scores'"):
         source.Source(str(tmp_path / "in"), Options())

@@ -1,17 +1,14 @@
 """Review of the shortcuts taken to list and check many files: cases where a shortcut must give what
 the plain call gives."""
 
-import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from conftest import wide_table
 from tf2eng.engine import source
 from tf2eng.engine.options import Options
 
 
-@pytest.mark.parametrize("read_ahead", [False, True])
-def test_scores_list_item_name_is_each_files_own(tmp_path, read_ahead):
+def test_scores_list_item_name_is_each_files_own(tmp_path):
     """Arrow calls list<item: double> and list<element: double> equal (the name of a list's values is
     left out), but they are not the same type: a file whose scores' values are named otherwise than the
     file before's is checked on its own, as a check of that file alone gives (Parquet written without
@@ -22,8 +19,6 @@ def test_scores_list_item_name_is_each_files_own(tmp_path, read_ahead):
         pq.write_table(wide_table(tracks), tmp_path / "in" / f"part-{i}.parquet", use_compliant_nested_type=i % 2 == 1)
     assert str(pq.read_schema(tmp_path / "in" / "part-0.parquet").field("scores").type) == "list<item: double>"
     assert str(pq.read_schema(tmp_path / "in" / "part-1.parquet").field("scores").type) == "list<element: double>"
-    if read_ahead:
-        source.read_footers_ahead(str(tmp_path / "in"))
     src = source.Source(str(tmp_path / "in"), Options())
     for i, fragment in enumerate(src.fragments):
         partition = source.ds.get_partition_keys(fragment.partition_expression)
