@@ -454,6 +454,10 @@ def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Da
                       partition_base_dir=base)
 
 
+# A Parquet or Arrow IPC file may name a column with bytes that are not UTF-8; Arrow gives names as text.
+NOT_UTF8_NAME = "a column's name is not UTF-8 text; rename the column"
+
+
 class Source:
     """The input dataset: its files, resolved columns and a stream of record batches."""
 
@@ -520,6 +524,10 @@ class Source:
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
         self.schema = self.dataset.schema
+        try:
+            self.schema.names  # (the first file's: the other files' are checked as their footers are)
+        except UnicodeDecodeError:
+            raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
 
     def _check_label_kinds(self) -> None:
         """Key and frame columns hold the same kind of label (integer or string) in every file,
@@ -609,6 +617,8 @@ class Source:
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
+        except UnicodeDecodeError:  # Arrow gives a file's column names as text
+            raise InputError(f"{path}: cannot read: {NOT_UTF8_NAME}") from None
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         for name, instead in getattr(self, "_left_out", {}).items():
