@@ -333,7 +333,7 @@ def _glob_match(names: tuple, parts: list, fnmatch) -> bool:
 def _inside_output(path: str, base: str, outputs: dict[str, bool]) -> bool:
     """Whether a glob's match lies in a tf2eng output directory below the glob's base directory (an
     output written inside its own input is not read back as input, as in a directory)."""
-    relative = os.path.relpath(os.path.dirname(path), base)
+    relative = os.path.relpath(os.path.dirname(path) or os.curdir, base)  # ("f.parquet": matched by "*.parquet")
     if relative == "." or relative.startswith(".."):
         return False
     directory = base

@@ -2,6 +2,7 @@
 footers end as Arrow's own reading of the file does, a Source sent to another process (Dask) reads what it
 read here, and a column name that is not UTF-8 text stops the run with one line naming the file."""
 
+import json
 import pickle
 import random
 
@@ -89,3 +90,21 @@ def test_a_column_name_that_is_not_utf8_is_named_in_one_line(tmp_path, first):
     result = invoke_cli("run", str(data), "--no-plot", "-q", "-o", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert "internal error" not in result.output and str(bad) in result.output
+
+
+@pytest.mark.parametrize("pattern", ["*.parquet", "f?.parquet", "**/*.parquet"])
+def test_a_glob_in_the_working_directory_without_a_directory_part(tmp_path, monkeypatch, pattern):
+    """`tf2eng run '*.parquet'` run in the data's own directory: its files have no directory part; an output
+    written there is still not read back as input."""
+    for i in range(2):
+        _good(tmp_path / f"f{i}.parquet")
+    monkeypatch.chdir(tmp_path)
+    first = invoke_cli("run", pattern, "--no-plot", "-q", "-o", "out")
+    assert first.exit_code == 0, first.output
+    src = source.Source(pattern, Options())
+    assert [fragment.path for fragment in src.fragments] == ["f0.parquet", "f1.parquet"]
+    assert all(src._looks[fragment.path].footer is not None for fragment in src.fragments)
+    again = invoke_cli("run", pattern, "--no-plot", "-q", "-o", "out2")
+    assert again.exit_code == 0, again.output
+    assert pq.read_table(tmp_path / "out2" / "stages").equals(pq.read_table(tmp_path / "out" / "stages"))
+    assert json.loads((tmp_path / "out2" / "summary.json").read_text())["rows"]["read"] == 2 * len(TRACKS)
