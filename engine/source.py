@@ -649,7 +649,10 @@ class Source:
         0.2-0.4 s of CPU, against 0.1 s parsed so)."""
         look = self._looks.get(fragment.path)
         if look is not None and look.footer is not None:
-            return pq.read_metadata(pa.BufferReader(look.footer))
+            try:
+                return pq.read_metadata(pa.BufferReader(look.footer))
+            except (pa.ArrowException, OSError):  # a damaged footer: Arrow's read of the file names the fault,
+                pass  # in the words it has for the first file and a footer over 64 KiB
         return fragment.metadata
 
     def _scan_schema(self, path: str, physical: pa.Schema, partition: dict) -> pa.Schema:

@@ -108,3 +108,25 @@ def test_a_glob_in_the_working_directory_without_a_directory_part(tmp_path, monk
     assert again.exit_code == 0, again.output
     assert pq.read_table(tmp_path / "out2" / "stages").equals(pq.read_table(tmp_path / "out" / "stages"))
     assert json.loads((tmp_path / "out2" / "summary.json").read_text())["rows"]["read"] == 2 * len(TRACKS)
+
+
+@pytest.mark.parametrize("damage", ["length", "metadata", "zero"])
+def test_a_damaged_later_footer_is_named_as_arrow_names_it(tmp_path, damage):
+    """A footer the look read whole but that cannot be parsed: the message is the one Arrow gives reading the
+    file itself, as for the first file (which Arrow's dataset reads) and for a footer over 64 KiB."""
+    data = tmp_path / "data"
+    data.mkdir()
+    good = _good(data / "a.parquet")
+    footer = int.from_bytes(good[-8:-4], "little")
+    body, metadata = good[:-8 - footer], good[-8 - footer:-8]
+    damaged = {"length": body + metadata + (footer - 9).to_bytes(4, "little") + b"PAR1",
+               "metadata": body + b"\x00" * footer + footer.to_bytes(4, "little") + b"PAR1",
+               "zero": body + metadata + (0).to_bytes(4, "little") + b"PAR1"}[damage]
+    (data / "z.parquet").write_bytes(damaged)
+    with pytest.raises((pa.ArrowException, OSError)) as arrow:
+        list(source.ds.dataset([str(data / "a.parquet"), str(data / "z.parquet")]).get_fragments())[1].metadata
+    expected = f"{data / 'z.parquet'}: cannot read: {str(arrow.value).splitlines()[0]}"
+    assert "Could not open Parquet input source" in expected
+    with pytest.raises(InputError) as exc:
+        source.Source(data, Options())
+    assert str(exc.value) == expected
