@@ -64,9 +64,10 @@ SLOW_LOOK_S = 1e-4
 
 
 def _each_file(fn, paths: list) -> list:
-    """[fn(path) for path in paths] for a cheap look at each file (an open and a read or two): in this thread where the files answer fast, as from the page cache (two threads
-    only contended for Python's lock there: 2,000 files took 0.07-0.08 s, one thread 0.045 s), on
-    METADATA_THREADS threads where the first files answered slowly (their waits on the storage overlap)."""
+    """[fn(path) for path in paths] for a cheap look at each file (an open and a read or two): in this
+    thread where the files answer fast, as from the page cache (two threads only contended for Python's
+    lock there: 2,000 files took 0.07-0.08 s, one thread 0.045 s), on METADATA_THREADS threads where the
+    first files answered slowly (their waits on the storage overlap)."""
     first = paths[:64]
     t = time.perf_counter()
     looked = [fn(path) for path in first]
