@@ -68,7 +68,7 @@ def test_a_pickled_source_reads_the_batches_it_read_before(tmp_path):
             pa.Table.from_batches(list(src.batches(i, (1, 3)))))
 
 
-def _not_utf8(path, first: bool) -> None:
+def _not_utf8(path) -> None:
     """A file whose column 'xq\\xff\\xfez' has a name that is not UTF-8 text (Parquet stores it as given)."""
     table = wide_table(TRACKS).append_column("xq\u00e9\u00e9z", pa.array(range(len(TRACKS))))
     pq.write_table(table, path, store_schema=False)
@@ -82,7 +82,7 @@ def test_a_column_name_that_is_not_utf8_is_named_in_one_line(tmp_path, first):
     data.mkdir()
     _good(data / "b.parquet")
     bad = data / ("a.parquet" if first else "c.parquet")
-    _not_utf8(bad, first)
+    _not_utf8(bad)
     with pytest.raises(InputError, match=f"^{bad}: cannot read: a column's name is not UTF-8 text"):
         source.Source(data, Options())
     with pytest.raises(InputError, match=f"^{bad}: cannot read: a column's name is not UTF-8 text"):
