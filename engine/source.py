@@ -334,7 +334,7 @@ def _glob_match(names: tuple, parts: list, fnmatch) -> bool:
 def _inside_output(path: str, base: str, outputs: dict[str, bool]) -> bool:
     """Whether a glob's match lies in a tf2eng output directory below the glob's base directory (an
     output written inside its own input is not read back as input, as in a directory)."""
-    relative = os.path.relpath(os.path.dirname(path), base)
+    relative = os.path.relpath(os.path.dirname(path) or os.curdir, base)  # ("f.parquet": matched by "*.parquet")
     if relative == "." or relative.startswith(".."):
         return False
     directory = base
@@ -455,6 +455,10 @@ def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Da
                       partition_base_dir=base)
 
 
+# A Parquet or Arrow IPC file may name a column with bytes that are not UTF-8; Arrow gives names as text.
+NOT_UTF8_NAME = "a column's name is not UTF-8 text; rename the column"
+
+
 class Source:
     """The input dataset: its files, resolved columns and a stream of record batches."""
 
@@ -521,6 +525,10 @@ class Source:
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
         self.schema = self.dataset.schema
+        try:
+            self.schema.names  # (the first file's: the other files' are checked as their footers are)
+        except UnicodeDecodeError:
+            raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
 
     def _check_label_kinds(self) -> None:
         """Key and frame columns hold the same kind of label (integer or string) in every file,
@@ -610,6 +618,8 @@ class Source:
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
+        except UnicodeDecodeError:  # Arrow gives a file's column names as text
+            raise InputError(f"{path}: cannot read: {NOT_UTF8_NAME}") from None
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         for name, instead in getattr(self, "_left_out", {}).items():
@@ -640,7 +650,10 @@ class Source:
         0.2-0.4 s of CPU, against 0.1 s parsed so)."""
         look = self._looks.get(fragment.path)
         if look is not None and look.footer is not None:
-            return pq.read_metadata(pa.BufferReader(look.footer))
+            try:
+                return pq.read_metadata(pa.BufferReader(look.footer))
+            except (pa.ArrowException, OSError):  # a damaged footer: Arrow's read of the file names the fault,
+                pass  # in the words it has for the first file and a footer over 64 KiB
         return fragment.metadata
 
     def _scan_schema(self, path: str, physical: pa.Schema, partition: dict) -> pa.Schema:
