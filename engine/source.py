@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -497,6 +497,8 @@ class Source:
             self._physical = [self._check_fragment(fragment) for fragment in self.fragments]
         else:
             self._physical = parallel_map(self._check_fragment, self.fragments)
+        if any(look.footer is not None for look in looks):  # parsed by now: kept once, not twice (a Source
+            self._looks = {path: replace(look, footer=None) for path, look in self._looks.items()}  # goes to Dask)
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
         self._check_label_kinds()

@@ -7,6 +7,7 @@ import decimal
 import json
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
@@ -75,18 +76,8 @@ class _Guarded:
         return getattr(self._fragment, name)
 
 
-def test_each_footer_parsed_from_its_look_equals_the_footer_arrow_reads(tmp_path):
-    data = _dataset(tmp_path)
-    src = source.Source(data, Options())
-    for fragment in src.fragments:
-        parsed = src._parquet_metadata(_Guarded(fragment))
-        assert parsed.equals(pq.read_metadata(fragment.path))
-        assert parsed.schema.to_arrow_schema().equals(fragment.physical_schema, check_metadata=True)
-
-
-def test_a_run_reads_no_footer_twice_and_gives_what_arrow_s_footers_give(tmp_path, monkeypatch):
-    data = _dataset(tmp_path)
-    plain = tf2eng.run(data, tmp_path / "plain", plot=False)
+def _guard_fragments(monkeypatch) -> None:
+    """Every Source made from here on has fragments whose footers Arrow must not read again."""
     opened = source.Source._open_dataset
 
     def guarded(self, *args, **kwargs):
@@ -94,9 +85,34 @@ def test_a_run_reads_no_footer_twice_and_gives_what_arrow_s_footers_give(tmp_pat
         self.fragments = [_Guarded(fragment) for fragment in self.fragments]
 
     monkeypatch.setattr(source.Source, "_open_dataset", guarded)
+
+
+def test_each_footer_parsed_from_its_look_equals_the_footer_arrow_reads(tmp_path, monkeypatch):
+    data = _dataset(tmp_path)
+    _guard_fragments(monkeypatch)
+    src = source.Source(data, Options())
+    for fragment in ds.dataset(sorted(str(path) for path in data.iterdir())).get_fragments():
+        metadata, own = src._footers[fragment.path]
+        assert metadata.equals(pq.read_metadata(fragment.path))
+        assert metadata.schema.to_arrow_schema().equals(fragment.physical_schema, check_metadata=True)
+        assert own == fragment.physical_schema.names
+
+
+def test_a_run_reads_no_footer_twice_and_gives_what_arrow_s_footers_give(tmp_path, monkeypatch):
+    data = _dataset(tmp_path)
+    plain = tf2eng.run(data, tmp_path / "plain", plot=False)
+    _guard_fragments(monkeypatch)
     once = tf2eng.run(data, tmp_path / "once", plot=False)
     assert once.stage_means_arrow.equals(plain.stage_means_arrow) and once.curve_arrow.equals(plain.curve_arrow)
     assert pq.read_table(tmp_path / "once" / "stages").equals(pq.read_table(tmp_path / "plain" / "stages"))
+
+
+def test_the_footers_bytes_are_not_kept_once_parsed(tmp_path):
+    data = _dataset(tmp_path)
+    assert all(source._look(str(path)).footer is not None for path in data.iterdir())
+    src = source.Source(data, Options())
+    assert src._looks and all(look.footer is None for look in src._looks.values())
+    assert len(src._footers) == len(src.fragments)
 
 
 def test_a_file_given_alone_is_looked_at_once(tmp_path, monkeypatch):
@@ -106,7 +122,7 @@ def test_a_file_given_alone_is_looked_at_once(tmp_path, monkeypatch):
     src = source.Source(path, Options())
     assert src.fingerprint["files"][0]["size"] == path.stat().st_size
     assert src.row_groups(0) == [2, 2, 1]
-    assert src._parquet_metadata(_Guarded(src.fragments[0])).equals(pq.read_metadata(path))
+    assert src._footers[str(path)][0].equals(pq.read_metadata(path))
 
 
 @pytest.mark.parametrize("alone", [True, False])
@@ -120,8 +136,8 @@ def test_a_footer_longer_than_the_look_s_read_is_read_by_arrow(tmp_path, alone):
     assert footer + 8 > source.TAIL_BYTES
     if not alone:
         _write(big / "b.parquet", _table(n, 3))
+    assert source._look(str(big / "a.parquet")).footer is None  # left to Arrow
     src = source.Source(big / "a.parquet" if alone else big, Options())
-    assert src._looks[src.fragments[0].path].footer is None
     assert src.row_groups(0) == [1] * n
     one = tmp_path / "one"
     one.mkdir()

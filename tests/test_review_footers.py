@@ -103,7 +103,8 @@ def test_a_glob_in_the_working_directory_without_a_directory_part(tmp_path, monk
     assert first.exit_code == 0, first.output
     src = source.Source(pattern, Options())
     assert [fragment.path for fragment in src.fragments] == ["f0.parquet", "f1.parquet"]
-    assert all(src._looks[fragment.path].footer is not None for fragment in src.fragments)
+    assert all(fragment.path in src._looks and source._look(fragment.path).footer is not None
+               for fragment in src.fragments)
     again = invoke_cli("run", pattern, "--no-plot", "-q", "-o", "out2")
     assert again.exit_code == 0, again.output
     assert pq.read_table(tmp_path / "out2" / "stages").equals(pq.read_table(tmp_path / "out" / "stages"))
