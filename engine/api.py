@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import __version__
+from ..kernels.compiling import load_registries_ahead
 from .aggregate import GroupMoments
 from .errors import InputError, OutputError
 from .groups import GroupIndex
@@ -147,6 +148,9 @@ def run(
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     check_threads(threads)
     check_plot_options(plot_format, plot_dpi)
+    # The CPU kernels' first call would load numba's registries (about 0.15 s, holding Python's lock):
+    # loaded meanwhile, while the input is looked at and its first batch read (README, Start-up).
+    registries = load_registries_ahead() if engine == "local" and options.device == "cpu" else None
     try:
         with numba_threads(threads):
             path = str(path)
@@ -167,6 +171,8 @@ def run(
                     raise
                 raise error from exc
     finally:
+        if registries is not None:  # (a thread left in numba's code as the process exits may crash it)
+            registries.join()
         if options.device == "cuda":  # the device and pinned memory kept between batches
             from ..kernels.cuda import release_buffers
 

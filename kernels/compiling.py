@@ -1,4 +1,5 @@
-"""Saying, before a kernel is compiled, that it is (README, "Start-up and compilation").
+"""Saying, before a kernel is compiled, that it is (README, "Start-up and compilation"); loading
+numba's registries ahead of the first kernel call.
 
 A kernel is compiled once per input type (float32 or float64 scores, list
 or large_list offsets) and then loaded from numba's disk cache; compiling
@@ -16,6 +17,7 @@ logger, and a dictionary lookup once the code is loaded.
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 
@@ -70,3 +72,28 @@ def announce(dispatcher, args: tuple, what: str, kind=None) -> None:
         return
     LOGGER.info("compiling %s; this happens once for this input type (later runs load it from numba's "
                 "cache; `tf2eng warmup` compiles every kernel ahead)", what)
+
+
+def load_registries_ahead() -> threading.Thread:
+    """Start loading numba's typing and lowering registries on a thread of their own; returns the thread.
+
+    The first call of any kernel, cached or not, loads them (about 0.15 s, holding Python's lock); a run
+    that starts this before it looks at its input has them loaded while its files are opened and its
+    first batch decoded (without the lock), not after.  numba's compiler lock is held meanwhile: a kernel
+    called before they are loaded waits for them.
+    """
+
+    def load() -> None:
+        try:
+            from numba.core.compiler_lock import global_compiler_lock
+            from numba.core.registry import cpu_target
+
+            with global_compiler_lock:  # a kernel called meanwhile waits for it
+                cpu_target.typing_context.refresh()
+                cpu_target.target_context.refresh()
+        except Exception:  # noqa: BLE001 - numba's internals moved: the first kernel call loads them
+            pass
+
+    thread = threading.Thread(target=load, name="tf2eng-numba", daemon=True)
+    thread.start()
+    return thread
