@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from .. import __version__
-from ..kernels.compiling import load_registries_ahead
+from ..kernels.compiling import load_registries_ahead, wait_for_registries
 from .aggregate import GroupMoments
 from .errors import InputError, OutputError
 from .groups import GroupIndex
@@ -172,7 +172,7 @@ def run(
                 raise error from exc
     finally:
         if registries is not None:  # (a thread left in numba's code as the process exits may crash it)
-            registries.join()
+            wait_for_registries(registries)
         if options.device == "cuda":  # the device and pinned memory kept between batches
             from ..kernels.cuda import release_buffers
 

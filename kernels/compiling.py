@@ -97,3 +97,23 @@ def load_registries_ahead() -> threading.Thread:
     thread = threading.Thread(target=load, name="tf2eng-numba", daemon=True)
     thread.start()
     return thread
+
+
+def _held_here() -> bool:
+    """Whether this thread holds numba's compiler lock or llvmlite's lock, which loading the registries
+    takes: a Ctrl-C that lands between acquiring one and entering the block that releases it leaves it
+    held (the caller of a run holds neither otherwise)."""
+    try:
+        from llvmlite.binding import ffi
+        from numba.core.compiler_lock import global_compiler_lock
+
+        return bool(global_compiler_lock.is_locked() or ffi.lib._lock._lock._is_owned())
+    except Exception:  # noqa: BLE001 - numba's or llvmlite's internals moved: taken as not held
+        return False
+
+
+def wait_for_registries(thread: threading.Thread) -> None:
+    """Wait for the thread of :func:`load_registries_ahead` to end, unless this thread holds a lock it
+    waits for: it would never end then (a daemon thread, it is left blocked on that lock)."""
+    if not _held_here():
+        thread.join()
