@@ -610,12 +610,12 @@ class Source:
             if self.format == "parquet":
                 metadata = self._parquet_metadata(fragment)
                 physical = metadata.schema.to_arrow_schema()
+                _check_unique_names(path, physical.names)
                 rows = metadata.num_rows
                 self._footers[path] = (metadata, physical.names)
             else:
                 physical = fragment.physical_schema
-            _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
-            if self.format != "parquet":
+                _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
                 rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
