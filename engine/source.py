@@ -653,7 +653,7 @@ class Source:
         look = self._looks.get(fragment.path)
         if look is not None and look.footer is not None:
             try:
-                return pq.read_metadata(pa.BufferReader(look.footer))
+                return _footer_metadata(look.footer)
             except (pa.ArrowException, OSError):  # a damaged footer: Arrow's read of the file names the fault,
                 pass  # in the words it has for the first file and a footer over 64 KiB
         return fragment.metadata
@@ -845,6 +845,15 @@ def _footer_length(tail: bytes) -> int | None:
     return int.from_bytes(tail[-8:-4], "little") + 8
 
 
+def _footer_metadata(footer: bytes) -> pq.FileMetaData:
+    """The metadata of a Parquet footer in memory (its metadata, their length and "PAR1"), parsed by Arrow's
+    Parquet reader itself: pq.read_metadata builds a ParquetFile around that reader, whose set-up doubles the
+    cost per file (2,000 footers: 54 against 28 microseconds each)."""
+    reader = pq.ParquetReader()
+    reader.open(pa.BufferReader(footer))
+    return reader.metadata
+
+
 def _parquet_batches(fragment: ds.ParquetFileFragment, metadata: pq.FileMetaData, own: list[str],
                      schema: pa.Schema, row_groups: tuple[int, ...] | None, batch_rows: int,
                      use_threads: bool = True) -> Iterator[pa.RecordBatch]:
@@ -859,10 +868,16 @@ def _parquet_batches(fragment: ds.ParquetFileFragment, metadata: pq.FileMetaData
     """
     partition = ds.get_partition_keys(fragment.partition_expression)
     in_file = [name for name in schema.names if name in own]
-    with pq.ParquetFile(fragment.path, filesystem=fragment.filesystem, metadata=metadata,
-                        pre_buffer=False, buffer_size=READ_BUFFER_BYTES) as file:
-        rows = list(row_groups) if row_groups is not None else None
-        for batch in file.iter_batches(batch_size=batch_rows, row_groups=rows, columns=in_file, use_threads=use_threads):
+    # Arrow's Parquet reader without the ParquetFile around it, whose set-up (a map of every column path)
+    # costs more than a small file's read: the columns are chosen by the names their paths start with.
+    file = fragment.filesystem.open_input_file(fragment.path)
+    try:
+        reader = pq.ParquetReader()
+        reader.open(file, metadata=metadata, pre_buffer=False, buffer_size=READ_BUFFER_BYTES,
+                    arrow_extensions_enabled=True)
+        leaves = [i for i, column_path in enumerate(reader.column_paths) if column_path[0] in in_file]
+        groups = list(row_groups) if row_groups is not None else list(range(metadata.num_row_groups))
+        for batch in reader.iter_batches(batch_rows, groups, column_indices=leaves, use_threads=use_threads):
             columns = []
             for field in schema:
                 if field.name in in_file:
@@ -871,6 +886,8 @@ def _parquet_batches(fragment: ds.ParquetFileFragment, metadata: pq.FileMetaData
                 else:
                     columns.append(pa.repeat(pa.scalar(partition[field.name], field.type), batch.num_rows))
             yield pa.RecordBatch.from_arrays(columns, schema=schema)
+    finally:
+        file.close()
 
 
 def _first_line(exc: BaseException) -> str:
