@@ -230,7 +230,8 @@ def _data_files(directory: str, forced: str | None = None) -> list[str]:
     candidates = _all_files(directory)
     if forced in formats.READERS:
         return [f for f in candidates if formats.format_by_name(f) == forced]
-    arrow = [f for f in candidates if _arrow_format(f) is not None and forced in (None, _arrow_format(f))]
+    kinds = [_arrow_format(f) for f in candidates]
+    arrow = [f for f, kind in zip(candidates, kinds) if kind is not None and forced in (None, kind)]
     if arrow or forced is not None:
         return arrow
     return [f for f in candidates if formats.format_by_name(f) in formats.READERS]
