@@ -428,14 +428,17 @@ def partitions_for(rows: int) -> int:
 
 
 def _spill_schema(source: Source) -> pa.Schema:
-    """Frame rows as they are grouped: the columns read, uint64 labels and keys as int64 (null beyond
-    it), string_view ones as large_string, and (with a key column) whether the key was an integer
-    beyond int64."""
+    """Frame rows as they are grouped: the columns read, integer labels and keys as int64 (uint64 ones
+    null beyond it; files may hold other integer types), the scores as float64 where any file has
+    float64 ones, string_view columns as large_string, and (with a key column) whether the key was an
+    integer beyond int64."""
     cols = source.columns
     schema = source.scan_schema(0)
     for name in (cols.frame, cols.key):
-        if name is not None and schema.field(name).type == pa.uint64():
+        if name is not None and pa.types.is_integer(schema.field(name).type):
             schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
+    if any(source.scan_schema(i).field(cols.scores).type == pa.float64() for i in range(len(source.fragments))):
+        schema = schema.set(schema.get_field_index(cols.scores), pa.field(cols.scores, pa.float64()))
     for i, field in enumerate(schema):  # (Arrow's take, sort and string kernels have none for string_view)
         if pa.types.is_string_view(field.type):
             schema = schema.set(i, pa.field(field.name, pa.large_string()))
