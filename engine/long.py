@@ -67,6 +67,9 @@ _ORDER = "__order"  # a frame's sort key
 _KEY_ORDER = "__key_order"  # the key's sort key, null where it can match no frame
 _PART = "__part"
 _KEY_BEYOND_INT64 = "__key_beyond_int64"  # an integer key that does not fit in int64
+_CODE = "__track"  # a track's dense code, in id order
+# Columns added to the frame rows while they are grouped: no id or --by column may take these names.
+WORK_COLUMNS = (KEY_READ, _ORDER, _KEY_ORDER, _PART, _KEY_BEYOND_INT64, _CODE, BAD_ROW)
 
 # Frame rows per spill partition: the memory budget of the grouping step
 # (peak RSS of a whole run measured at 0.56-0.66 GiB on 20 M and 40 M frame
@@ -171,8 +174,6 @@ def _order_exprs(cols: Columns, stats: LabelStats, key_type: pa.DataType | None)
 
 
 # --- grouping -----------------------------------------------------------------------------
-
-_CODE = "__track"  # a track's dense code, in id order
 
 
 def _valid_of(arr: pa.Array) -> np.ndarray:

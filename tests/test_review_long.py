@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import tf2eng
+from tf2eng.engine.errors import InputError
 from tf2eng.engine import long as long_module
 
 
@@ -57,3 +58,33 @@ def test_float64_scores_after_a_float32_file_keep_their_digits(tmp_path, monkeyp
     assert _stages(got).drop("key_label").equals(_stages(want))
     for name in ("stage_means.parquet", "curve.parquet"):
         assert got.summary["digests"][name] == want.summary["digests"][name]
+
+
+LONG = pa.table({"video_id": ["a", "a", "b"], "frame": ["00000", "00005", "00000"], "score": [0.2, 0.6, 0.4],
+                 "key_frame": ["00005", "00005", "00000"]})
+WIDE = pa.table({"video_id": ["a", "b"], "scores": [[0.2, 0.6], [0.4]]})
+
+
+@pytest.mark.parametrize("table, role, name", [
+    (LONG, "by", "key_label"), (LONG, "by", "frames"), (LONG, "by", "rows"), (LONG, "ids", "rows"),
+    (LONG, "by", "reason"), (LONG, "ids", "source"), (LONG, "by", "__track"), (LONG, "ids", "__key_read"),
+    (LONG, "by", "__key_beyond_int64"), (WIDE, "by", "x"), (WIDE, "by", "count"), (WIDE, "by", "stage"),
+    (WIDE, "by", "row"), (WIDE, "ids", "reason"),
+])
+def test_an_id_or_by_column_named_as_an_output_column_stops_the_run(tmp_path, table, role, name):
+    """README, Input: an id or --by column may not take a name the outputs give their own columns.
+    Before, the long layout's ``frames``, ``rows`` and working columns gave an internal error (exit 1),
+    ``--by key_label`` a stages/ with two key_label columns, ``--by x`` a stage_means.parquet whose
+    group column was overwritten by the positions, ``--by reason`` a message about damaged stored
+    results."""
+    pq.write_table(table.append_column(name, pa.array(["g"] * table.num_rows)), tmp_path / "in.parquet")
+    options = {"by": [name]} if role == "by" else {"id_cols": ["video_id", name]}
+    with pytest.raises(InputError, match=rf"column '{name}' clashes with a column tf2eng reads or writes"):
+        tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", plot=False, **options)
+
+
+def test_key_label_is_a_by_column_of_the_wide_layout_without_meta(tmp_path):
+    """Only outputs that write key_label reserve the name: a wide run without --meta groups by it."""
+    pq.write_table(WIDE.append_column("key_label", pa.array(["g", "h"])), tmp_path / "in.parquet")
+    stages = _stages(tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", plot=False, by=["key_label"]))
+    assert stages["key_label"].to_list() == ["g", "h"]
