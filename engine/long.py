@@ -378,10 +378,12 @@ def _clean_tracks(table: pa.Table, cols: Columns, stats: LabelStats, key_type: p
 def _group_flagged(table: pa.Table, codes: np.ndarray, cols: Columns, stats: LabelStats,
                    key_type: pa.DataType | None) -> tuple[pa.Table, np.ndarray]:
     """group_tracks for tracks with a null or repeated label, with polars: rows of a track sorted by
-    label (nulls last), ties broken by score and key, so that no output depends on row order."""
+    label (nulls last), ties broken by score, key and --by values, so that no output depends on row
+    order."""
     frame = pl.from_arrow(table).with_columns(pl.Series(_CODE, codes)).with_columns(
         _order_exprs(cols, stats, key_type))
-    sort_by = [_CODE, _ORDER, cols.scores] + ([cols.key] if cols.key else [])
+    by = [c for c in cols.carried if c not in cols.ids and c not in cols.meta]  # --meta: joined later
+    sort_by = [_CODE, _ORDER, cols.scores] + ([cols.key] if cols.key else []) + by
     frame = frame.sort(sort_by, nulls_last=[False] + [True] * (len(sort_by) - 1))
     label = pl.col(cols.frame)
     aggs = [pl.col(c).first() for c in cols.carried if c not in cols.meta]  # --meta: joined later

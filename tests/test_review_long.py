@@ -88,3 +88,20 @@ def test_key_label_is_a_by_column_of_the_wide_layout_without_meta(tmp_path):
     pq.write_table(WIDE.append_column("key_label", pa.array(["g", "h"])), tmp_path / "in.parquet")
     stages = _stages(tf2eng.run(tmp_path / "in.parquet", tmp_path / "out", plot=False, by=["key_label"]))
     assert stages["key_label"].to_list() == ["g", "h"]
+
+
+@pytest.mark.parametrize("frames", [[1, 1, 2], [None, None, None]])
+def test_rejected_by_value_of_tied_rows_does_not_depend_on_row_order(tmp_path, frames):
+    """README, Input (long layout): a track with a null or repeated label is ordered by label, score,
+    key and --by values, so that its row in rejected.parquet does not depend on the input's row order.
+    Two rows alike in label, score and key but not in --by value gave the category of whichever came
+    first."""
+    table = pa.table({"video_id": ["a", "a", "a", "b"], "frame": pa.array(frames + [1], pa.int64()),
+                      "score": [0.1, 0.1, 0.2, 0.3], "category": ["y", "x", "y", "y"]})
+    rejected = []
+    for i, order in enumerate(([0, 1, 2, 3], [1, 0, 2, 3])):
+        pq.write_table(table.take(order), tmp_path / f"{i}.parquet")
+        result = tf2eng.run(tmp_path / f"{i}.parquet", tmp_path / f"{i}.out", plot=False, by=["category"])
+        rejected.append(pl.read_parquet(result.out / "rejected.parquet").drop("source"))
+    assert rejected[0]["category"].to_list() == ["x"]
+    assert rejected[0].equals(rejected[1])
