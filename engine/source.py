@@ -39,6 +39,12 @@ except NotImplementedError:  # an Arrow build without jemalloc
 # of being read whole (a 100,000-row chunk of scores is tens of MiB).
 READ_BUFFER_BYTES = 1 << 20
 OUTPUT_COLUMNS = ("T", "key_frame", "pos_key", "stage_scores", "stage_counts")
+# What the outputs add beside the id and --by columns (README, Output): an input column of one of these
+# names in --id-cols or --by would be written twice.  rejected.parquet's, and stage_means.parquet's and
+# curve.parquet's (where only --by columns go); the long layout's (also key_label with --meta).
+REJECTED_COLUMNS = ("reason", "source", "row")
+AGGREGATE_COLUMNS = ("stage", "x", "mean", "std", "count", "ci_low", "ci_high")
+LONG_OUTPUT_COLUMNS = ("key_label", "frames", "rows")
 # Files whose footers (and tails, for the fingerprint) are read at once: a
 # dataset of many small files pays a file's open and footer read in
 # parallel, not one after another (Arrow releases the GIL while it reads).
@@ -596,11 +602,18 @@ class Source:
             meta = META_COLUMNS
             check_columns(Columns(layout, scores, key, ids, (), frame), names, self.path)
         columns = Columns(layout, scores, key, ids, tuple(options.by), frame, meta)
+        taken = {*OUTPUT_COLUMNS, *REJECTED_COLUMNS, scores, key, frame}
+        if layout == "long":
+            from .long import WORK_COLUMNS  # (imported here: engine/long.py imports this module)
+
+            taken |= {*LONG_OUTPUT_COLUMNS, *WORK_COLUMNS}
+        elif options.meta:
+            taken.add("key_label")
         for c in columns.by:
-            if c in OUTPUT_COLUMNS or c in (scores, key, frame):
+            if c in taken or c in AGGREGATE_COLUMNS:
                 raise InputError(f"--by column '{c}' clashes with a column tf2eng reads or writes")
         for c in columns.ids:
-            if c in OUTPUT_COLUMNS or c in (scores, key, frame):
+            if c in taken:
                 raise InputError(f"id column '{c}' clashes with a column tf2eng reads or writes")
         return columns
 
