@@ -493,16 +493,38 @@ class Source:
         self._footers: dict[str, tuple[pq.FileMetaData, list[str]]] = {}
         # Parquet footers the looks read are checked in this thread: in memory, on several threads they only
         # contend for Python's lock.  Arrow reads any other footer or schema, on threads (their reads overlap).
-        if self.format == "parquet" and all(look.footer is not None for look in looks):
-            self._physical = [self._check_fragment(fragment) for fragment in self.fragments]
-        else:
-            self._physical = parallel_map(self._check_fragment, self.fragments)
+        self._widths: dict[str, set] = {}  # an id or --by column's other numeric widths, by name (_scan_schema)
+        self._check_fragments(looks)
+        if self._widen():  # a column of other widths in other files: checked again with the type that holds all
+            self._checked, self._last_checked = {}, None
+            self._check_fragments(looks)
         if any(look.footer is not None for look in looks):  # parsed by now: kept once, not twice (a Source
             self._looks = {path: replace(look, footer=None) for path, look in self._looks.items()}  # goes to Dask)
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
+
+    def _check_fragments(self, looks: list[Look]) -> None:
+        if self.format == "parquet" and all(look.footer is not None for look in looks):
+            self._physical = [self._check_fragment(fragment) for fragment in self.fragments]
+        else:
+            self._physical = parallel_map(self._check_fragment, self.fragments)
+
+    def _widen(self) -> bool:
+        """Give each id or --by column that other files hold in other integer or float widths the type that
+        holds them all (Arrow's permissive promotion: int32 and int64 as int64, int8 and uint8 as int16,
+        float32 and float64 as float64), whichever file comes first (README, Input); True where one changed."""
+        changed = False
+        for name, types in self._widths.items():
+            i = self.schema.get_field_index(name)
+            field = self.schema.field(i)
+            wide = pa.unify_schemas([pa.schema([field.with_type(t)]) for t in (field.type, *sorted(types, key=str))],
+                                    promote_options="permissive").field(name).type
+            if wide != field.type:
+                self.schema = self.schema.set(i, field.with_type(wide))
+                changed = True
+        return changed
 
     def _open_dataset(self, target: list[str] | str, base: str | None) -> None:
         """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema (of the
@@ -699,6 +721,8 @@ class Source:
             want = self.schema.field(name).type
             if not _same_kind(t, want):
                 raise InputError(f"{path}: column '{name}' has type {t}, but {want} in other files")
+            if t != want and any(kind(t) and kind(want) for kind in (pa.types.is_integer, pa.types.is_floating)):
+                self._widths.setdefault(name, set()).add(t)  # (Source._widen)
             scan_fields.append(pa.field(name, want if pa.types.is_dictionary(want) is False else want.value_type))
         return pa.schema(scan_fields)
 

@@ -1,0 +1,60 @@
+"""Review findings on datasets of many files and scheduled runs over them: each test reproduces a defect
+found by trying to break the engine, and pins the behaviour README describes."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+import tf2eng
+
+SCORES = [[0.1, 0.5, 0.9], [0.3, 0.2], [0.8, 0.4, 0.6, 0.7]]
+
+
+def _tracks(ids, id_type, by=None, by_type=None) -> pa.Table:
+    columns = {"video_id": pa.array(ids, id_type),
+               "scores": pa.array([SCORES[i % 3] for i in range(len(ids))], pa.list_(pa.float64()))}
+    if by is not None:
+        columns["group"] = pa.array(by, by_type)
+    return pa.table(columns)
+
+
+@pytest.mark.parametrize("write, suffix", [(pq.write_table, "parquet"), (feather.write_feather, "arrow")])
+@pytest.mark.parametrize("types, ids, want", [
+    ((pa.int32(), pa.int64()), ([1, 2], [3_000_000_000, -4]), pa.int64()),
+    ((pa.int64(), pa.int32()), ([3_000_000_000, -4], [1, 2]), pa.int64()),
+    ((pa.int8(), pa.uint8()), ([-1, 2], [200, 3]), pa.int16()),
+])
+def test_files_with_other_integer_widths_of_an_id_read_as_one_file(tmp_path, write, suffix, types, ids, want):
+    """README, Input: an id column of other integer widths in other files is read as the type that holds
+    them all, whichever file comes first; before, the first file's type was forced on the others and an
+    id beyond it stopped the run (exit 2) with a message that named no column."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, id_type, values in zip("ab", types, ids):
+        write(_tracks(values, id_type), data / f"{name}.{suffix}")
+    one = pa.concat_tables([_tracks(v, want) for v in ids])
+    pq.write_table(one, tmp_path / "one.parquet")
+    got = tf2eng.run(data, tmp_path / "out", plot=False)
+    whole = tf2eng.run(tmp_path / "one.parquet", tmp_path / "one.out", plot=False)
+    stages = pq.read_table(got.out / "stages")
+    assert stages.schema.field("video_id").type == want
+    assert stages["video_id"].to_pylist() == ids[0] + ids[1]
+    for name in ("stage_means.parquet", "curve.parquet"):
+        assert (got.out / name).read_bytes() == (whole.out / name).read_bytes()
+
+
+def test_a_by_column_of_float32_and_float64_files_keeps_float64_values(tmp_path):
+    """A --by column of float32 in the first file and float64 in another is read as float64: its values
+    are not rounded to float32, which merged groups that a single file keeps apart."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(_tracks([1, 2], pa.int64(), [0.5, 0.25], pa.float32()), data / "a.parquet")
+    pq.write_table(_tracks([3, 4], pa.int64(), [0.5, 0.5000000001], pa.float64()), data / "b.parquet")
+    got = tf2eng.run(data, tmp_path / "out", plot=False, by=["group"])
+    means = pq.read_table(got.out / "stage_means.parquet")
+    assert means.schema.field("group").type == pa.float64()
+    counts = {(row["group"], row["count"]) for row in means.filter(pa.compute.equal(means["stage"], 0)).to_pylist()}
+    assert counts == {(0.25, 1), (0.5, 2), (0.5000000001, 1)}
