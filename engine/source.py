@@ -827,6 +827,12 @@ def _look(path: str) -> Look:
     """One file's first bytes and fingerprint: path, size, mtime and the SHA-256 of its tail, which is a
     Parquet file's footer (its metadata, their length and the magic; at most the last TAIL_BYTES) and any
     other file's last TAIL_BYTES.  One open: thousands of files are looked at."""
+    if not path.isascii():
+        try:
+            path.encode()
+        except UnicodeEncodeError:  # its fingerprint, the unit keys and the outputs name it as text
+            raise InputError(f"{path}: cannot read: its name is not UTF-8 text, which tf2eng needs (Arrow's readers, "
+                             "the outputs name files as text); rename it") from None
     try:
         fd = os.open(path, os.O_RDONLY)  # no Python file object: it costs more than the reads
         try:

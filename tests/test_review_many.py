@@ -3,12 +3,16 @@ found by trying to break the engine, and pins the behaviour README describes."""
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 
 import tf2eng
+from conftest import assert_one_error, invoke_cli
 
 SCORES = [[0.1, 0.5, 0.9], [0.3, 0.2], [0.8, 0.4, 0.6, 0.7]]
 
@@ -58,3 +62,32 @@ def test_a_by_column_of_float32_and_float64_files_keeps_float64_values(tmp_path)
     assert means.schema.field("group").type == pa.float64()
     counts = {(row["group"], row["count"]) for row in means.filter(pa.compute.equal(means["stage"], 0)).to_pylist()}
     assert counts == {(0.25, 1), (0.5, 2), (0.5000000001, 1)}
+
+
+@pytest.mark.parametrize("suffix", ["npy", "npz", "jsonl", "csv"])
+@pytest.mark.parametrize("given", ["directory", "glob"])
+def test_a_file_whose_name_is_not_utf8_stops_the_run_naming_it_in_every_format(tmp_path, suffix, given):
+    """A NumPy file whose name is not UTF-8 among others was an internal error (exit 1): its fingerprint,
+    the unit keys and the outputs name files as text.  Every format now stops with one line that names
+    the file and says why (as Parquet did), exit 2."""
+    data = tmp_path / "data"
+    data.mkdir()
+    try:
+        names = ["a", os.fsdecode(b"b\xff"), "c"]
+        for name in names:
+            path = os.path.join(str(data), f"{name}.{suffix}")
+            if suffix == "npy":
+                np.save(path, np.array([0.1, 0.5, 0.9]))
+            elif suffix == "npz":
+                np.savez(path, e0=np.array([0.1, 0.5, 0.9]))
+            elif suffix == "jsonl":
+                with open(path, "w") as f:
+                    f.write('{"video_id": "v", "scores": [0.1, 0.5]}\n')
+            else:
+                with open(path, "w") as f:
+                    f.write("video_id,frame,score\nv,0,0.1\nv,1,0.5\n")
+    except (OSError, UnicodeError):
+        pytest.skip("the file system takes UTF-8 names only")
+    target = data if given == "directory" else data / f"*.{suffix}"
+    assert_one_error(invoke_cli("run", target, "-o", tmp_path / "out", "--no-plot"), f"b\\udcff.{suffix}",
+                     "not UTF-8")
