@@ -491,9 +491,9 @@ class Source:
         self._checked: dict = {}  # scan schemas by file schema: see _check_fragment
         # Parquet files' footers and the names of their own columns, by path (_check_fragment)
         self._footers: dict[str, tuple[pq.FileMetaData, list[str]]] = {}
+        self._widths: dict[str, set] = {}  # an id or --by column's other numeric widths, by name (_scan_schema)
         # Parquet footers the looks read are checked in this thread: in memory, on several threads they only
         # contend for Python's lock.  Arrow reads any other footer or schema, on threads (their reads overlap).
-        self._widths: dict[str, set] = {}  # an id or --by column's other numeric widths, by name (_scan_schema)
         self._check_fragments(looks)
         if self._widen():  # a column of other widths in other files: checked again with the type that holds all
             self._checked, self._last_checked = {}, None
