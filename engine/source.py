@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import formats
@@ -451,8 +452,21 @@ def _listed(path: str, forced: str | None = None) -> tuple[list[str] | str, str 
 
 def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Dataset:
     """Arrow's dataset of Parquet or Arrow IPC files, with hive partitions under ``base``."""
-    return ds.dataset(target, format="ipc" if fmt == "ipc" else "parquet", partitioning="hive",
-                      partition_base_dir=base)
+    kind = "ipc" if fmt == "ipc" else "parquet"
+    try:
+        return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base)
+    except pa.ArrowTypeError:  # ("Unable to merge": a partition column of two types)
+        if base is None or isinstance(target, str):
+            raise
+    # A hive partition column that the files hold too (polars writes them so), of another type than Arrow's
+    # guess from the directory names (int32 or text): the files' type, as the other formats take it.
+    options = ds.FileSystemFactoryOptions(partition_base_dir=base)
+    options.partitioning_factory = ds.HivePartitioning.discover()
+    file_format = ds.IpcFileFormat() if kind == "ipc" else ds.ParquetFileFormat()
+    factory = ds.FileSystemDatasetFactory(pafs.LocalFileSystem(), target, file_format, options)
+    first, partitions = factory.inspect_schemas()
+    schema = pa.schema([*first, *(field for field in partitions if field.name not in first.names)])
+    return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base, schema=schema)
 
 
 # A Parquet or Arrow IPC file may name a column with bytes that are not UTF-8; Arrow gives names as text.

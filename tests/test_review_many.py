@@ -91,3 +91,28 @@ def test_a_file_whose_name_is_not_utf8_stops_the_run_naming_it_in_every_format(t
     target = data if given == "directory" else data / f"*.{suffix}"
     assert_one_error(invoke_cli("run", target, "-o", tmp_path / "out", "--no-plot"), f"b\\udcff.{suffix}",
                      "not UTF-8")
+
+
+@pytest.mark.parametrize("write, suffix", [(pq.write_table, "parquet"), (feather.write_feather, "arrow")])
+@pytest.mark.parametrize("given", ["directory", "glob"])
+def test_hive_partition_columns_that_the_files_hold_too_take_the_files_type(tmp_path, write, suffix, given):
+    """README, Input: hive partitions whose columns the files hold too, as polars' ``write_parquet(...,
+    partition_by=...)`` writes them (year int64, category text in each file, year=2020/category=x/ above
+    it), read as one file of the same rows; Arrow's guess from the directory names (year int32) clashed
+    with the files' int64 and stopped every run (exit 2)."""
+    table = pa.table({"video_id": pa.array(["a", "b", "c", "d"]), "year": pa.array([2020, 2021, 2020, 2021]),
+                      "category": pa.array(["x", "y", "x", "x"]),
+                      "scores": pa.array([SCORES[i % 3] for i in range(4)], pa.list_(pa.float64()))})
+    data = tmp_path / "data"
+    for year, category in {(r["year"], r["category"]) for r in table.to_pylist()}:
+        part = table.filter(pa.compute.and_(pa.compute.equal(table["year"], year),
+                                            pa.compute.equal(table["category"], category)))
+        (data / f"year={year}" / f"category={category}").mkdir(parents=True)
+        write(part, data / f"year={year}" / f"category={category}" / f"0.{suffix}")
+    pq.write_table(table, tmp_path / "one.parquet")
+    target = data if given == "directory" else data / "**" / f"*.{suffix}"
+    for by in (["year"], ["category"], ["year", "category"]):
+        got = tf2eng.run(target, tmp_path / "out", plot=False, by=by)
+        whole = tf2eng.run(tmp_path / "one.parquet", tmp_path / "one.out", plot=False, by=by)
+        for name in ("stage_means.parquet", "curve.parquet"):
+            assert (got.out / name).read_bytes() == (whole.out / name).read_bytes(), by
