@@ -528,14 +528,15 @@ class Source:
     def _widen(self) -> bool:
         """Give each id or --by column that other files hold in other integer or float widths the type that
         holds them all (Arrow's permissive promotion: int32 and int64 as int64, int8 and uint8 as int16,
-        float32 and float64 as float64), whichever file comes first (README, Input); True where one changed."""
+        float32 and float64 as float64), whichever file comes first (README, Input); True where one changed.
+        uint64 beside signed integers keeps the first file's type, as before: int64 would not hold it."""
         changed = False
         for name, types in self._widths.items():
             i = self.schema.get_field_index(name)
             field = self.schema.field(i)
             wide = pa.unify_schemas([pa.schema([field.with_type(t)]) for t in (field.type, *sorted(types, key=str))],
                                     promote_options="permissive").field(name).type
-            if wide != field.type:
+            if wide != field.type and not (pa.uint64() in (field.type, *types) and wide == pa.int64()):
                 self.schema = self.schema.set(i, field.with_type(wide))
                 changed = True
         return changed

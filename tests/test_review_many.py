@@ -30,6 +30,7 @@ def _tracks(ids, id_type, by=None, by_type=None) -> pa.Table:
     ((pa.int32(), pa.int64()), ([1, 2], [3_000_000_000, -4]), pa.int64()),
     ((pa.int64(), pa.int32()), ([3_000_000_000, -4], [1, 2]), pa.int64()),
     ((pa.int8(), pa.uint8()), ([-1, 2], [200, 3]), pa.int16()),
+    ((pa.uint64(), pa.int8()), ([2**63 + 5, 1], [3, 4]), pa.uint64()),  # int64 would not hold the first: as before
 ])
 def test_files_with_other_integer_widths_of_an_id_read_as_one_file(tmp_path, write, suffix, types, ids, want):
     """README, Input: an id column of other integer widths in other files is read as the type that holds
