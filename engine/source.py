@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from . import formats
@@ -458,8 +459,21 @@ def _listed(path: str, forced: str | None = None) -> tuple[list[str] | str, str 
 
 def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Dataset:
     """Arrow's dataset of Parquet or Arrow IPC files, with hive partitions under ``base``."""
-    return ds.dataset(target, format="ipc" if fmt == "ipc" else "parquet", partitioning="hive",
-                      partition_base_dir=base)
+    kind = "ipc" if fmt == "ipc" else "parquet"
+    try:
+        return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base)
+    except pa.ArrowTypeError:  # ("Unable to merge": a partition column of two types)
+        if base is None or isinstance(target, str):
+            raise
+    # A hive partition column that the files hold too (polars writes them so), of another type than Arrow's
+    # guess from the directory names (int32 or text): the files' type, as the other formats take it.
+    options = ds.FileSystemFactoryOptions(partition_base_dir=base)
+    options.partitioning_factory = ds.HivePartitioning.discover()
+    file_format = ds.IpcFileFormat() if kind == "ipc" else ds.ParquetFileFormat()
+    factory = ds.FileSystemDatasetFactory(pafs.LocalFileSystem(), target, file_format, options)
+    first, partitions = factory.inspect_schemas()
+    schema = pa.schema([*first, *(field for field in partitions if field.name not in first.names)])
+    return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base, schema=schema)
 
 
 # A Parquet or Arrow IPC file may name a column with bytes that are not UTF-8; Arrow gives names as text.
@@ -498,18 +512,41 @@ class Source:
         self._checked: dict = {}  # scan schemas by file schema: see _check_fragment
         # Parquet files' footers and the names of their own columns, by path (_check_fragment)
         self._footers: dict[str, tuple[pq.FileMetaData, list[str]]] = {}
+        self._widths: dict[str, set] = {}  # an id or --by column's other numeric widths, by name (_scan_schema)
         # Parquet footers the looks read are checked in this thread: in memory, on several threads they only
         # contend for Python's lock.  Arrow reads any other footer or schema, on threads (their reads overlap).
-        if self.format == "parquet" and all(look.footer is not None for look in looks):
-            self._physical = [self._check_fragment(fragment) for fragment in self.fragments]
-        else:
-            self._physical = parallel_map(self._check_fragment, self.fragments)
+        self._check_fragments(looks)
+        if self._widen():  # a column of other widths in other files: checked again with the type that holds all
+            self._checked, self._last_checked = {}, None
+            self._check_fragments(looks)
         if any(look.footer is not None for look in looks):  # parsed by now: kept once, not twice (a Source
             self._looks = {path: replace(look, footer=None) for path, look in self._looks.items()}  # goes to Dask)
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
+
+    def _check_fragments(self, looks: list[Look]) -> None:
+        if self.format == "parquet" and all(look.footer is not None for look in looks):
+            self._physical = [self._check_fragment(fragment) for fragment in self.fragments]
+        else:
+            self._physical = parallel_map(self._check_fragment, self.fragments)
+
+    def _widen(self) -> bool:
+        """Give each id or --by column that other files hold in other integer or float widths the type that
+        holds them all (Arrow's permissive promotion: int32 and int64 as int64, int8 and uint8 as int16,
+        float32 and float64 as float64), whichever file comes first (README, Input); True where one changed.
+        uint64 beside signed integers keeps the first file's type, as before: int64 would not hold it."""
+        changed = False
+        for name, types in self._widths.items():
+            i = self.schema.get_field_index(name)
+            field = self.schema.field(i)
+            wide = pa.unify_schemas([pa.schema([field.with_type(t)]) for t in (field.type, *sorted(types, key=str))],
+                                    promote_options="permissive").field(name).type
+            if wide != field.type and not (pa.uint64() in (field.type, *types) and wide == pa.int64()):
+                self.schema = self.schema.set(i, field.with_type(wide))
+                changed = True
+        return changed
 
     def _open_dataset(self, target: list[str] | str, base: str | None) -> None:
         """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema (of the
@@ -713,6 +750,8 @@ class Source:
             want = self.schema.field(name).type
             if not _same_kind(t, want):
                 raise InputError(f"{path}: column '{name}' has type {t}, but {want} in other files")
+            if t != want and any(kind(t) and kind(want) for kind in (pa.types.is_integer, pa.types.is_floating)):
+                self._widths.setdefault(name, set()).add(t)  # (Source._widen)
             scan_fields.append(pa.field(name, want if pa.types.is_dictionary(want) is False else want.value_type))
         return pa.schema(scan_fields)
 
@@ -817,6 +856,12 @@ def _look(path: str) -> Look:
     """One file's first bytes and fingerprint: path, size, mtime and the SHA-256 of its tail, which is a
     Parquet file's footer (its metadata, their length and the magic; at most the last TAIL_BYTES) and any
     other file's last TAIL_BYTES.  One open: thousands of files are looked at."""
+    if not path.isascii():
+        try:
+            path.encode()
+        except UnicodeEncodeError:  # its fingerprint, the unit keys and the outputs name it as text
+            raise InputError(f"{path}: cannot read: its name is not UTF-8 text, which tf2eng needs (Arrow's readers, "
+                             "the outputs name files as text); rename it") from None
     try:
         fd = os.open(path, os.O_RDONLY)  # no Python file object: it costs more than the reads
         try:
