@@ -316,6 +316,31 @@ class TextFragment:
                 break
             crowded = brackets.find(b"[" * MAX_DEPTH, int(bracket_starts[i]))
 
+    def _check_one_value_a_line(self, lines: bytes | list[bytes], rows: int, first_row: int) -> None:
+        """Stop (exit 2) at a line that holds more than one JSON value (``{...} {...}``, or lines ended by
+        a lone "\\r"): Arrow's parser reads each value as a row, so rows would no longer be lines, and a
+        bad row's reason would land on another row (README, Input formats).  ``lines``: a piece of the
+        file, or its lines that are not blank; ``rows``: the rows Arrow read from them."""
+        if isinstance(lines, bytes):
+            chunk = lines
+            ends = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+            if rows == ends and chunk[:1] not in b" \t\r\n" and not any(  # no line blank: one row a line
+                    blank in chunk for blank in (b"\n\n", b"\n\r", b"\n ", b"\n\t")):
+                return
+            lines = list(_json_lines(chunk))
+        if rows == len(lines):
+            return
+        for row, line in enumerate(lines):
+            try:
+                json.loads(line.decode("utf-8", "replace"))
+            except ValueError as exc:
+                extra = str(exc).startswith("Extra data")
+                raise InputError(f"{self.path}: cannot read as JSON Lines: row {first_row + row} (0-based)"
+                                 + (" holds more than one JSON value (one object a line, each line ending in "
+                                    "\"\\n\")" if extra else f": {exc}")) from None
+        raise InputError(f"{self.path}: cannot read as JSON Lines: {rows:,} rows in the {len(lines):,} lines from row "
+                         f"{first_row} (0-based) on")
+
     def _check_utf8(self, table: pa.Table, chunk: bytes, first_row: int) -> None:
         """Stop (exit 2) where a text column read holds bytes that are not UTF-8: Arrow's JSON parser
         keeps them, and the outputs would hold text no reader takes."""
@@ -360,6 +385,7 @@ class TextFragment:
             self._check_lines(chunk, done)
             try:
                 table, bad = _read_json(chunk, explicit), None
+                self._check_one_value_a_line(chunk, table.num_rows, done)
             except pa.ArrowInvalid:
                 table, bad = self._jsonl_rows(list(_json_lines(chunk)), explicit, done)
             self._check_utf8(table, chunk, done)
@@ -382,6 +408,7 @@ class TextFragment:
             if hi - lo > 1:
                 try:
                     pieces.append(_read_json(b"\n".join(lines[lo:hi]), schema))
+                    self._check_one_value_a_line(lines[lo:hi], pieces[-1].num_rows, first_row + lo)
                     continue
                 except pa.ArrowInvalid:
                     mid = (lo + hi) // 2
@@ -389,6 +416,7 @@ class TextFragment:
                     continue
             try:
                 pieces.append(_read_json(lines[lo], schema))
+                self._check_one_value_a_line([lines[lo]], pieces[-1].num_rows, first_row + lo)
             except pa.ArrowInvalid:
                 piece, wrong = self._bad_jsonl_row(lines[lo], schema, first_row + lo)
                 pieces.append(piece)

@@ -1,0 +1,66 @@
+"""Text and NumPy input and --meta files found wrong by review: each case either stops the run with one
+line naming the file (exit 2), or gives what the same tracks give as Parquet (README, Input formats,
+Dataset metadata, Bad input)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_one_error as _one_error
+from conftest import invoke_cli as _cli
+from tf2eng.engine import formats
+
+
+def _track(i: int) -> str:
+    return json.dumps({"video_id": f"g{i}", "exp_id": "0", "scores": [0.1, 0.5 + i / 100, 0.2], "key_frame": 1})
+
+
+BAD = json.dumps({"video_id": "bad", "exp_id": "0", "scores": "x", "key_frame": 1})
+
+
+# --- JSON Lines: one value a line --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("block", [300, 440, 650, 720, 1 << 20])
+def test_jsonl_line_of_two_objects_is_one_line_wherever_it_falls(tmp_path, monkeypatch, block):
+    """`{...} {...}` on one line: Arrow's parser reads two rows from it, Python's json refuses it.  Before,
+    the run stopped with "Added column's length must match record batch's length" (no row named) where
+    a bad row shared its 8 MiB block, read the line as two rows where none did, and named the bad row by
+    its object count instead of its line.  Now: exit 2 naming the line, whatever the block size."""
+    monkeypatch.setattr(formats, "BLOCK_BYTES", block)
+    lines = [_track(i) for i in range(20)]
+    text = "\n".join(lines[:8] + [lines[8] + " " + lines[9], BAD] + lines[10:]) + "\n"
+    (tmp_path / "t.jsonl").write_text(text)
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", "row 8 (0-based)")
+
+
+@pytest.mark.parametrize("bad", [False, True])
+def test_jsonl_two_objects_on_a_line_in_a_clean_later_block_is_one_line(tmp_path, monkeypatch, bad):
+    """The same line in a block that parses (no bad row in it), beside blank lines that would hide the
+    extra row from a count of lines: exit 2, not a row too many."""
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 400)
+    lines = [_track(i) for i in range(20)]
+    text = "\n".join(lines[:12] + ["", "  ", lines[12] + lines[13]] + lines[14:] + ([BAD] if bad else [])) + "\n"
+    (tmp_path / "t.jsonl").write_text(text)
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", "row 12 (0-based) holds more "
+               "than one JSON value")
+
+
+def test_jsonl_lines_ended_by_a_lone_carriage_return_are_one_line(tmp_path):
+    """Lines ended by "\\r" alone are one line of many objects in JSON Lines (whose lines end in "\\n"):
+    exit 2 saying so, where Arrow read them as rows as long as none was bad."""
+    (tmp_path / "t.jsonl").write_bytes("\r".join(_track(i) for i in range(3)).encode() + b"\r")
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", "row 0 (0-based) holds more "
+               "than one JSON value")
+
+
+def test_jsonl_blank_lines_and_crlf_still_read(tmp_path, monkeypatch):
+    """Blank lines (of blanks, tabs or "\\r" too) and "\\r\\n" line ends are no rows, in every block."""
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 300)
+    text = "\r\n".join(sum(([_track(i), "", " \t", "\r"] for i in range(12)), [])) + "\r\n"
+    (tmp_path / "t.jsonl").write_text(text)
+    result = _cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o", "--no-plot", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]["written"] == 12
