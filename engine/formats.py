@@ -31,6 +31,7 @@ import: other inputs never load them.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
@@ -1083,17 +1084,23 @@ def _first_key_kind(path: str) -> str | None:
     non-null key is a string, "int" otherwise.  Read a MiB at a time, the whole file if need be."""
     found = False
     tail = b""
+    decoder = None
     with pa.input_stream(path) as f:
+        chunk = f.read(SAMPLE_BYTES)
+        encoding = json.detect_encoding(chunk)
+        if encoding not in ("utf-8", "utf-8-sig"):  # UTF-16 or UTF-32, which Python's json reads too
+            decoder = codecs.getincrementaldecoder(encoding)("replace")  # (the text looked for, in UTF-8)
         while True:
-            chunk = f.read(SAMPLE_BYTES)
+            chunk = chunk if chunk is not None else f.read(SAMPLE_BYTES)
             if not chunk:
                 return "int" if found else None
-            text = tail + chunk
+            text = tail + (chunk if decoder is None else decoder.decode(chunk).encode())
             found = found or b'"key_frame"' in text
             match = _KEY_VALUE.search(text)
             if match:
                 return "text" if match.group(1) == b'"' else "int"
             tail = text[-4096:]  # a key split by the read, with the blanks before its value
+            chunk = None
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:

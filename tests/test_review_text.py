@@ -64,3 +64,37 @@ def test_jsonl_blank_lines_and_crlf_still_read(tmp_path, monkeypatch):
     result = _cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o", "--no-plot", "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]["written"] == 12
+
+
+# --- nested JSON in UTF-16 / UTF-32 ----------------------------------------------------------
+
+
+NESTED = {"v": {"0": {"scores": [0.1, 0.5, 0.2], "key_frame": 2}, "1": {"scores": [0.9, 0.3, 0.4, 0.2], "key_frame": 3}},
+          "w": {"0": [0.2, 0.4, 0.1]}}
+
+
+def _outputs(out):
+    import polars as pl
+
+    rejected = pl.read_parquet(out / "rejected.parquet").select("video_id", "exp_id", "reason")
+    return pl.read_parquet(out / "stages").sort("video_id", "exp_id"), rejected.sort("video_id", "exp_id")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+@pytest.mark.parametrize("sample", [None, 16])
+def test_nested_json_in_utf16_keeps_its_key_frames(tmp_path, monkeypatch, encoding, sample):
+    """Python's json reads a nested JSON file in UTF-16 or UTF-32 (Windows PowerShell writes UTF-16), but
+    the look for "key_frame" searched the raw bytes: the key column was missed, every key frame silently
+    taken as the arg-max and a bare list's null key not rejected.  The same tracks as in UTF-8 now."""
+    if sample:
+        monkeypatch.setattr(formats, "SAMPLE_BYTES", sample)
+    text = json.dumps(NESTED) if encoding != "utf-16-le" else "\ufeff" + json.dumps(NESTED)
+    (tmp_path / "a.json").write_text(json.dumps(NESTED), encoding="utf-8")
+    (tmp_path / "b.json").write_bytes(text.encode(encoding))
+    for name in ("a", "b"):
+        result = _cli("run", tmp_path / f"{name}.json", "-o", tmp_path / name, "--no-plot", "-q")
+        assert result.exit_code == 0, result.output
+    utf8, other = _outputs(tmp_path / "a"), _outputs(tmp_path / "b")
+    assert utf8[0]["key_frame"].to_list() == [2, 3]
+    assert utf8[1]["reason"].to_list() == ["null_key_frame"]
+    assert utf8[0].equals(other[0]) and utf8[1].equals(other[1])
