@@ -522,7 +522,7 @@ class TextFragment:
                 if pa.types.is_floating(schema.field(name).type):  # a key or frame column: integers
                     if any(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # with bad values
                         schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
-                elif not all(_PLAIN_INTEGER.match(v) for v in values):
+                elif not all(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # (blanks around: a number)
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
             for name in scores:
                 if pc_any_number(first.column(name)):

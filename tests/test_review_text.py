@@ -98,3 +98,40 @@ def test_nested_json_in_utf16_keeps_its_key_frames(tmp_path, monkeypatch, encodi
     assert utf8[0]["key_frame"].to_list() == [2, 3]
     assert utf8[1]["reason"].to_list() == ["null_key_frame"]
     assert utf8[0].equals(other[0]) and utf8[1].equals(other[1])
+
+
+# --- CSV / TSV: blanks around integers ---------------------------------------------------------
+
+
+def _frames_csv(sep: str, pad) -> str:
+    rows = [f"v{v}{sep}{pad(0)}{sep}{pad(f)}{sep}{0.05 + ((7 * f + v) % 13) / 14:.4f}{sep}{pad(5)}"
+            for v in range(3) for f in range(12)]
+    return sep.join(["video_id", "exp_id", "frame", "score", "key_frame"]) + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize("fmt, sep", [("csv", ","), ("tsv", "\t")])
+@pytest.mark.parametrize("pad", ["all", "some"])
+def test_csv_integers_with_blanks_around_are_numbers(tmp_path, fmt, sep, pad):
+    """README: blanks and tabs around a CSV number are ignored.  Arrow read " 5" as the integer 5, but the
+    check for leading zeros then took " 5" for no plain integer and kept the column as text: frames " 0",
+    " 1", " 10", " 11", " 2", ... ordered as text put the scores in the wrong order (another key position,
+    other stage scores, silently), and an exp_id " 0" beside "0" made two tracks."""
+    padded = (lambda n: f" {n} ") if pad == "all" else (lambda n: f" {n}" if n % 2 else str(n))
+    (tmp_path / f"plain.{fmt}").write_text(_frames_csv(sep, str))
+    (tmp_path / f"padded.{fmt}").write_text(_frames_csv(sep, padded))
+    for name in ("plain", "padded"):
+        result = _cli("run", tmp_path / f"{name}.{fmt}", "-o", tmp_path / name, "--no-plot", "-q")
+        assert result.exit_code == 0, result.output
+    plain, padded_out = _outputs(tmp_path / "plain"), _outputs(tmp_path / "padded")
+    assert plain[0]["key_frame"].to_list() == [5, 5, 5] and plain[1].height == 0
+    assert plain[0].equals(padded_out[0]) and padded_out[1].height == 0
+
+
+def test_csv_label_with_a_leading_zero_and_blanks_stays_text(tmp_path):
+    """A blank does not make "007" a number: the labels keep their spelling as written."""
+    (tmp_path / "t.csv").write_text("video_id,exp_id,frame,score\nv,0, 007,0.5\nv,0, 008,0.25\n")
+    result = _cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", "--no-plot", "-q")
+    assert result.exit_code == 0, result.output
+    import polars as pl
+
+    assert pl.read_parquet(tmp_path / "o" / "stages")["key_label"].to_list() == [" 007"]
