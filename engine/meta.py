@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -243,10 +244,16 @@ def _object_ids(path: str, where: str, value) -> tuple[str, ...] | None:
         raise InputError(f"{path}: {where}: \"obj_id\" must be a string, an integer or a list of them, "
                          f"got {json.dumps(value)[:60]}")
 
+    def order(s: str) -> tuple:  # numbers by value, compared as digits: int() refuses thousands of them
+        if not s.isdecimal():
+            return (1, 0, "", s)
+        digits = (s if s.isascii() else "".join(str(unicodedata.decimal(c)) for c in s)).lstrip("0")
+        return (0, len(digits), digits, s)
+
     if value is None:
         return None
     ids = [one(v) for v in value] if isinstance(value, list) else [one(value)]
-    return tuple(sorted(dict.fromkeys(ids), key=lambda s: (0, int(s), s) if s.isdecimal() else (1, 0, s)))
+    return tuple(sorted(dict.fromkeys(ids), key=order))
 
 
 def _read_objects(path: str, video: str, entry: dict, objects: dict) -> None:

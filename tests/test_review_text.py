@@ -135,3 +135,41 @@ def test_csv_label_with_a_leading_zero_and_blanks_stays_text(tmp_path):
     import polars as pl
 
     assert pl.read_parquet(tmp_path / "o" / "stages")["key_label"].to_list() == [" 007"]
+
+
+# --- --meta files ------------------------------------------------------------------------------
+
+
+def _meta_run(tmp_path, document: str):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"video_id": ["v1", "v1"], "exp_id": ["0", "1"], "scores": [[0.1, 0.5], [0.9, 0.2]]}),
+                   tmp_path / "t.parquet")
+    (tmp_path / "meta.json").write_text(document)
+    return _cli("run", tmp_path / "t.parquet", "-o", tmp_path / "o", "--meta", tmp_path / "meta.json",
+                "--no-plot", "-q")
+
+
+def test_meta_object_id_of_thousands_of_digits_is_ordered_by_value(tmp_path):
+    """An obj_id of more digits than Python's int() takes (4,300) was an internal error (exit 1) while the
+    ids were sorted; it is a number like the others, the largest."""
+    import polars as pl
+
+    huge = "9" * 5000
+    doc = {"videos": {"v1": {"expressions": {"0": {"exp": "a", "obj_id": [huge, "10", "2", "x"]},
+                                             "1": {"exp": "b", "obj_id": "\u0663"}}}}}
+    result = _meta_run(tmp_path, json.dumps(doc))
+    assert result.exit_code == 0, result.output
+    got = pl.read_parquet(tmp_path / "o" / "stages").sort("exp_id")["obj_id"].to_list()
+    assert got == [f"2,10,{huge},x", "\u0663"]
+
+
+@pytest.mark.parametrize("ids", [["10", "2", "0010", "9", "x", "\u0663", "\u0662\u0660", "1a"], ["007", "7", "07"]])
+def test_meta_object_ids_order_as_int_did(ids):
+    """The order of object ids is that of (int, text) for ids int() takes: numbers by value (Unicode
+    digits too), equal numbers by their text, then the others as text."""
+    from tf2eng.engine.meta import _object_ids
+
+    expected = sorted(dict.fromkeys(ids), key=lambda s: (0, int(s), s) if s.isdecimal() else (1, 0, s))
+    assert list(_object_ids("m.json", "here", ids)) == expected
