@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError
+from .formats import _members, _Twice
 
 if TYPE_CHECKING:
     from .source import Columns, Source
@@ -185,7 +186,9 @@ def _read_json(path: str) -> tuple[object, str]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        document = json.loads(data)
+        document = json.loads(data, object_pairs_hook=_members)
+    except _Twice as twice:  # (Python's json would keep the last of them, silently)
+        raise InputError(f"{path}: an object names {_quote(twice.key)} twice: which entry is meant?") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except (UnicodeDecodeError, ValueError) as exc:

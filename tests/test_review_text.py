@@ -173,3 +173,17 @@ def test_meta_object_ids_order_as_int_did(ids):
 
     expected = sorted(dict.fromkeys(ids), key=lambda s: (0, int(s), s) if s.isdecimal() else (1, 0, s))
     assert list(_object_ids("m.json", "here", ids)) == expected
+
+
+@pytest.mark.parametrize("document, twice", [
+    ('{"videos": {"v1": {"expressions": {"0": {"exp": "a"}}}, "v1": {"expressions": {"0": {"exp": "b"}}}}}', '"v1"'),
+    ('{"videos": {"v1": {"expressions": {"0": {"exp": "a"}, "0": {"exp": "b"}}}}}', '"0"'),
+    ('{"videos": {"v1": {"expressions": {"0": {"exp": "a", "exp": "b"}}}}}', '"exp"'),
+    ('{"videos": {}, "videos": {"v1": {"expressions": {"0": {"exp": "a"}}}}}', '"videos"'),
+    ('{"videos": {"v1": {"objects": {"1": {"category": "dog"}, "1": {"category": "cat"}}}}}', '"1"'),
+])
+def test_meta_file_naming_a_key_twice_is_one_line(tmp_path, document, twice):
+    """Python's json keeps the last of two members of one name: a video or expression given twice lost
+    its first entry silently (the expression text, objects and categories of the other).  As in nested
+    JSON input, such a file now stops the run, naming the file and the name."""
+    _one_error(_meta_run(tmp_path, document), "meta.json", f"names {twice} twice")
