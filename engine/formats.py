@@ -151,6 +151,8 @@ class TextFragment:
         self.mixed: set[str] = set()  # JSON Lines columns of values of no one type in the first block (null)
         self.rows = 0
         try:
+            if fmt != "npy":
+                _check_not_compressed(path, fmt)
             if fmt in ("jsonl", "csv", "tsv"):
                 self._inspect_text()
             elif fmt == "json":
@@ -230,6 +232,11 @@ class TextFragment:
         else:
             lines -= 1  # the header
             if whole and not lines:  # (before Arrow's reader, which cannot read a header without a newline)
+                try:  # a header only, unless it is no text at all (a compressed file without its suffix)
+                    sample.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{self.path}: cannot read as {NAMES[self.format]}: its first line is not UTF-8 "
+                                     f"text ({exc})") from None
                 self._empty = True
                 return
             reader, schema = self._inspect_csv()
@@ -1045,6 +1052,24 @@ def _hive_partitions(fragments: list[TextFragment], base: str) -> list[pa.Field]
             value = keys.get(name)
             fragment.partition_keys[name] = int(value) if integer and value is not None else value
     return fields
+
+
+# How compressed streams start (bz2: "BZh", the block size, then a block's or the end's magic number).
+_COMPRESSED_START = re.compile(rb"(?P<gz>\x1f\x8b)|(?P<bz2>BZh[1-9](1AY&SY|\x17rE8P\x90))|(?P<zst>\x28\xb5\x2f\xfd)|"
+                               rb"(?P<lz4>\x04\x22\x4d\x18)")
+
+
+def _check_not_compressed(path: str, fmt: str) -> None:
+    """Stop (exit 2) at a text file whose name has no compression suffix but whose bytes start as a
+    compressed stream does: read as it is, it would be binary noise (README, Input formats)."""
+    if _codec(path) is not None:
+        return
+    with open(path, "rb") as f:
+        found = _COMPRESSED_START.match(f.read(10))
+    if found:
+        suffix = "." + found.lastgroup
+        raise InputError(f"{path}: cannot read as {NAMES[fmt]}: it starts as {suffix} compressed data does; a name "
+                         f"ending in {suffix} reads it")
 
 
 def _sample(path: str) -> tuple[bytes, bool]:

@@ -187,3 +187,40 @@ def test_meta_file_naming_a_key_twice_is_one_line(tmp_path, document, twice):
     its first entry silently (the expression text, objects and categories of the other).  As in nested
     JSON input, such a file now stops the run, naming the file and the name."""
     _one_error(_meta_run(tmp_path, document), "meta.json", f"names {twice} twice")
+
+
+# --- files that are no text, or hold nothing but a byte-order mark --------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".zst"])
+@pytest.mark.parametrize("fmt, rows", [("csv", 1), ("csv", 300), ("jsonl", 1), ("json", 1)])
+def test_compressed_text_without_its_suffix_is_one_line(tmp_path, suffix, fmt, rows):
+    """A compressed CSV named `.csv`: where its bytes held no line end it was taken for a header without
+    rows, and the run completed with 0 rows read (exit 0), the file's data silently left out; elsewhere
+    Arrow's message quoted binary noise.  Now exit 2, saying which suffix reads it (JSON Lines and
+    nested JSON too)."""
+    import pyarrow as pa
+
+    text = {"csv": "video_id,exp_id,frame,score\n" + "".join(f"v{i},0,{f},0.5\n" for i in range(rows) for f in range(3)),
+            "jsonl": _track(0) + "\n", "json": json.dumps({"v": {"0": [0.5]}})}[fmt]
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}[suffix]) as stream:
+        stream.write(text.encode())
+    (tmp_path / f"t.{fmt}").write_bytes(sink.getvalue().to_pybytes())
+    _one_error(_cli("run", tmp_path / f"t.{fmt}", "-o", tmp_path / "o"), f"t.{fmt}", f"a name ending in {suffix} reads it")
+    (tmp_path / f"t.{fmt}").rename(tmp_path / f"t.{fmt}{suffix}")  # named so, it reads
+    result = _cli("run", tmp_path / f"t.{fmt}{suffix}", "-o", tmp_path / "o", "--no-plot", "-q")
+    assert result.exit_code == 0, result.output
+
+
+def test_text_that_starts_like_a_compression_word_is_still_text(tmp_path):
+    """"BZh" alone, as a column's name, is no bz2 stream: the file is read as text."""
+    (tmp_path / "t.csv").write_text("BZh9,video_id,exp_id,frame,score\nx,v,0,0,0.5\n")
+    result = _cli("run", tmp_path / "t.csv", "-o", tmp_path / "o", "--no-plot", "-q")
+    assert result.exit_code == 0, result.output
+
+
+def test_one_line_csv_that_is_no_text_is_one_line(tmp_path):
+    """A first line alone that is not UTF-8 is no header: exit 2, not a file without rows."""
+    (tmp_path / "t.csv").write_bytes(b"\xff\xfe\x00\x01binary")
+    _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "its first line is not UTF-8")
