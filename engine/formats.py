@@ -212,7 +212,7 @@ class TextFragment:
 
     def _inspect_text(self) -> None:
         sample, whole = _sample(self.path)
-        if not sample.strip():  # no data: it takes the dataset's columns and yields nothing
+        if not sample.removeprefix(_BOM).strip():  # no data: it takes the dataset's columns and yields nothing
             self._empty = True
             return
         # (a line ends in "\n", "\r\n" or, in CSV, a lone "\r", as Arrow's CSV parser reads them)
@@ -601,7 +601,7 @@ class TextFragment:
 
     def _inspect_json(self) -> None:
         sample, whole = _sample(self.path)
-        if whole and (not sample.strip() or _names_no_track(sample)):  # {} or {video: {}}: no data, as an empty file
+        if whole and (not sample.removeprefix(_BOM).strip() or _names_no_track(sample)):  # {} or {video: {}}: no data
             self._empty = True
             return
         brackets = sample.count(b"[")
@@ -1054,6 +1054,7 @@ def _hive_partitions(fragments: list[TextFragment], base: str) -> list[pa.Field]
     return fields
 
 
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: a file of it alone (and blanks) is empty
 # How compressed streams start (bz2: "BZh", the block size, then a block's or the end's magic number).
 _COMPRESSED_START = re.compile(rb"(?P<gz>\x1f\x8b)|(?P<bz2>BZh[1-9](1AY&SY|\x17rE8P\x90))|(?P<zst>\x28\xb5\x2f\xfd)|"
                                rb"(?P<lz4>\x04\x22\x4d\x18)")

@@ -224,3 +224,21 @@ def test_one_line_csv_that_is_no_text_is_one_line(tmp_path):
     """A first line alone that is not UTF-8 is no header: exit 2, not a file without rows."""
     (tmp_path / "t.csv").write_bytes(b"\xff\xfe\x00\x01binary")
     _one_error(_cli("run", tmp_path / "t.csv", "-o", tmp_path / "o"), "t.csv", "its first line is not UTF-8")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+@pytest.mark.parametrize("content", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\n", b"\xef\xbb\xbf \r\n\n"])
+def test_file_of_a_byte_order_mark_alone_is_empty(tmp_path, fmt, content):
+    """An empty file saved "as UTF-8 with BOM" (Notepad) holds three bytes: it is an empty file, as 0 bytes
+    are (no rows, the other files' columns).  Before, JSON Lines and nested JSON stopped the run (a file
+    of no columns, malformed JSON) while CSV read it as empty."""
+    good = {"jsonl": _track(0) + "\n", "json": json.dumps({"g0": {"0": [0.1, 0.5]}}),
+            "csv": "video_id,exp_id,frame,score\ng0,0,0,0.1\ng0,0,1,0.5\n"}[fmt]
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / f"a.{fmt}").write_text(good)
+    (tmp_path / "d" / f"b.{fmt}").write_bytes(content)
+    for path in (tmp_path / "d", tmp_path / "d" / f"b.{fmt}"):
+        result = _cli("run", path, "-o", tmp_path / "o", "--no-plot", "-q", "--full")
+        assert result.exit_code == 0, result.output
+        read = json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]["read"]
+        assert read == (1 if path.is_dir() else 0)
