@@ -117,6 +117,10 @@ class Roles:
         self.layout = options.layout
         self.scores = {options.scores_col} if options.scores_col else {"scores", "score"}
         self.labels = {options.key_col, options.frame_col}
+        # Columns read where the input has them, left out where not (README, Input): a JSON Lines file
+        # decides whether it has them in its first block.
+        self.optional = ({options.key_col} if options.key == "column" else set()) | \
+            ({"exp_id"} if options.id_cols is None else set())
 
 
 def _numeric_or_null(t: pa.DataType) -> bool:
@@ -324,6 +328,27 @@ class TextFragment:
                 break
             crowded = brackets.find(b"[" * MAX_DEPTH, int(bracket_starts[i]))
 
+    def _check_not_named(self, chunk: bytes, name: str, first_row: int) -> None:
+        """Stop (exit 2) at a row that names ``name``, an optional column the file's first block never
+        names: read with the columns of that block, its value would be left out silently (its key frame
+        taken for the arg-max, its exp_id dropped), as a later file with such a column stops the run."""
+        needle = json.dumps(name).encode()
+        at = chunk.find(needle)
+        while at >= 0:
+            start = chunk.rfind(b"\n", 0, at) + 1
+            stop = chunk.find(b"\n", at)
+            stop = len(chunk) if stop < 0 else stop
+            try:  # (a line that is no JSON object is the read's to report)
+                obj = json.loads(chunk[start:stop].decode("utf-8", "replace"))
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and name in obj:
+                row = first_row + sum(1 for _ in _json_lines(chunk[:start]))
+                raise InputError(f"{self.path}: row {row} (0-based) names column '{name}', which no row of the "
+                                 f"file's first block ({BLOCK_BYTES / (1 << 20):g} MiB) names, and the first block decides "
+                                 "a JSON Lines file's columns: give every row the member (null where it has no value)")
+            at = chunk.find(needle, stop)
+
     def _check_one_value_a_line(self, lines: bytes | list[bytes], rows: int, first_row: int) -> None:
         """Stop (exit 2) at a line that holds more than one JSON value (``{...} {...}``, or lines ended by
         a lone "\\r"): Arrow's parser reads each value as a row, so rows would no longer be lines, and a
@@ -389,8 +414,11 @@ class TextFragment:
                 raise InputError(f"{self.path}: column '{name}' holds values of no one type in the file's first "
                                  "block (objects or lists whose members differ in type): a column of the wrong type")
         done = 0
+        absent = [name for name in sorted(self.roles.optional) if name not in self.physical_schema.names]
         for chunk in _line_chunks(self.path):
             self._check_lines(chunk, done)
+            for name in absent:
+                self._check_not_named(chunk, name, done)
             try:
                 table, bad = _read_json(chunk, explicit), None
                 self._check_one_value_a_line(chunk, table.num_rows, done)

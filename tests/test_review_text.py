@@ -242,3 +242,44 @@ def test_file_of_a_byte_order_mark_alone_is_empty(tmp_path, fmt, content):
         assert result.exit_code == 0, result.output
         read = json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]["read"]
         assert read == (1 if path.is_dir() else 0)
+
+
+# --- JSON Lines: a column the first block never names -------------------------------------------
+
+
+def _rows_without(name: str, n: int) -> list[str]:
+    rows = [json.loads(_track(i)) for i in range(n)]
+    for row in rows:
+        del row[name]
+    return [json.dumps(row) for row in rows]
+
+
+@pytest.mark.parametrize("name", ["key_frame", "exp_id"])
+def test_jsonl_optional_column_first_named_after_the_first_block_is_one_line(tmp_path, monkeypatch, name):
+    """Rows written without a member where its value is null (serializers that skip nulls) for a whole
+    first block: the block decides the file's columns, so the key frames of the later rows were silently
+    taken for arg-maxes (or their exp_id dropped).  Now exit 2 naming the first row that names it, as a
+    later file with such a column stops the run."""
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 400)
+    lines = _rows_without(name, 12) + [_track(i) for i in range(12, 20)]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
+    _one_error(_cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o"), "t.jsonl", f"row 12 (0-based) names column "
+               f"'{name}'")
+
+
+@pytest.mark.parametrize("options", [["--key", "auto"], ["--id-cols", "video_id,exp_id", "--key", "auto"]])
+def test_jsonl_optional_column_not_read_or_not_at_top_level_does_not_stop(tmp_path, monkeypatch, options):
+    """The stop is for a column the run would read: not with --key auto, and not for the name inside
+    another member or as text."""
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 400)
+    later = [json.dumps({"video_id": f"w{i}", "exp_id": "0", "scores": [0.5, 0.25], "note": {"key_frame": 3},
+                         "text": "key_frame"}) for i in range(3)]
+    lines = _rows_without("key_frame", 12) + later + [_track(i) for i in range(12, 20)]
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
+    result = _cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o", "--no-plot", "-q", *options)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]["written"] == 23
+    lines = _rows_without("key_frame", 12) + later
+    (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
+    result = _cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o2", "--no-plot", "-q")
+    assert result.exit_code == 0, result.output
