@@ -1269,7 +1269,17 @@ def _stem(path: str) -> str:
 
 def _npy_header(path: str) -> tuple[tuple, np.dtype]:
     with open(path, "rb") as f:
-        return _read_header(f)
+        shape, dtype = _read_header(f)
+        _check_size(None, shape, dtype, os.path.getsize(path) - f.tell())
+        return shape, dtype
+
+
+def _check_size(name: str | None, shape: tuple, dtype: np.dtype, data: int) -> None:
+    """An array whose header's shape needs more than the ``data`` bytes there are cannot be read (before
+    NumPy maps or allocates what the shape says, or warns of an overflow working it out)."""
+    if data < math.prod(shape) * dtype.itemsize:
+        raise ValueError(("the array " if name is None else f"array '{name}' ") + f"of shape {shape} holds {data:,} bytes, "
+                         "fewer than its shape needs")
 
 
 def _read_header(f) -> tuple[tuple, np.dtype]:
@@ -1303,9 +1313,7 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
                 with archive.open(info) as f:
                     shape, dtype = _read_header(f)
                     data = info.file_size - f.tell()
-                if data < math.prod(shape) * dtype.itemsize:  # (before NumPy allocates what the shape says)
-                    raise ValueError(f"array '{member[: -len('.npy')]}' of shape {shape} holds {data:,} bytes, "
-                                     f"fewer than its shape needs")
+                _check_size(member[: -len(".npy")], shape, dtype, data)
                 found.append((member[: -len(".npy")], shape, dtype))
     except (zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(str(exc)) from None

@@ -283,3 +283,27 @@ def test_jsonl_optional_column_not_read_or_not_at_top_level_does_not_stop(tmp_pa
     (tmp_path / "t.jsonl").write_text("\n".join(lines) + "\n")
     result = _cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o2", "--no-plot", "-q")
     assert result.exit_code == 0, result.output
+
+
+# --- NumPy: headers that do not fit the data, archives that store an array twice ---------------
+
+
+def _npy_with_header(path, header: str, data: bytes = b"\0" * 48):
+    text = header.encode()
+    text += b" " * (64 - (10 + len(text) + 1) % 64) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text + data)
+
+
+@pytest.mark.parametrize("shape", ["(2, 3)", "(1000000000000,)", "(1, 4611686018427387904)",
+                                   "(4611686018427387904, 4611686018427387904)"])
+def test_npy_header_shape_beyond_its_data_is_one_line(tmp_path, shape):
+    """An .npy whose header's shape needs more bytes than the file holds: NumPy's memory map failed with
+    "mmap length is greater than file size", or, where the size overflows, printed a RuntimeWarning
+    (two lines more on stderr) before its error.  Now one line, as for such an array in an .npz."""
+    import warnings
+
+    _npy_with_header(tmp_path / "v.npy", f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}", b"\0" * 40)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _one_error(_cli("run", tmp_path / "v.npy", "-o", tmp_path / "o"), "v.npy", "fewer than its shape needs")
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
