@@ -1310,6 +1310,8 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
                 member = info.filename
                 if not member.endswith(".npy"):
                     continue
+                if any(name == member[: -len(".npy")] for name, _, _ in found):  # (NumPy reads the last one twice)
+                    raise ValueError(f"array '{member[: -len('.npy')]}' is stored twice in the archive")
                 with archive.open(info) as f:
                     shape, dtype = _read_header(f)
                     data = info.file_size - f.tell()

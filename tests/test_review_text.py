@@ -307,3 +307,26 @@ def test_npy_header_shape_beyond_its_data_is_one_line(tmp_path, shape):
         warnings.simplefilter("always")
         _one_error(_cli("run", tmp_path / "v.npy", "-o", tmp_path / "o"), "v.npy", "fewer than its shape needs")
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+def test_npz_storing_an_array_twice_is_one_line(tmp_path):
+    """A zip archive may hold two members of one name (Python's zipfile warns and writes both); NumPy
+    reads the last for both, so the first array's tracks were lost and the other's counted twice, under
+    one exp_id.  Now exit 2 naming the array."""
+    import io
+    import warnings
+    import zipfile
+
+    import numpy as np
+
+    arrays = []
+    for values in ([[0.1, 0.5], [0.2, 0.3]], [[0.9, 0.1]]):
+        buffer = io.BytesIO()
+        np.save(buffer, np.array(values))
+        arrays.append(buffer.getvalue())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with zipfile.ZipFile(tmp_path / "v.npz", "w") as archive:
+            archive.writestr("a.npy", arrays[0])
+            archive.writestr("a.npy", arrays[1])
+    _one_error(_cli("run", tmp_path / "v.npz", "-o", tmp_path / "o"), "v.npz", "array 'a' is stored twice")
