@@ -339,7 +339,7 @@ class TextFragment:
             stop = chunk.find(b"\n", at)
             stop = len(chunk) if stop < 0 else stop
             try:  # (a line that is no JSON object is the read's to report)
-                obj = json.loads(chunk[start:stop].decode("utf-8", "replace"))
+                obj = json.loads(chunk[start:stop].removeprefix(_BOM).decode("utf-8", "replace"))
             except ValueError:
                 obj = None
             if isinstance(obj, dict) and name in obj:
@@ -365,7 +365,7 @@ class TextFragment:
             return
         for row, line in enumerate(lines):
             try:
-                json.loads(line.decode("utf-8", "replace"))
+                json.loads(line.removeprefix(_BOM).decode("utf-8", "replace"))
             except ValueError as exc:
                 extra = str(exc).startswith("Extra data")
                 raise InputError(f"{self.path}: cannot read as JSON Lines: row {first_row + row} (0-based)"
@@ -796,16 +796,17 @@ def _line_chunks(path: str) -> Iterator[bytes]:
 
 
 def _json_lines(chunk: bytes) -> Iterator[bytes]:
-    """The lines of a piece that are not blank (Arrow's reader skips blank lines: they are no row)."""
-    return (line for line in chunk.split(b"\n") if line.strip())
+    """The lines of a piece that are not blank (Arrow's reader skips blank lines, and a file's byte-order
+    mark: they are no row)."""
+    return (line for line in chunk.split(b"\n") if line.removeprefix(_BOM).strip())
 
 
 # JSON values nested deeper than this stop the read (exit 2): no column of tf2eng's is nested more than
 # two levels, Arrow's parser runs out of stack on thousands of levels, and Python's json, with the
 # readers here that look at a line's values, at less than a thousand.
 MAX_DEPTH = 100
-_NULL_LINE = re.compile(rb"\n[ \t\r]*null[ \t\r]*(?=\n|\Z)")
-_NULL_FIRST_LINE = re.compile(rb"[ \t\r]*null[ \t\r]*(?=\n|\Z)")
+_NULL_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?[ \t\r]*null[ \t\r]*(?=\n|\Z)")  # (after a byte-order mark too)
+_NULL_FIRST_LINE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r]*null[ \t\r]*(?=\n|\Z)")
 _OPENING = bytes.maketrans(b"{", b"[")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{\n")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')

@@ -330,3 +330,38 @@ def test_npz_storing_an_array_twice_is_one_line(tmp_path):
             archive.writestr("a.npy", arrays[0])
             archive.writestr("a.npy", arrays[1])
     _one_error(_cli("run", tmp_path / "v.npz", "-o", tmp_path / "o"), "v.npz", "array 'a' is stored twice")
+
+
+# --- JSON Lines after a byte-order mark -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["first", "later"])
+def test_jsonl_null_line_after_a_byte_order_mark_is_one_line(tmp_path, where):
+    """A line `null` right after the file's UTF-8 byte-order mark (or one at a line's start, in files
+    joined with `cat`) escaped the look for null lines, and Arrow's parser crashed the process on it
+    (a segmentation fault).  Run in a process of its own, so that a crash fails this test alone."""
+    import subprocess
+    import sys
+
+    good = _track(0).encode() + b"\n"
+    data = b"\xef\xbb\xbfnull\n" + good if where == "first" else good + b"\xef\xbb\xbfnull\n" + good
+    (tmp_path / "t.jsonl").write_bytes(data)
+    code = "import sys; from tf2eng.cli.entry import main; sys.argv[0] = 'tf2eng'; main()"
+    proc = subprocess.run([sys.executable, "-c", code, "run", str(tmp_path / "t.jsonl"), "-o", str(tmp_path / "o"),
+                           "--no-plot", "-q"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.count("\n") == 1 and f"row {0 if where == 'first' else 1} (0-based) is a JSON null" in proc.stderr
+
+
+@pytest.mark.parametrize("block", [300, 1 << 20])
+@pytest.mark.parametrize("data", [b"\xef\xbb\xbf\n{0}\n{1}\n", b"\xef\xbb\xbf  \r\n\n{0}\n{1}\n", b"{0}\n\xef\xbb\xbf\n{1}\n",
+                                  b"\xef\xbb\xbf{0}\n\xef\xbb\xbf{1}\n"])
+def test_jsonl_byte_order_mark_alone_on_a_line_is_a_blank_line(tmp_path, monkeypatch, block, data):
+    """Arrow's parser skips a file's byte-order mark: a line of it alone is a blank line, no row, and a
+    line it starts is read as the row it holds."""
+    monkeypatch.setattr(formats, "BLOCK_BYTES", block)
+    data = data.replace(b"{0}", _track(0).encode()).replace(b"{1}", _track(1).encode())
+    (tmp_path / "t.jsonl").write_bytes(data)
+    result = _cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o", "--no-plot", "-q")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]["written"] == 2
