@@ -302,13 +302,14 @@ class TextFragment:
 
     def _check_lines(self, chunk: bytes, first_row: int) -> None:
         """Stop (exit 2) at a line that Arrow's JSON parser would take for a row of nulls, or crash on: a
-        bare ``null`` (no object), or values nested deeper than MAX_DEPTH (README, Input formats).  Lines
+        bare ``null`` (no object), a line that starts with it, or values nested deeper than MAX_DEPTH (README, Input formats).  Lines
         are looked at closely only where they hold MAX_DEPTH opening brackets or more."""
         found = _NULL_FIRST_LINE.match(chunk) or _NULL_LINE.search(chunk)
         if found:
             row = first_row + sum(1 for _ in _json_lines(chunk[: found.start()]))
-            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is a JSON null, "
-                             "expected an object")
+            line = chunk[found.start():].lstrip(b"\n").split(b"\n", 1)[0].removeprefix(_BOM).strip()
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) "
+                             + ("is a JSON null" if line == b"null" else "starts with null") + ", expected an object")
         brackets = chunk.translate(_OPENING, _NOT_BRACKETS)  # the opening brackets (as "[") and newlines
         crowded = brackets.find(b"[" * MAX_DEPTH)
         if crowded < 0:
@@ -805,8 +806,10 @@ def _json_lines(chunk: bytes) -> Iterator[bytes]:
 # two levels, Arrow's parser runs out of stack on thousands of levels, and Python's json, with the
 # readers here that look at a line's values, at less than a thousand.
 MAX_DEPTH = 100
-_NULL_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?[ \t\r]*null[ \t\r]*(?=\n|\Z)")  # (after a byte-order mark too)
-_NULL_FIRST_LINE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r]*null[ \t\r]*(?=\n|\Z)")
+# A line that starts with null (after blanks, or the byte-order mark): Arrow's parser crashes on a piece
+# of the file that starts so ("null", "null,", "null {...}"), and no such line is a JSON object.
+_NULL_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?[ \t\r]*null")
+_NULL_FIRST_LINE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r]*null")
 _OPENING = bytes.maketrans(b"{", b"[")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{\n")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')

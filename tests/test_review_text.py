@@ -365,3 +365,23 @@ def test_jsonl_byte_order_mark_alone_on_a_line_is_a_blank_line(tmp_path, monkeyp
     result = _cli("run", tmp_path / "t.jsonl", "-o", tmp_path / "o", "--no-plot", "-q")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "o" / "summary.json").read_text())["rows"]["written"] == 2
+
+
+@pytest.mark.parametrize("line", ["null,", "null {\"video_id\": \"x\"}", "nullnull", "\t null null"])
+@pytest.mark.parametrize("where", ["first", "later"])
+def test_jsonl_line_that_starts_with_null_is_one_line(tmp_path, where, line):
+    """Arrow's parser crashes the process on a piece of the file that starts with `null`, whatever
+    follows it on the line; only a line of `null` alone was stopped before.  As the first line of the
+    file it crashed the run (a segmentation fault); elsewhere it was read as a row or more of nulls.
+    Run in a process of its own, so that a crash fails this test alone."""
+    import subprocess
+    import sys
+
+    good = _track(0) + "\n"
+    (tmp_path / "t.jsonl").write_text(line + "\n" + good if where == "first" else good + line + "\n" + good)
+    code = "import sys; from tf2eng.cli.entry import main; sys.argv[0] = 'tf2eng'; main()"
+    proc = subprocess.run([sys.executable, "-c", code, "run", str(tmp_path / "t.jsonl"), "-o", str(tmp_path / "o"),
+                           "--no-plot", "-q"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.count("\n") == 1
+    assert f"row {0 if where == 'first' else 1} (0-based) starts with null, expected an object" in proc.stderr
