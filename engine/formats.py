@@ -358,8 +358,7 @@ class TextFragment:
         if isinstance(lines, bytes):
             chunk = lines
             ends = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
-            if rows == ends and chunk[:1] not in b" \t\r\n" and not any(  # no line blank: one row a line
-                    blank in chunk for blank in (b"\n\n", b"\n\r", b"\n ", b"\n\t")):
+            if rows == ends and chunk[:1] not in b" \t\r\n" and not _BLANK_START.search(chunk):  # one row a line
                 return
             lines = list(_json_lines(chunk))
         if rows == len(lines):
@@ -1087,6 +1086,7 @@ def _hive_partitions(fragments: list[TextFragment], base: str) -> list[pa.Field]
 
 
 _BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: a file of it alone (and blanks) is empty
+_BLANK_START = re.compile(rb"\n[\n\r \t]")  # a line that starts blank (where blank lines may be)
 # How compressed streams start (bz2: "BZh", the block size, then a block's or the end's magic number).
 _COMPRESSED_START = re.compile(rb"(?P<gz>\x1f\x8b)|(?P<bz2>BZh[1-9](1AY&SY|\x17rE8P\x90))|(?P<zst>\x28\xb5\x2f\xfd)|"
                                rb"(?P<lz4>\x04\x22\x4d\x18)")
