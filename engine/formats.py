@@ -31,6 +31,7 @@ import: other inputs never load them.
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import os
@@ -116,6 +117,10 @@ class Roles:
         self.layout = options.layout
         self.scores = {options.scores_col} if options.scores_col else {"scores", "score"}
         self.labels = {options.key_col, options.frame_col}
+        # Columns read where the input has them, left out where not (README, Input): a JSON Lines file
+        # decides whether it has them in its first block.
+        self.optional = ({options.key_col} if options.key == "column" else set()) | \
+            ({"exp_id"} if options.id_cols is None else set())
 
 
 def _numeric_or_null(t: pa.DataType) -> bool:
@@ -150,6 +155,8 @@ class TextFragment:
         self.mixed: set[str] = set()  # JSON Lines columns of values of no one type in the first block (null)
         self.rows = 0
         try:
+            if fmt != "npy":
+                _check_not_compressed(path, fmt)
             if fmt in ("jsonl", "csv", "tsv"):
                 self._inspect_text()
             elif fmt == "json":
@@ -209,7 +216,7 @@ class TextFragment:
 
     def _inspect_text(self) -> None:
         sample, whole = _sample(self.path)
-        if not sample.strip():  # no data: it takes the dataset's columns and yields nothing
+        if not sample.removeprefix(_BOM).strip():  # no data: it takes the dataset's columns and yields nothing
             self._empty = True
             return
         # (a line ends in "\n", "\r\n" or, in CSV, a lone "\r", as Arrow's CSV parser reads them)
@@ -229,6 +236,11 @@ class TextFragment:
         else:
             lines -= 1  # the header
             if whole and not lines:  # (before Arrow's reader, which cannot read a header without a newline)
+                try:  # a header only, unless it is no text at all (a compressed file without its suffix)
+                    sample.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(f"{self.path}: cannot read as {NAMES[self.format]}: its first line is not UTF-8 "
+                                     f"text ({exc})") from None
                 self._empty = True
                 return
             reader, schema = self._inspect_csv()
@@ -290,13 +302,14 @@ class TextFragment:
 
     def _check_lines(self, chunk: bytes, first_row: int) -> None:
         """Stop (exit 2) at a line that Arrow's JSON parser would take for a row of nulls, or crash on: a
-        bare ``null`` (no object), or values nested deeper than MAX_DEPTH (README, Input formats).  Lines
+        bare ``null`` (no object), a line that starts with it, or values nested deeper than MAX_DEPTH (README, Input formats).  Lines
         are looked at closely only where they hold MAX_DEPTH opening brackets or more."""
         found = _NULL_FIRST_LINE.match(chunk) or _NULL_LINE.search(chunk)
         if found:
             row = first_row + sum(1 for _ in _json_lines(chunk[: found.start()]))
-            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) is a JSON null, "
-                             "expected an object")
+            line = chunk[found.start():].lstrip(b"\n").split(b"\n", 1)[0].removeprefix(_BOM).strip()
+            raise InputError(f"{self.path}: cannot read as JSON Lines: row {row} (0-based) "
+                             + ("is a JSON null" if line == b"null" else "starts with null") + ", expected an object")
         brackets = chunk.translate(_OPENING, _NOT_BRACKETS)  # the opening brackets (as "[") and newlines
         crowded = brackets.find(b"[" * MAX_DEPTH)
         if crowded < 0:
@@ -315,6 +328,51 @@ class TextFragment:
             if i >= len(bracket_starts):
                 break
             crowded = brackets.find(b"[" * MAX_DEPTH, int(bracket_starts[i]))
+
+    def _check_not_named(self, chunk: bytes, name: str, first_row: int) -> None:
+        """Stop (exit 2) at a row that names ``name``, an optional column the file's first block never
+        names: read with the columns of that block, its value would be left out silently (its key frame
+        taken for the arg-max, its exp_id dropped), as a later file with such a column stops the run."""
+        needle = json.dumps(name).encode()
+        at = chunk.find(needle)
+        while at >= 0:
+            start = chunk.rfind(b"\n", 0, at) + 1
+            stop = chunk.find(b"\n", at)
+            stop = len(chunk) if stop < 0 else stop
+            try:  # (a line that is no JSON object is the read's to report)
+                obj = json.loads(chunk[start:stop].removeprefix(_BOM).decode("utf-8", "replace"))
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and name in obj:
+                row = first_row + sum(1 for _ in _json_lines(chunk[:start]))
+                raise InputError(f"{self.path}: row {row} (0-based) names column '{name}', which no row of the "
+                                 f"file's first block ({BLOCK_BYTES / (1 << 20):g} MiB) names, and the first block decides "
+                                 "a JSON Lines file's columns: give every row the member (null where it has no value)")
+            at = chunk.find(needle, stop)
+
+    def _check_one_value_a_line(self, lines: bytes | list[bytes], rows: int, first_row: int) -> None:
+        """Stop (exit 2) at a line that holds more than one JSON value (``{...} {...}``, or lines ended by
+        a lone "\\r"): Arrow's parser reads each value as a row, so rows would no longer be lines, and a
+        bad row's reason would land on another row (README, Input formats).  ``lines``: a piece of the
+        file, or its lines that are not blank; ``rows``: the rows Arrow read from them."""
+        if isinstance(lines, bytes):
+            chunk = lines
+            ends = chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+            if rows == ends and chunk[:1] not in b" \t\r\n" and not _BLANK_START.search(chunk):  # one row a line
+                return
+            lines = list(_json_lines(chunk))
+        if rows == len(lines):
+            return
+        for row, line in enumerate(lines):
+            try:
+                json.loads(line.removeprefix(_BOM).decode("utf-8", "replace"))
+            except ValueError as exc:
+                extra = str(exc).startswith("Extra data")
+                raise InputError(f"{self.path}: cannot read as JSON Lines: row {first_row + row} (0-based)"
+                                 + (" holds more than one JSON value (one object a line, each line ending in "
+                                    "\"\\n\")" if extra else f": {exc}")) from None
+        raise InputError(f"{self.path}: cannot read as JSON Lines: {rows:,} rows in the {len(lines):,} lines from row "
+                         f"{first_row} (0-based) on")
 
     def _check_utf8(self, table: pa.Table, chunk: bytes, first_row: int) -> None:
         """Stop (exit 2) where a text column read holds bytes that are not UTF-8: Arrow's JSON parser
@@ -356,10 +414,14 @@ class TextFragment:
                 raise InputError(f"{self.path}: column '{name}' holds values of no one type in the file's first "
                                  "block (objects or lists whose members differ in type): a column of the wrong type")
         done = 0
+        absent = [name for name in sorted(self.roles.optional) if name not in self.physical_schema.names]
         for chunk in _line_chunks(self.path):
             self._check_lines(chunk, done)
+            for name in absent:
+                self._check_not_named(chunk, name, done)
             try:
                 table, bad = _read_json(chunk, explicit), None
+                self._check_one_value_a_line(chunk, table.num_rows, done)
             except pa.ArrowInvalid:
                 table, bad = self._jsonl_rows(list(_json_lines(chunk)), explicit, done)
             self._check_utf8(table, chunk, done)
@@ -382,6 +444,7 @@ class TextFragment:
             if hi - lo > 1:
                 try:
                     pieces.append(_read_json(b"\n".join(lines[lo:hi]), schema))
+                    self._check_one_value_a_line(lines[lo:hi], pieces[-1].num_rows, first_row + lo)
                     continue
                 except pa.ArrowInvalid:
                     mid = (lo + hi) // 2
@@ -389,6 +452,7 @@ class TextFragment:
                     continue
             try:
                 pieces.append(_read_json(lines[lo], schema))
+                self._check_one_value_a_line([lines[lo]], pieces[-1].num_rows, first_row + lo)
             except pa.ArrowInvalid:
                 piece, wrong = self._bad_jsonl_row(lines[lo], schema, first_row + lo)
                 pieces.append(piece)
@@ -493,7 +557,7 @@ class TextFragment:
                 if pa.types.is_floating(schema.field(name).type):  # a key or frame column: integers
                     if any(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # with bad values
                         schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
-                elif not all(_PLAIN_INTEGER.match(v) for v in values):
+                elif not all(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # (blanks around: a number)
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
             for name in scores:
                 if pc_any_number(first.column(name)):
@@ -565,7 +629,7 @@ class TextFragment:
 
     def _inspect_json(self) -> None:
         sample, whole = _sample(self.path)
-        if whole and (not sample.strip() or _names_no_track(sample)):  # {} or {video: {}}: no data, as an empty file
+        if whole and (not sample.removeprefix(_BOM).strip() or _names_no_track(sample)):  # {} or {video: {}}: no data
             self._empty = True
             return
         brackets = sample.count(b"[")
@@ -732,16 +796,19 @@ def _line_chunks(path: str) -> Iterator[bytes]:
 
 
 def _json_lines(chunk: bytes) -> Iterator[bytes]:
-    """The lines of a piece that are not blank (Arrow's reader skips blank lines: they are no row)."""
-    return (line for line in chunk.split(b"\n") if line.strip())
+    """The lines of a piece that are not blank (Arrow's reader skips blank lines, and a file's byte-order
+    mark: they are no row)."""
+    return (line for line in chunk.split(b"\n") if line.removeprefix(_BOM).strip())
 
 
 # JSON values nested deeper than this stop the read (exit 2): no column of tf2eng's is nested more than
 # two levels, Arrow's parser runs out of stack on thousands of levels, and Python's json, with the
 # readers here that look at a line's values, at less than a thousand.
 MAX_DEPTH = 100
-_NULL_LINE = re.compile(rb"\n[ \t\r]*null[ \t\r]*(?=\n|\Z)")
-_NULL_FIRST_LINE = re.compile(rb"[ \t\r]*null[ \t\r]*(?=\n|\Z)")
+# A line that starts with null (after blanks, or the byte-order mark): Arrow's parser crashes on a piece
+# of the file that starts so ("null", "null,", "null {...}"), and no such line is a JSON object.
+_NULL_LINE = re.compile(rb"\n(?:\xef\xbb\xbf)?[ \t\r]*null")
+_NULL_FIRST_LINE = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r]*null")
 _OPENING = bytes.maketrans(b"{", b"[")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[{\n")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
@@ -1018,6 +1085,26 @@ def _hive_partitions(fragments: list[TextFragment], base: str) -> list[pa.Field]
     return fields
 
 
+_BOM = b"\xef\xbb\xbf"  # UTF-8's byte-order mark: a file of it alone (and blanks) is empty
+_BLANK_START = re.compile(rb"\n[\n\r \t]")  # a line that starts blank (where blank lines may be)
+# How compressed streams start (bz2: "BZh", the block size, then a block's or the end's magic number).
+_COMPRESSED_START = re.compile(rb"(?P<gz>\x1f\x8b)|(?P<bz2>BZh[1-9](1AY&SY|\x17rE8P\x90))|(?P<zst>\x28\xb5\x2f\xfd)|"
+                               rb"(?P<lz4>\x04\x22\x4d\x18)")
+
+
+def _check_not_compressed(path: str, fmt: str) -> None:
+    """Stop (exit 2) at a text file whose name has no compression suffix but whose bytes start as a
+    compressed stream does: read as it is, it would be binary noise (README, Input formats)."""
+    if _codec(path) is not None:
+        return
+    with open(path, "rb") as f:
+        found = _COMPRESSED_START.match(f.read(10))
+    if found:
+        suffix = "." + found.lastgroup
+        raise InputError(f"{path}: cannot read as {NAMES[fmt]}: it starts as {suffix} compressed data does; a name "
+                         f"ending in {suffix} reads it")
+
+
 def _sample(path: str) -> tuple[bytes, bool]:
     """The first SAMPLE_BYTES of a file (decompressed), and whether that is the whole file."""
     with pa.input_stream(path) as f:
@@ -1055,17 +1142,23 @@ def _first_key_kind(path: str) -> str | None:
     non-null key is a string, "int" otherwise.  Read a MiB at a time, the whole file if need be."""
     found = False
     tail = b""
+    decoder = None
     with pa.input_stream(path) as f:
+        chunk = f.read(SAMPLE_BYTES)
+        encoding = json.detect_encoding(chunk)
+        if encoding not in ("utf-8", "utf-8-sig"):  # UTF-16 or UTF-32, which Python's json reads too
+            decoder = codecs.getincrementaldecoder(encoding)("replace")  # (the text looked for, in UTF-8)
         while True:
-            chunk = f.read(SAMPLE_BYTES)
+            chunk = chunk if chunk is not None else f.read(SAMPLE_BYTES)
             if not chunk:
                 return "int" if found else None
-            text = tail + chunk
+            text = tail + (chunk if decoder is None else decoder.decode(chunk).encode())
             found = found or b'"key_frame"' in text
             match = _KEY_VALUE.search(text)
             if match:
                 return "text" if match.group(1) == b'"' else "int"
             tail = text[-4096:]  # a key split by the read, with the blanks before its value
+            chunk = None
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:
@@ -1180,7 +1273,17 @@ def _stem(path: str) -> str:
 
 def _npy_header(path: str) -> tuple[tuple, np.dtype]:
     with open(path, "rb") as f:
-        return _read_header(f)
+        shape, dtype = _read_header(f)
+        _check_size(None, shape, dtype, os.path.getsize(path) - f.tell())
+        return shape, dtype
+
+
+def _check_size(name: str | None, shape: tuple, dtype: np.dtype, data: int) -> None:
+    """An array whose header's shape needs more than the ``data`` bytes there are cannot be read (before
+    NumPy maps or allocates what the shape says, or warns of an overflow working it out)."""
+    if data < math.prod(shape) * dtype.itemsize:
+        raise ValueError(("the array " if name is None else f"array '{name}' ") + f"of shape {shape} holds {data:,} bytes, "
+                         "fewer than its shape needs")
 
 
 def _read_header(f) -> tuple[tuple, np.dtype]:
@@ -1211,12 +1314,12 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
                 member = info.filename
                 if not member.endswith(".npy"):
                     continue
+                if any(name == member[: -len(".npy")] for name, _, _ in found):  # (NumPy reads the last one twice)
+                    raise ValueError(f"array '{member[: -len('.npy')]}' is stored twice in the archive")
                 with archive.open(info) as f:
                     shape, dtype = _read_header(f)
                     data = info.file_size - f.tell()
-                if data < math.prod(shape) * dtype.itemsize:  # (before NumPy allocates what the shape says)
-                    raise ValueError(f"array '{member[: -len('.npy')]}' of shape {shape} holds {data:,} bytes, "
-                                     f"fewer than its shape needs")
+                _check_size(member[: -len(".npy")], shape, dtype, data)
                 found.append((member[: -len(".npy")], shape, dtype))
     except (zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(str(exc)) from None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError
+from .formats import _members, _Twice
 
 if TYPE_CHECKING:
     from .source import Columns, Source
@@ -184,7 +186,9 @@ def _read_json(path: str) -> tuple[object, str]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read: {exc.strerror}") from None
     try:
-        document = json.loads(data)
+        document = json.loads(data, object_pairs_hook=_members)
+    except _Twice as twice:  # (Python's json would keep the last of them, silently)
+        raise InputError(f"{path}: an object names {_quote(twice.key)} twice: which entry is meant?") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -243,10 +247,16 @@ def _object_ids(path: str, where: str, value) -> tuple[str, ...] | None:
         raise InputError(f"{path}: {where}: \"obj_id\" must be a string, an integer or a list of them, "
                          f"got {json.dumps(value)[:60]}")
 
+    def order(s: str) -> tuple:  # numbers by value, compared as digits: int() refuses thousands of them
+        if not s.isdecimal():
+            return (1, 0, "", s)
+        digits = (s if s.isascii() else "".join(str(unicodedata.decimal(c)) for c in s)).lstrip("0")
+        return (0, len(digits), digits, s)
+
     if value is None:
         return None
     ids = [one(v) for v in value] if isinstance(value, list) else [one(value)]
-    return tuple(sorted(dict.fromkeys(ids), key=lambda s: (0, int(s), s) if s.isdecimal() else (1, 0, s)))
+    return tuple(sorted(dict.fromkeys(ids), key=order))
 
 
 def _read_objects(path: str, video: str, entry: dict, objects: dict) -> None:
