@@ -117,3 +117,32 @@ def test_hive_partition_columns_that_the_files_hold_too_take_the_files_type(tmp_
         whole = tf2eng.run(tmp_path / "one.parquet", tmp_path / "one.out", plot=False, by=by)
         for name in ("stage_means.parquet", "curve.parquet"):
             assert (got.out / name).read_bytes() == (whole.out / name).read_bytes(), by
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "arrow", "csv"])
+def test_a_file_value_of_a_hive_partition_column_wins_over_its_directory_name_in_every_format(tmp_path, suffix):
+    """README, Input: where a file holds a hive partition column itself, its own values are read, whatever
+    the directory says; Arrow IPC files took the directory's value, while Parquet and text files took the
+    file's."""
+    table = pa.table({"video_id": pa.array(["a", "b", "c"]), "grp": pa.array([2, 2, 3]),
+                      "scores": pa.array(SCORES, pa.list_(pa.float64()))})
+    (tmp_path / "data" / "grp=1").mkdir(parents=True)
+    path = tmp_path / "data" / "grp=1" / f"0.{suffix}"
+    if suffix == "parquet":
+        pq.write_table(table, path)
+    elif suffix == "arrow":
+        feather.write_feather(table, path)
+    else:
+        import pyarrow.csv as pacsv
+
+        long = pa.table({"video_id": [v for v, s in zip(["a", "b", "c"], SCORES) for _ in s],
+                         "grp": [g for g, s in zip([2, 2, 3], SCORES) for _ in s],
+                         "frame": [i for s in SCORES for i in range(len(s))],
+                         "score": [x for s in SCORES for x in s]})
+        pacsv.write_csv(long, path)
+    pq.write_table(table, tmp_path / "one.parquet")
+    got = tf2eng.run(tmp_path / "data", tmp_path / "out", plot=False, by="grp")
+    whole = tf2eng.run(tmp_path / "one.parquet", tmp_path / "one.out", plot=False, by="grp")
+    assert set(pq.read_table(got.out / "stage_means.parquet").column("grp").to_pylist()) == {2, 3}
+    for name in ("stage_means.parquet", "curve.parquet"):
+        assert (got.out / name).read_bytes() == (whole.out / name).read_bytes()
