@@ -1,0 +1,39 @@
+"""Review findings on Parquet reads through Arrow's Parquet reader, widths across files, hive partitions
+and text inputs: each test reproduces a defect found by trying to break the engine, and pins the
+behaviour README describes."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.feather as feather
+import pyarrow.parquet as pq
+import pytest
+
+import tf2eng
+
+SCORES = [[0.1, 0.5, 0.9], [0.3, 0.2], [0.8, 0.4, 0.6, 0.7]]
+
+
+@pytest.mark.parametrize("write, suffix", [(pq.write_table, "parquet"), (feather.write_feather, "arrow")])
+@pytest.mark.parametrize("index_type, ordered", [(pa.uint32(), False), (pa.uint8(), True)])
+def test_hive_partition_columns_the_files_hold_as_categoricals_read_as_their_text(tmp_path, write, suffix,
+                                                                                 index_type, ordered):
+    """A hive partition column that the files hold dictionary-encoded, as polars' ``write_parquet(...,
+    partition_by=...)`` writes a Categorical (uint32 indices) or Enum (uint8, ordered) column, reads as
+    the same rows with the column as text; the files' dictionary type was given to the partition values,
+    which hold no dictionary, and every run stopped (exit 2, "No dictionary provided")."""
+    table = pa.table({"video_id": pa.array(["a", "b", "c", "d"]), "category": pa.array(["x", "y", "x", "x"]),
+                      "scores": pa.array([SCORES[i % 3] for i in range(4)], pa.list_(pa.float64()))})
+    data = tmp_path / "data"
+    for category in ("x", "y"):
+        part = table.filter(pa.compute.equal(table["category"], category))
+        held = pa.DictionaryArray.from_arrays(pa.array([0] * part.num_rows, index_type), pa.array([category]),
+                                              ordered=ordered)
+        (data / f"category={category}").mkdir(parents=True)
+        write(part.set_column(1, "category", held), data / f"category={category}" / f"0.{suffix}")
+    pq.write_table(table, tmp_path / "one.parquet")
+    for by in ([], ["category"]):
+        got = tf2eng.run(data, tmp_path / "out", plot=False, by=by)
+        whole = tf2eng.run(tmp_path / "one.parquet", tmp_path / "one.out", plot=False, by=by)
+        for name in ("stage_means.parquet", "curve.parquet"):
+            assert (got.out / name).read_bytes() == (whole.out / name).read_bytes(), by
