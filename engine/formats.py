@@ -1280,8 +1280,9 @@ def _npy_header(path: str) -> tuple[tuple, np.dtype]:
 
 def _check_size(name: str | None, shape: tuple, dtype: np.dtype, data: int) -> None:
     """An array whose header's shape needs more than the ``data`` bytes there are cannot be read (before
-    NumPy maps or allocates what the shape says, or warns of an overflow working it out)."""
-    if data < math.prod(shape) * dtype.itemsize:
+    NumPy maps or allocates what the shape says, or warns of an overflow working it out).  A pickled
+    array (Python objects) holds no fixed bytes a value: its dtype stops the read (TextFragment)."""
+    if not dtype.hasobject and data < math.prod(shape) * dtype.itemsize:
         raise ValueError(("the array " if name is None else f"array '{name}' ") + f"of shape {shape} holds {data:,} bytes, "
                          "fewer than its shape needs")
 
