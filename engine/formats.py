@@ -1309,14 +1309,16 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     import zlib
 
     found = []
+    names = set()  # (a set: archives hold tens of thousands of arrays)
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 member = info.filename
                 if not member.endswith(".npy"):
                     continue
-                if any(name == member[: -len(".npy")] for name, _, _ in found):  # (NumPy reads the last one twice)
+                if member[: -len(".npy")] in names:  # (NumPy reads the last one twice)
                     raise ValueError(f"array '{member[: -len('.npy')]}' is stored twice in the archive")
+                names.add(member[: -len(".npy")])
                 with archive.open(info) as f:
                     shape, dtype = _read_header(f)
                     data = info.file_size - f.tell()
