@@ -1280,8 +1280,9 @@ def _npy_header(path: str) -> tuple[tuple, np.dtype]:
 
 def _check_size(name: str | None, shape: tuple, dtype: np.dtype, data: int) -> None:
     """An array whose header's shape needs more than the ``data`` bytes there are cannot be read (before
-    NumPy maps or allocates what the shape says, or warns of an overflow working it out)."""
-    if data < math.prod(shape) * dtype.itemsize:
+    NumPy maps or allocates what the shape says, or warns of an overflow working it out).  A pickled
+    array (Python objects) holds no fixed bytes a value: its dtype stops the read (TextFragment)."""
+    if not dtype.hasobject and data < math.prod(shape) * dtype.itemsize:
         raise ValueError(("the array " if name is None else f"array '{name}' ") + f"of shape {shape} holds {data:,} bytes, "
                          "fewer than its shape needs")
 
@@ -1308,14 +1309,16 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     import zlib
 
     found = []
+    names = set()  # (a set: archives hold tens of thousands of arrays)
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 member = info.filename
                 if not member.endswith(".npy"):
                     continue
-                if any(name == member[: -len(".npy")] for name, _, _ in found):  # (NumPy reads the last one twice)
+                if member[: -len(".npy")] in names:  # (NumPy reads the last one twice)
                     raise ValueError(f"array '{member[: -len('.npy')]}' is stored twice in the archive")
+                names.add(member[: -len(".npy")])
                 with archive.open(info) as f:
                     shape, dtype = _read_header(f)
                     data = info.file_size - f.tell()

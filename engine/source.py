@@ -472,7 +472,9 @@ def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Da
     file_format = ds.IpcFileFormat() if kind == "ipc" else ds.ParquetFileFormat()
     factory = ds.FileSystemDatasetFactory(pafs.LocalFileSystem(), target, file_format, options)
     first, partitions = factory.inspect_schemas()
-    schema = pa.schema([*first, *(field for field in partitions if field.name not in first.names)])
+    held = [field.with_type(field.type.value_type) if field.name in partitions.names and pa.types.is_dictionary(field.type)
+            else field for field in first]  # (a partition value is no dictionary: a categorical one as its values)
+    schema = pa.schema([*held, *(field for field in partitions if field.name not in first.names)])
     return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base, schema=schema)
 
 
