@@ -431,14 +431,18 @@ def partitions_for(rows: int) -> int:
 
 
 def _spill_schema(source: Source) -> pa.Schema:
-    """Frame rows as they are grouped: the columns read, integer labels and keys as int64 (uint64 ones
-    null beyond it; files may hold other integer types), the scores as float64 where any file has
-    float64 ones, string_view columns as large_string, and (with a key column) whether the key was an
-    integer beyond int64."""
+    """Frame rows as they are grouped: the columns read, integer labels and keys as int64 where files
+    hold them in other integer types or as uint64 (null beyond int64), else as the files hold them, the
+    scores as float64 where any file has float64 ones, string_view columns as large_string, and (with a
+    key column) whether the key was an integer beyond int64."""
     cols = source.columns
     schema = source.scan_schema(0)
     for name in (cols.frame, cols.key):
-        if name is not None and pa.types.is_integer(schema.field(name).type):
+        if name is None or not pa.types.is_integer(schema.field(name).type):
+            continue
+        # Kept as the files hold them where they all agree (int32 labels spill half the bytes of int64 ones).
+        types = {source.scan_schema(i).field(name).type for i in range(len(source.fragments))}
+        if types != {schema.field(name).type} or schema.field(name).type == pa.uint64():
             schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
     if any(source.scan_schema(i).field(cols.scores).type == pa.float64() for i in range(len(source.fragments))):
         schema = schema.set(schema.get_field_index(cols.scores), pa.field(cols.scores, pa.float64()))
