@@ -967,7 +967,13 @@ def _in_schema(batch: pa.RecordBatch, schema: pa.Schema, in_file: list[str], par
     for field in schema:
         if field.name in in_file:
             column = batch.column(field.name)
-            columns.append(column if column.type == field.type else column.cast(field.type))
+            if column.type != field.type:
+                try:
+                    column = column.cast(field.type)
+                except pa.ArrowInvalid as exc:  # Arrow's message names the value, not the column
+                    raise pa.ArrowInvalid(f"column '{field.name}' ({column.type}) as {field.type}, its type in the "
+                                          f"dataset: {_first_line(exc)}") from None
+            columns.append(column)
         else:
             columns.append(pa.repeat(pa.scalar(partition[field.name], field.type), batch.num_rows))
     return pa.RecordBatch.from_arrays(columns, schema=schema)

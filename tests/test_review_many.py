@@ -146,3 +146,14 @@ def test_a_file_value_of_a_hive_partition_column_wins_over_its_directory_name_in
     assert set(pq.read_table(got.out / "stage_means.parquet").column("grp").to_pylist()) == {2, 3}
     for name in ("stage_means.parquet", "curve.parquet"):
         assert (got.out / name).read_bytes() == (whole.out / name).read_bytes()
+
+
+def test_an_id_that_the_dataset_type_cannot_hold_is_named_with_its_column(tmp_path):
+    """README, Input: uint64 ids beside signed ones keep the first file's type; a value beyond it stops the
+    run (exit 2) with one line that now names the column, not only the value Arrow could not cast."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pq.write_table(_tracks([1, 2], pa.int32()), data / "a.parquet")
+    pq.write_table(_tracks([3_000_000_000, 5], pa.uint64()), data / "b.parquet")
+    assert_one_error(invoke_cli("run", data, "-o", tmp_path / "out", "--no-plot"), "b.parquet",
+                     "column 'video_id' (uint64) as int32", "3000000000")
