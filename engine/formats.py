@@ -1163,20 +1163,22 @@ def _first_key_kind(path: str) -> str | None:
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:
     """``batch`` with the columns of ``schema``, in its order and types (hive partition values as
-    constant columns)."""
+    constant columns where the batch lacks them: a file's own values win)."""
     columns = []
+    names = batch.schema.names
     for field in schema:
-        if field.name not in batch.schema.names and field.name in partition:
+        if field.name not in names and field.name in partition:
             columns.append(pa.repeat(pa.scalar(partition[field.name], field.type), batch.num_rows))
             continue
-        if field.name not in batch.schema.names:
+        if field.name not in names:
             raise InputError(f"{path}: missing column '{field.name}'")
         column = batch.column(field.name)
         if column.type != field.type:
             try:
                 column = column.cast(field.type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise InputError(f"{path}: column '{field.name}': {_first_line(exc)}") from None
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:  # (Arrow's message names no column)
+                raise InputError(f"{path}: cannot read column '{field.name}' ({column.type}) as {field.type}, its "
+                                 f"type in the dataset: {_first_line(exc)}") from None
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 

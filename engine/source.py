@@ -780,10 +780,11 @@ class Source:
                 yield from _parquet_batches(fragment, *self._footers[fragment.path], schema, row_groups, batch_rows,
                                             use_threads=self.rows_in(index) > batch_rows)
                 return
-            if self.format == "ipc" and any(name in fragment.physical_schema.names
-                                            for name in ds.get_partition_keys(fragment.partition_expression)):
-                yield from _ipc_batches(fragment, schema, batch_rows)
-                return
+            if self.format == "ipc":
+                partition = ds.get_partition_keys(fragment.partition_expression)
+                if any(name in fragment.physical_schema.names for name in partition):
+                    yield from _ipc_batches(fragment, partition, schema, batch_rows)
+                    return
             if row_groups is not None:
                 fragment = fragment.subset(row_group_ids=list(row_groups))
             for batch in fragment.to_batches(schema=schema, columns=schema.names, batch_size=batch_rows,
@@ -943,40 +944,22 @@ def _parquet_batches(fragment: ds.ParquetFileFragment, metadata: pq.FileMetaData
         leaves = [i for i, column_path in enumerate(reader.column_paths) if column_path[0] in in_file]
         groups = list(row_groups) if row_groups is not None else list(range(metadata.num_row_groups))
         for batch in reader.iter_batches(batch_rows, groups, column_indices=leaves, use_threads=use_threads):
-            yield _in_schema(batch, schema, in_file, partition)
+            yield formats._conform(batch, schema, fragment.path, partition)
     finally:
         file.close()
 
 
-def _ipc_batches(fragment: ds.FileFragment, schema: pa.Schema, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    """An Arrow IPC file's batches in ``schema`` where it holds a hive partition column too: the file's own
-    values, as every other format reads them (Arrow's scan of the fragment gives the directory's)."""
-    partition = ds.get_partition_keys(fragment.partition_expression)
+def _ipc_batches(fragment: ds.FileFragment, partition: dict, schema: pa.Schema,
+                 batch_rows: int) -> Iterator[pa.RecordBatch]:
+    """An Arrow IPC file's batches in ``schema`` where it holds a hive partition column (of ``partition``)
+    too: the file's own values, as every other format reads them (Arrow's scan of the fragment gives the
+    directory's)."""
     own = fragment.physical_schema.names
     in_file = [name for name in schema.names if name in own]
     plain = fragment.format.make_fragment(fragment.path, fragment.filesystem)  # no partition expression
     for batch in plain.to_batches(columns=in_file, batch_size=batch_rows, batch_readahead=READAHEAD_BATCHES,
                                   fragment_readahead=1, memory_pool=READ_POOL):
-        yield _in_schema(batch, schema, in_file, partition)
-
-
-def _in_schema(batch: pa.RecordBatch, schema: pa.Schema, in_file: list[str], partition: dict) -> pa.RecordBatch:
-    """A batch of a file's own columns ``in_file`` in ``schema``: cast to the dataset's unified types, and
-    the hive partition values of the columns the file lacks as constant columns."""
-    columns = []
-    for field in schema:
-        if field.name in in_file:
-            column = batch.column(field.name)
-            if column.type != field.type:
-                try:
-                    column = column.cast(field.type)
-                except pa.ArrowInvalid as exc:  # Arrow's message names the value, not the column
-                    raise pa.ArrowInvalid(f"column '{field.name}' ({column.type}) as {field.type}, its type in the "
-                                          f"dataset: {_first_line(exc)}") from None
-            columns.append(column)
-        else:
-            columns.append(pa.repeat(pa.scalar(partition[field.name], field.type), batch.num_rows))
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+        yield formats._conform(batch, schema, fragment.path, partition)
 
 
 def _first_line(exc: BaseException) -> str:
