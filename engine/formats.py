@@ -302,8 +302,9 @@ class TextFragment:
 
     def _check_lines(self, chunk: bytes, first_row: int) -> None:
         """Stop (exit 2) at a line that Arrow's JSON parser would take for a row of nulls, or crash on: a
-        bare ``null`` (no object), a line that starts with it, or values nested deeper than MAX_DEPTH (README, Input formats).  Lines
-        are looked at closely only where they hold MAX_DEPTH opening brackets or more."""
+        bare ``null`` (no object), a line that starts with it, or values nested deeper than MAX_DEPTH
+        (README, Input formats).  Lines are looked at closely only where they hold MAX_DEPTH opening
+        brackets or more."""
         found = _NULL_FIRST_LINE.match(chunk) or _NULL_LINE.search(chunk)
         if found:
             row = first_row + sum(1 for _ in _json_lines(chunk[: found.start()]))
@@ -1148,17 +1149,15 @@ def _first_key_kind(path: str) -> str | None:
         encoding = json.detect_encoding(chunk)
         if encoding not in ("utf-8", "utf-8-sig"):  # UTF-16 or UTF-32, which Python's json reads too
             decoder = codecs.getincrementaldecoder(encoding)("replace")  # (the text looked for, in UTF-8)
-        while True:
-            chunk = chunk if chunk is not None else f.read(SAMPLE_BYTES)
-            if not chunk:
-                return "int" if found else None
+        while chunk:
             text = tail + (chunk if decoder is None else decoder.decode(chunk).encode())
             found = found or b'"key_frame"' in text
             match = _KEY_VALUE.search(text)
             if match:
                 return "text" if match.group(1) == b'"' else "int"
             tail = text[-4096:]  # a key split by the read, with the blanks before its value
-            chunk = None
+            chunk = f.read(SAMPLE_BYTES)
+    return "int" if found else None
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:
@@ -1315,17 +1314,17 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                member = info.filename
-                if not member.endswith(".npy"):
+                if not info.filename.endswith(".npy"):
                     continue
-                if member[: -len(".npy")] in names:  # (NumPy reads the last one twice)
-                    raise ValueError(f"array '{member[: -len('.npy')]}' is stored twice in the archive")
-                names.add(member[: -len(".npy")])
+                name = info.filename[: -len(".npy")]
+                if name in names:  # (NumPy reads the last one twice)
+                    raise ValueError(f"array '{name}' is stored twice in the archive")
+                names.add(name)
                 with archive.open(info) as f:
                     shape, dtype = _read_header(f)
                     data = info.file_size - f.tell()
-                _check_size(member[: -len(".npy")], shape, dtype, data)
-                found.append((member[: -len(".npy")], shape, dtype))
+                _check_size(name, shape, dtype, data)
+                found.append((name, shape, dtype))
     except (zipfile.BadZipFile, zlib.error) as exc:
         raise ValueError(str(exc)) from None
     return found
