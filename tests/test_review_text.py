@@ -335,20 +335,25 @@ def test_npz_storing_an_array_twice_is_one_line(tmp_path):
 # --- JSON Lines after a byte-order mark -----------------------------------------------------------
 
 
+def _run_in_a_process(tmp_path):
+    """`tf2eng run t.jsonl -o o --no-plot -q` in a process of its own, so that a crash fails one test."""
+    import subprocess
+    import sys
+
+    code = "import sys; from tf2eng.cli.entry import main; sys.argv[0] = 'tf2eng'; main()"
+    return subprocess.run([sys.executable, "-c", code, "run", str(tmp_path / "t.jsonl"), "-o", str(tmp_path / "o"),
+                           "--no-plot", "-q"], capture_output=True, text=True, timeout=120)
+
+
 @pytest.mark.parametrize("where", ["first", "later"])
 def test_jsonl_null_line_after_a_byte_order_mark_is_one_line(tmp_path, where):
     """A line `null` right after the file's UTF-8 byte-order mark (or one at a line's start, in files
     joined with `cat`) escaped the look for null lines, and Arrow's parser crashed the process on it
     (a segmentation fault).  Run in a process of its own, so that a crash fails this test alone."""
-    import subprocess
-    import sys
-
     good = _track(0).encode() + b"\n"
     data = b"\xef\xbb\xbfnull\n" + good if where == "first" else good + b"\xef\xbb\xbfnull\n" + good
     (tmp_path / "t.jsonl").write_bytes(data)
-    code = "import sys; from tf2eng.cli.entry import main; sys.argv[0] = 'tf2eng'; main()"
-    proc = subprocess.run([sys.executable, "-c", code, "run", str(tmp_path / "t.jsonl"), "-o", str(tmp_path / "o"),
-                           "--no-plot", "-q"], capture_output=True, text=True, timeout=120)
+    proc = _run_in_a_process(tmp_path)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert proc.stderr.count("\n") == 1 and f"row {0 if where == 'first' else 1} (0-based) is a JSON null" in proc.stderr
 
@@ -374,14 +379,9 @@ def test_jsonl_line_that_starts_with_null_is_one_line(tmp_path, where, line):
     follows it on the line; only a line of `null` alone was stopped before.  As the first line of the
     file it crashed the run (a segmentation fault); elsewhere it was read as a row or more of nulls.
     Run in a process of its own, so that a crash fails this test alone."""
-    import subprocess
-    import sys
-
     good = _track(0) + "\n"
     (tmp_path / "t.jsonl").write_text(line + "\n" + good if where == "first" else good + line + "\n" + good)
-    code = "import sys; from tf2eng.cli.entry import main; sys.argv[0] = 'tf2eng'; main()"
-    proc = subprocess.run([sys.executable, "-c", code, "run", str(tmp_path / "t.jsonl"), "-o", str(tmp_path / "o"),
-                           "--no-plot", "-q"], capture_output=True, text=True, timeout=120)
+    proc = _run_in_a_process(tmp_path)
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert proc.stderr.count("\n") == 1
     assert f"row {0 if where == 'first' else 1} (0-based) starts with null, expected an object" in proc.stderr
