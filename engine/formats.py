@@ -266,8 +266,8 @@ class TextFragment:
         read)."""
         try:
             return _read_json(chunk, None).schema
-        except pa.ArrowInvalid as exc:
-            first_error = exc
+        except pa.ArrowInvalid:
+            pass
         objects = [self._json_object(line, row) for row, line in enumerate(_json_lines(chunk))]
         votes: dict[str, Counter] = {}
         for obj in objects:
@@ -1163,6 +1163,8 @@ def _first_key_kind(path: str) -> str | None:
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str, partition: dict) -> pa.RecordBatch:
     """``batch`` with the columns of ``schema``, in its order and types (hive partition values as
     constant columns where the batch lacks them: a file's own values win)."""
+    if batch.schema.equals(schema, check_metadata=True):  # as most files' batches are: 0.3 against 28 µs
+        return batch
     columns = []
     names = batch.schema.names
     for field in schema:

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -521,10 +521,9 @@ class Source:
         if self._widen():  # a column of other widths in other files: checked again with the type that holds all
             self._checked, self._last_checked = {}, None
             self._check_fragments(looks)
-        if any(look.footer is not None for look in looks):  # parsed by now: kept once, not twice (a Source
-            self._looks = {path: replace(look, footer=None) for path, look in self._looks.items()}  # goes to Dask)
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
+            self._looks = {}  # their footers are parsed by now: not kept twice (a Source goes to Dask)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
 
