@@ -508,6 +508,7 @@ class Source:
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         else:
+            self._counted: dict[str, pq.FileMetaData] = {}  # footers parsed for a row count, by path (_rows)
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
         # The default ids take exp_id, and the key column is read, where the first file has one; another
@@ -623,7 +624,10 @@ class Source:
     def _rows(self, fragment: ds.Fragment) -> int | None:
         """A Parquet or Arrow IPC file's row count; None where it cannot be read (its check says why)."""
         try:
-            return self._parquet_metadata(fragment).num_rows if self.format == "parquet" else fragment.count_rows()
+            if self.format != "parquet":
+                return fragment.count_rows()
+            metadata = self._counted[fragment.path] = self._parquet_metadata(fragment)
+            return metadata.num_rows
         except (pa.ArrowException, OSError):
             return None
 
@@ -755,6 +759,9 @@ class Source:
         """A Parquet file's footer: parsed from the bytes the look at the file read, where they hold all of
         it, else read by Arrow.  Arrow's dataset opened every file again to read its footer (2,000 files:
         0.2-0.4 s of CPU, against 0.1 s parsed so)."""
+        counted = self._counted.pop(fragment.path, None)  # parsed already for its row count (_rows)
+        if counted is not None:
+            return counted
         look = self._looks.get(fragment.path)
         if look is not None and look.footer is not None:
             try:
