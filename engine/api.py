@@ -500,6 +500,7 @@ class _Job:
                 "format": self.source.format,
                 "layout": self.columns.layout,
                 "files": len(self.source.fragments),
+                "files_without_rows": self.source.files_without_rows,
                 "fingerprint": self.source.fingerprint,
             },
             "parameters": parameters,

@@ -472,10 +472,16 @@ def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Da
     file_format = ds.IpcFileFormat() if kind == "ipc" else ds.ParquetFileFormat()
     factory = ds.FileSystemDatasetFactory(pafs.LocalFileSystem(), target, file_format, options)
     first, partitions = factory.inspect_schemas()
+    return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base,
+                      schema=_with_partitions(first, partitions))
+
+
+def _with_partitions(physical: pa.Schema, partitions: pa.Schema) -> pa.Schema:
+    """A file's columns and then the hive partition columns it lacks; a partition column the file holds too
+    takes the file's type (a dictionary as its values: a partition value is no dictionary)."""
     held = [field.with_type(field.type.value_type) if field.name in partitions.names and pa.types.is_dictionary(field.type)
-            else field for field in first]  # (a partition value is no dictionary: a categorical one as its values)
-    schema = pa.schema([*held, *(field for field in partitions if field.name not in first.names)])
-    return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base, schema=schema)
+            else field for field in physical]
+    return pa.schema([*held, *(field for field in partitions if field.name not in physical.names)])
 
 
 # A Parquet or Arrow IPC file may name a column with bytes that are not UTF-8; Arrow gives names as text.
@@ -484,6 +490,12 @@ NOT_UTF8_NAME = "a column's name is not UTF-8 text; rename the column"
 
 class Source:
     """The input dataset: its files, resolved columns and a stream of record batches."""
+
+    # Parquet and Arrow IPC files without rows, where other files have rows: never read, nor checked
+    # (README, Input: No rows)
+    _skip_empty = False
+    files_without_rows = 0
+    _columns_from: str | None = None  # the file whose columns the dataset takes, where not the first
 
     def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
         self.path = str(path)
@@ -496,6 +508,7 @@ class Source:
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         else:
+            self._counted: dict[str, pq.FileMetaData] = {}  # footers parsed for a row count, by path (_rows)
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
         # The default ids take exp_id, and the key column is read, where the first file has one; another
@@ -521,6 +534,11 @@ class Source:
         if self._widen():  # a column of other widths in other files: checked again with the type that holds all
             self._checked, self._last_checked = {}, None
             self._check_fragments(looks)
+        if self._skip_empty:  # files without rows add nothing: left out of the run and its fingerprint
+            kept = [i for i, (_, rows) in enumerate(self._physical) if rows]
+            self.files_without_rows = len(self.fragments) - len(kept)
+            self.fragments = [self.fragments[i] for i in kept]
+            self._physical = [self._physical[i] for i in kept]
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
             self._looks = {}  # their footers are parsed by now: not kept twice (a Source goes to Dask)
@@ -576,6 +594,42 @@ class Source:
             self.schema.names  # (the first file's: the other files' are checked as their footers are)
         except UnicodeDecodeError:
             raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
+        self._skip_empty = len(self.fragments) > 1 and self._with_rows_first(target, base)
+
+    def _with_rows_first(self, target: list[str] | str, base: str | None) -> bool:
+        """Whether some file has rows; where the first file has none (an empty data frame, whose columns
+        pandas writes without a type), the dataset takes its columns from the first file that has rows
+        (README, Input: No rows)."""
+        if self._rows(self.fragments[0]) != 0:
+            return True
+        fragment = next((f for f in self.fragments[1:] if self._rows(f) != 0), None)
+        if fragment is None:
+            return False  # no file has rows: the first file's columns
+        try:
+            physical = fragment.physical_schema
+            physical.names
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"{fragment.path}: cannot read: {_first_line(exc)}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{fragment.path}: cannot read: {NOT_UTF8_NAME}") from None
+        partitioning = self.dataset.partitioning
+        schema = _with_partitions(physical, partitioning.schema if partitioning is not None else pa.schema([]))
+        self.dataset = ds.dataset(target, format="ipc" if self.format == "ipc" else "parquet", partitioning="hive",
+                                  partition_base_dir=base, schema=schema)
+        self.fragments = list(self.dataset.get_fragments())
+        self.schema = self.dataset.schema
+        self._columns_from = fragment.path
+        return True
+
+    def _rows(self, fragment: ds.Fragment) -> int | None:
+        """A Parquet or Arrow IPC file's row count; None where it cannot be read (its check says why)."""
+        try:
+            if self.format != "parquet":
+                return fragment.count_rows()
+            metadata = self._counted[fragment.path] = self._parquet_metadata(fragment)
+            return metadata.num_rows
+        except (pa.ArrowException, OSError):
+            return None
 
     def _check_label_kinds(self) -> None:
         """Key and frame columns hold the same kind of label (integer or string) in every file,
@@ -592,7 +646,7 @@ class Source:
 
     def _resolve(self, options: Options) -> Columns:
         names = set(self.schema.names)
-        first = self.fragments[0].path
+        first = self._columns_from or self.fragments[0].path
         _check_unique_names(first, self.schema.names)  # (data in memory: a column's type is asked below)
         layout = options.layout
         if layout is None:
@@ -674,12 +728,15 @@ class Source:
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
         except UnicodeDecodeError:  # Arrow gives a file's column names as text
             raise InputError(f"{path}: cannot read: {NOT_UTF8_NAME}") from None
+        if rows == 0 and self._skip_empty:  # never read: its columns do not matter
+            return None, 0
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         for name, instead in getattr(self, "_left_out", {}).items():
             if name in physical.names:
-                raise InputError(f"{path}: has the column '{name}', which {self.fragments[0].path} lacks (the first "
-                                 f"file decides whether it is read); give every file one, or {instead}")
+                first = self._columns_from or self.fragments[0].path
+                raise InputError(f"{path}: has the column '{name}', which {first} lacks (the first file with rows "
+                                 f"decides whether it is read); give every file one, or {instead}")
         # Files of one schema (and the same hive partition columns, and name of the scores list's values,
         # which Arrow's schema equality leaves out) pass or fail the checks alike: they run once per schema,
         # not once per file; a failure names its own file.
@@ -702,6 +759,9 @@ class Source:
         """A Parquet file's footer: parsed from the bytes the look at the file read, where they hold all of
         it, else read by Arrow.  Arrow's dataset opened every file again to read its footer (2,000 files:
         0.2-0.4 s of CPU, against 0.1 s parsed so)."""
+        counted = self._counted.pop(fragment.path, None)  # parsed already for its row count (_rows)
+        if counted is not None:
+            return counted
         look = self._looks.get(fragment.path)
         if look is not None and look.footer is not None:
             try:

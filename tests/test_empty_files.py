@@ -1,0 +1,123 @@
+"""Parquet and Arrow IPC files without rows among files with rows (README, Input: No rows): an empty data
+frame's dump (pandas writes its columns with no type), a file of other columns, in any position, the first
+too. They add nothing: the run reads the other files, whose columns decide, as if they were alone."""
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tf2eng
+from conftest import invoke_cli, wide_table
+
+EMPTIES = {
+    # pandas' empty data frame: every column of Arrow's null type
+    "untyped": pa.table({name: pa.array([], pa.null()) for name in ("video_id", "exp_id", "scores", "key_frame", "grp")}),
+    "typed": wide_table([], [], extra={"grp": pa.array([], pa.string())}),
+    "other columns": pa.table({"frame": pa.array([], pa.int64()), "note": pa.array([], pa.string())}),
+}
+
+
+def _table(n=30, seed=0):
+    rng = np.random.default_rng(seed)
+    tracks = [list(rng.uniform(0, 1, rng.integers(2, 12))) for _ in range(n)]
+    tracks[4] = [0.3, 1.7]  # rejected: out of range
+    keys = [int(rng.integers(0, len(t))) for t in tracks]
+    return wide_table(tracks, keys, extra={"grp": ["a" if i % 3 else "b" for i in range(n)]})
+
+
+def _outputs(out):
+    summary = json.loads((out / "summary.json").read_text())
+    digests = {name: summary["digests"][name] for name in ("stage_means.parquet", "curve.parquet")}
+    return digests, pq.read_table(out / "stages"), pq.read_table(out / "rejected.parquet"), summary
+
+
+@settings(max_examples=12, deadline=None)
+@given(cuts=st.lists(st.integers(1, 29), max_size=3, unique=True),
+       empties=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(sorted(EMPTIES))), min_size=1, max_size=3))
+def test_files_without_rows_anywhere_change_nothing(tmp_path_factory, cuts, empties):
+    tmp = tmp_path_factory.mktemp("empty")
+    table = _table()
+    pq.write_table(table, tmp / "one.parquet")
+    one = _outputs(tf2eng.run(tmp / "one.parquet", tmp / "one", by="grp", plot=False).out)
+    bounds = [0, *sorted(cuts), table.num_rows]
+    parts = [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:])]
+    for position, kind in sorted(empties, reverse=True):
+        parts.insert(min(position, len(parts)), EMPTIES[kind])
+    (tmp / "parts").mkdir()
+    for i, part in enumerate(parts):
+        pq.write_table(part, tmp / "parts" / f"p{i:02d}.parquet")
+    digests, stages, rejected, summary = _outputs(tf2eng.run(tmp / "parts", tmp / "split", by="grp", plot=False).out)
+    assert digests == one[0]
+    assert stages.equals(one[1])
+    assert rejected.drop(["source", "row"]).equals(one[2].drop(["source", "row"]))
+    assert summary["rows"] == one[3]["rows"]
+    assert summary["input"]["files"] == len(cuts) + 1
+    assert summary["input"]["files_without_rows"] == len(empties)
+    listed = [entry["path"] for entry in summary["input"]["fingerprint"]["files"]]
+    assert len(listed) == len(cuts) + 1 and all(pq.read_metadata(path).num_rows for path in listed)
+
+
+def test_the_first_file_with_rows_decides_the_columns(tmp_path):
+    """An empty first file without exp_id or the key column: exp_id is still an id and the key frames are read,
+    as where the empty file is not there; a file with rows that lacks exp_id is named against that file."""
+    table = _table(12)
+    (tmp_path / "d").mkdir()
+    pq.write_table(pa.table({"video_id": pa.array([], pa.string()), "scores": pa.array([], pa.list_(pa.float64()))}),
+                   tmp_path / "d" / "a.parquet")
+    pq.write_table(table.slice(0, 6), tmp_path / "d" / "b.parquet")
+    pq.write_table(table.slice(6), tmp_path / "d" / "c.parquet")
+    pq.write_table(table, tmp_path / "one.parquet")
+    got = tf2eng.run(tmp_path / "d", tmp_path / "out", plot=False)
+    want = tf2eng.run(tmp_path / "one.parquet", tmp_path / "want", plot=False)
+    assert got.summary["columns"] == want.summary["columns"] and "exp_id" in got.summary["columns"]["ids"]
+    assert pq.read_table(tmp_path / "out" / "stages").equals(pq.read_table(tmp_path / "want" / "stages"))
+
+    pq.write_table(table.slice(6).drop(["exp_id"]), tmp_path / "d" / "c.parquet")  # lacks exp_id: stops
+    pq.write_table(table.slice(0, 6).drop(["exp_id"]), tmp_path / "d" / "b.parquet")
+    pq.write_table(table.slice(6), tmp_path / "d" / "c.parquet")
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out2"), "--no-plot", "-q")
+    assert result.exit_code == 2
+    assert "c.parquet: has the column 'exp_id', which" in result.output and "b.parquet lacks" in result.output
+
+
+def test_an_empty_first_file_in_hive_partitions_and_in_arrow_ipc(tmp_path):
+    table = _table(10)
+    for k, part in (("1", EMPTIES["untyped"]), ("2", table.slice(0, 4)), ("3", table.slice(4))):
+        (tmp_path / "hive" / f"k={k}").mkdir(parents=True)
+        pq.write_table(part.drop(["grp"]) if part.num_rows else part, tmp_path / "hive" / f"k={k}" / "f.parquet")
+    got = tf2eng.run(tmp_path / "hive", tmp_path / "out", by="k", plot=False)
+    assert got.summary["input"]["files_without_rows"] == 1
+    assert sorted(set(got.stage_means["k"].to_list())) == [2, 3]
+
+    (tmp_path / "ipc").mkdir()
+    for name, part in (("a", EMPTIES["untyped"]), ("b", table.slice(0, 4)), ("c", EMPTIES["other columns"]),
+                       ("d", table.slice(4))):
+        with pa.ipc.new_file(tmp_path / "ipc" / f"{name}.arrow", part.schema) as writer:
+            writer.write_table(part)
+    pq.write_table(table, tmp_path / "one.parquet")
+    ipc = tf2eng.run(tmp_path / "ipc", tmp_path / "ipc-out", by="grp", plot=False)
+    one = tf2eng.run(tmp_path / "one.parquet", tmp_path / "one-out", by="grp", plot=False)
+    assert ipc.summary["input"]["files_without_rows"] == 2
+    assert ipc.summary["digests"]["stage_means.parquet"] == one.summary["digests"]["stage_means.parquet"]
+
+
+@pytest.mark.parametrize("kind", ["typed", "untyped"])
+def test_files_that_all_lack_rows_are_read_as_before(tmp_path, kind):
+    """No file has rows: the first file's columns, checked as ever (a typed one completes with empty outputs,
+    an untyped one stops naming its column)."""
+    (tmp_path / "d").mkdir()
+    for name in ("a", "b"):
+        pq.write_table(EMPTIES[kind], tmp_path / "d" / f"{name}.parquet")
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q")
+    if kind == "typed":
+        assert result.exit_code == 0, result.output
+        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+        assert summary["rows"]["read"] == 0 and summary["input"]["files"] == 2
+        assert summary["input"]["files_without_rows"] == 0
+    else:
+        assert result.exit_code == 2 and "a.parquet: column 'video_id' has type null" in result.output
