@@ -714,7 +714,8 @@ class Source:
         path = fragment.path
         try:
             if self.format == "parquet":
-                metadata = self._parquet_metadata(fragment)
+                checked = self._footers.get(path)  # in a second pass (Source._widen): parsed in the first
+                metadata = checked[0] if checked is not None else self._parquet_metadata(fragment)
                 physical = metadata.schema.to_arrow_schema()
                 _check_unique_names(path, physical.names)
                 rows = metadata.num_rows

@@ -148,3 +148,17 @@ def test_a_footer_longer_than_the_look_s_read_is_read_by_arrow(tmp_path, alone):
     b = tf2eng.run(one / "a.parquet" if alone else one, tmp_path / "out-one", plot=False)
     assert a.stage_means_arrow.equals(b.stage_means_arrow) and a.curve_arrow.equals(b.curve_arrow)
     assert a.summary["rows"]["written"] == n + (0 if alone else 3)
+
+
+def test_a_second_check_of_wider_ids_parses_no_footer_again(tmp_path, monkeypatch):
+    """Files of other id widths are checked twice (the second time with the type that holds them all): the
+    footers parsed the first time serve the second."""
+    (tmp_path / "d").mkdir()
+    for i, id_type in enumerate([pa.int32(), pa.int64(), pa.int32()]):
+        table = _table(10 * i, 3)
+        _write(tmp_path / "d" / f"{i}.parquet", table.set_column(1, "exp_id", table.column("exp_id").cast(id_type)))
+    parsed = []
+    monkeypatch.setattr(source, "_footer_metadata", lambda footer, real=source._footer_metadata:
+                        parsed.append(footer) or real(footer))
+    src = source.Source(tmp_path / "d", Options())
+    assert src.schema.field("exp_id").type == pa.int64() and len(parsed) == 3
