@@ -713,21 +713,25 @@ class Source:
         try:
             if self.format == "parquet":
                 metadata = self._parquet_metadata(fragment)
+                rows = metadata.num_rows
+                if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
+                    return None, 0
                 physical = metadata.schema.to_arrow_schema()
                 _check_unique_names(path, physical.names)
-                rows = metadata.num_rows
                 self._footers[path] = (metadata, physical.names)
             else:
                 physical = fragment.physical_schema
-                _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
-                rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
+                rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else self._rows(fragment)
+                if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
+                    return None, 0
+                _check_unique_names(path, physical.names)  # Arrow IPC cannot count such a file's rows
+                if rows is None:
+                    rows = fragment.count_rows()  # (raises: Arrow names the fault)
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
         except UnicodeDecodeError:  # Arrow gives a file's column names as text
             raise InputError(f"{path}: cannot read: {NOT_UTF8_NAME}") from None
-        if rows == 0 and self._skip_empty:  # never read: its columns do not matter
-            return None, 0
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         for name, instead in getattr(self, "_left_out", {}).items():

@@ -146,6 +146,33 @@ def test_hive_partitions_of_files_without_rows_change_nothing(tmp_path):
     assert result.exit_code == 2 and "missing column 'extra'" in result.output
 
 
+def _named_badly(path, rows):
+    """A Parquet file whose column 'zzzz' is named with bytes that are not UTF-8."""
+    pq.write_table(pa.table({"zzzz": pa.array(range(rows), pa.int64())}), path)
+    path.write_bytes(path.read_bytes().replace(b"zzzz", b"\xff\xfezz"))
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_files_without_rows_are_not_checked_whatever_their_column_names(tmp_path, first):
+    """A column named twice, or with bytes that are not UTF-8, in a file without rows: not checked."""
+    table = _table(12)
+    (tmp_path / "d").mkdir()
+    pq.write_table(table.slice(0, 6), tmp_path / "d" / "b.parquet")
+    pq.write_table(table.slice(6), tmp_path / "d" / "d.parquet")
+    _named_badly(tmp_path / "d" / ("a.parquet" if first else "c.parquet"), 0)
+    if not first:
+        twice = pa.Table.from_arrays([pa.array([], pa.int64())] * 2, names=["x", "x"])
+        pq.write_table(twice, tmp_path / "d" / "e.parquet")
+    pq.write_table(table, tmp_path / "one.parquet")
+    got = tf2eng.run(tmp_path / "d", tmp_path / "out", plot=False)
+    want = tf2eng.run(tmp_path / "one.parquet", tmp_path / "want", plot=False)
+    assert got.summary["input"]["files_without_rows"] == (1 if first else 2)
+    assert got.summary["digests"]["stage_means.parquet"] == want.summary["digests"]["stage_means.parquet"]
+    _named_badly(tmp_path / "d" / "b.parquet", 3)  # with rows: checked
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out2"), "--no-plot", "-q")
+    assert result.exit_code == 2 and "b.parquet: cannot read: a column's name is not UTF-8" in result.output
+
+
 @pytest.mark.parametrize("fmt", ["parquet", "ipc"])
 def test_an_empty_first_file_adds_no_column(tmp_path, fmt):
     """The columns of an empty first file that the files with rows lack are no columns of the dataset:
