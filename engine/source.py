@@ -476,6 +476,9 @@ def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Da
                       schema=_with_partitions(first, partitions))
 
 
+_TRUE = ds.scalar(True)  # the partition expression of a file outside hive partitions
+
+
 def _with_partitions(physical: pa.Schema, partitions: pa.Schema) -> pa.Schema:
     """A file's columns and then the hive partition columns it lacks; a partition column the file holds too
     takes the file's type (a dictionary as its values: a partition value is no dictionary)."""
@@ -495,7 +498,6 @@ class Source:
     # (README, Input: No rows)
     _skip_empty = False
     files_without_rows = 0
-    _columns_from: str | None = None  # the file whose columns the dataset takes, where not the first
 
     def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
         self.path = str(path)
@@ -503,12 +505,12 @@ class Source:
         forced = None if input_format == "auto" else formats.canonical(input_format)
         target, self.format, looks, base = _expand(self.path, forced)
         self._looks = {look.path: look for look in looks}  # they took the files' fingerprints too
+        self._parsed: dict[str, pq.FileMetaData] = {}  # Parquet footers parsed to count rows, by path
         if self.format in formats.READERS:
             self.dataset = None
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         else:
-            self._counted: dict[str, pq.FileMetaData] = {}  # footers parsed for a row count, by path (_rows)
             self._open_dataset(target, base)
         self.columns = self._resolve(options)
         # The default ids take exp_id, and the key column is read, where the first file has one; another
@@ -536,12 +538,12 @@ class Source:
             self._check_fragments(looks)
         if self._skip_empty:  # files without rows add nothing: left out of the run and its fingerprint
             kept = [i for i, (_, rows) in enumerate(self._physical) if rows]
-            self.files_without_rows = len(self.fragments) - len(kept)
+            self.files_without_rows += len(self.fragments) - len(kept)  # (besides those _open_dataset left out)
             self.fragments = [self.fragments[i] for i in kept]
             self._physical = [self._physical[i] for i in kept]
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
-            self._looks = {}  # their footers are parsed by now: not kept twice (a Source goes to Dask)
+            self._looks, self._parsed = {}, {}  # footers parsed by now: not kept twice (a Source goes to Dask)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
 
@@ -570,6 +572,32 @@ class Source:
     def _open_dataset(self, target: list[str] | str, base: str | None) -> None:
         """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema (of the
         first file: Arrow's dataset reads no other footer here)."""
+        self._open_files(target, base)
+        # Files without rows among files that have rows are left out (README, Input: No rows). Where the
+        # first has none, or the files lie in hive partitions, before the dataset is made again of the others:
+        # the first file with rows decides the columns (Arrow's dataset takes the first file's), and the
+        # directories of files with rows alone name the partition columns and give their types (a text
+        # directory name would turn an integer partition column into text). Elsewhere they are left out as
+        # their footers are checked (_check_fragment).
+        first_rows = self._rows(self.fragments[0]) if len(self.fragments) > 1 else None
+        if first_rows == 0 or len(self.fragments) > 1 and any(
+                not fragment.partition_expression.equals(_TRUE) for fragment in self.fragments):
+            rows = parallel_map(self._rows, self.fragments) if self.format == "ipc" else \
+                [self._rows(fragment) for fragment in self.fragments]  # (Parquet: footers in memory)
+            kept = [fragment.path for fragment, n in zip(self.fragments, rows) if n != 0]
+            if 0 < len(kept) < len(self.fragments):
+                self.files_without_rows = len(self.fragments) - len(kept)
+                self._open_files(kept, base)
+                first_rows = None  # (has rows, or cannot be read: its check says why)
+        self.schema = self.dataset.schema
+        try:
+            self.schema.names  # (the first file's: the other files' are checked as their footers are)
+        except UnicodeDecodeError:
+            raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
+        self._skip_empty = len(self.fragments) > 1 and first_rows != 0
+
+    def _open_files(self, target: list[str] | str, base: str | None) -> None:
+        """Arrow's dataset of ``target`` and its fragments."""
         try:
             self.dataset = _arrow_dataset(target, self.format, base)
             self.fragments = list(self.dataset.get_fragments())
@@ -589,47 +617,17 @@ class Source:
             raise InputError(f"{self.path}: cannot read: {_first_line(exc)}") from None
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
-        self.schema = self.dataset.schema
-        try:
-            self.schema.names  # (the first file's: the other files' are checked as their footers are)
-        except UnicodeDecodeError:
-            raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
-        self._skip_empty = len(self.fragments) > 1 and self._with_rows_first(target, base)
-
-    def _with_rows_first(self, target: list[str] | str, base: str | None) -> bool:
-        """Whether some file has rows; where the first file has none (an empty data frame, whose columns
-        pandas writes without a type), the dataset takes its columns from the first file that has rows
-        (README, Input: No rows)."""
-        if self._rows(self.fragments[0]) != 0:
-            return True
-        fragment = next((f for f in self.fragments[1:] if self._rows(f) != 0), None)
-        if fragment is None:
-            return False  # no file has rows: the first file's columns
-        try:
-            physical = fragment.physical_schema
-            physical.names
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{fragment.path}: cannot read: {_first_line(exc)}") from None
-        except UnicodeDecodeError:
-            raise InputError(f"{fragment.path}: cannot read: {NOT_UTF8_NAME}") from None
-        partitioning = self.dataset.partitioning
-        schema = _with_partitions(physical, partitioning.schema if partitioning is not None else pa.schema([]))
-        self.dataset = ds.dataset(target, format="ipc" if self.format == "ipc" else "parquet", partitioning="hive",
-                                  partition_base_dir=base, schema=schema)
-        self.fragments = list(self.dataset.get_fragments())
-        self.schema = self.dataset.schema
-        self._columns_from = fragment.path
-        return True
 
     def _rows(self, fragment: ds.Fragment) -> int | None:
         """A Parquet or Arrow IPC file's row count; None where it cannot be read (its check says why)."""
         try:
             if self.format != "parquet":
                 return fragment.count_rows()
-            metadata = self._counted[fragment.path] = self._parquet_metadata(fragment)
-            return metadata.num_rows
+            metadata = self._parquet_metadata(fragment)
         except (pa.ArrowException, OSError):
             return None
+        self._parsed[fragment.path] = metadata  # parsed once: its check takes it
+        return metadata.num_rows
 
     def _check_label_kinds(self) -> None:
         """Key and frame columns hold the same kind of label (integer or string) in every file,
@@ -646,7 +644,7 @@ class Source:
 
     def _resolve(self, options: Options) -> Columns:
         names = set(self.schema.names)
-        first = self._columns_from or self.fragments[0].path
+        first = self.fragments[0].path
         _check_unique_names(first, self.schema.names)  # (data in memory: a column's type is asked below)
         layout = options.layout
         if layout is None:
@@ -716,28 +714,31 @@ class Source:
             if self.format == "parquet":
                 checked = self._footers.get(path)  # in a second pass (Source._widen): parsed in the first
                 metadata = checked[0] if checked is not None else self._parquet_metadata(fragment)
+                rows = metadata.num_rows
+                if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
+                    return None, 0
                 physical = metadata.schema.to_arrow_schema()
                 _check_unique_names(path, physical.names)
-                rows = metadata.num_rows
                 self._footers[path] = (metadata, physical.names)
             else:
                 physical = fragment.physical_schema
-                _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
-                rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else fragment.count_rows()
+                rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else self._rows(fragment)
+                if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
+                    return None, 0
+                _check_unique_names(path, physical.names)  # Arrow IPC cannot count such a file's rows
+                if rows is None:
+                    rows = fragment.count_rows()  # (raises: Arrow names the fault)
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
         except UnicodeDecodeError:  # Arrow gives a file's column names as text
             raise InputError(f"{path}: cannot read: {NOT_UTF8_NAME}") from None
-        if rows == 0 and self._skip_empty:  # never read: its columns do not matter
-            return None, 0
         partition = fragment.partition_keys if self.format in formats.READERS else \
             ds.get_partition_keys(fragment.partition_expression)
         for name, instead in getattr(self, "_left_out", {}).items():
             if name in physical.names:
-                first = self._columns_from or self.fragments[0].path
-                raise InputError(f"{path}: has the column '{name}', which {first} lacks (the first file with rows "
-                                 f"decides whether it is read); give every file one, or {instead}")
+                raise InputError(f"{path}: has the column '{name}', which {self.fragments[0].path} lacks (the first "
+                                 f"file with rows decides whether it is read); give every file one, or {instead}")
         # Files of one schema (and the same hive partition columns, and name of the scores list's values,
         # which Arrow's schema equality leaves out) pass or fail the checks alike: they run once per schema,
         # not once per file; a failure names its own file.
@@ -760,9 +761,9 @@ class Source:
         """A Parquet file's footer: parsed from the bytes the look at the file read, where they hold all of
         it, else read by Arrow.  Arrow's dataset opened every file again to read its footer (2,000 files:
         0.2-0.4 s of CPU, against 0.1 s parsed so)."""
-        counted = self._counted.pop(fragment.path, None)  # parsed already for its row count (_rows)
-        if counted is not None:
-            return counted
+        parsed = self._parsed.pop(fragment.path, None)  # parsed already for its row count (_rows)
+        if parsed is not None:
+            return parsed
         look = self._looks.get(fragment.path)
         if look is not None and look.footer is not None:
             try:

@@ -121,3 +121,76 @@ def test_files_that_all_lack_rows_are_read_as_before(tmp_path, kind):
         assert summary["input"]["files_without_rows"] == 0
     else:
         assert result.exit_code == 2 and "a.parquet: column 'video_id' has type null" in result.output
+
+
+def test_hive_partitions_of_files_without_rows_change_nothing(tmp_path):
+    """The directory names of files without rows give the partition columns neither their type (a text
+    value among integers) nor their names: the run equals one without those files."""
+    table = _table(12)
+    for k, part in (("1", table.slice(0, 6)), ("2", table.slice(6)), ("x", EMPTIES["untyped"])):
+        (tmp_path / "with" / f"k={k}").mkdir(parents=True)
+        pq.write_table(part, tmp_path / "with" / f"k={k}" / "f.parquet")
+        if part.num_rows:
+            (tmp_path / "without" / f"k={k}").mkdir(parents=True)
+            pq.write_table(part, tmp_path / "without" / f"k={k}" / "f.parquet")
+    (tmp_path / "with" / "k=2" / "extra=1").mkdir()  # a partition key only files without rows have
+    pq.write_table(EMPTIES["typed"], tmp_path / "with" / "k=2" / "extra=1" / "g.parquet")
+    got = tf2eng.run(tmp_path / "with", tmp_path / "out", by="k", plot=False)
+    want = tf2eng.run(tmp_path / "without", tmp_path / "want", by="k", plot=False)
+    assert got.summary["input"]["files_without_rows"] == 2 and got.summary["input"]["files"] == 2
+    for name in ("stage_means.parquet", "curve.parquet"):
+        assert got.summary["digests"][name] == want.summary["digests"][name]
+    assert pq.read_table(tmp_path / "out" / "stages").equals(pq.read_table(tmp_path / "want" / "stages"))
+    assert pq.read_table(tmp_path / "out" / "stage_means.parquet").schema.field("k").type == pa.int32()
+    result = invoke_cli("run", str(tmp_path / "with"), "-o", str(tmp_path / "out2"), "--no-plot", "-q", "--by", "extra")
+    assert result.exit_code == 2 and "missing column 'extra'" in result.output
+
+
+def _named_badly(path, rows):
+    """A Parquet file whose column 'zzzz' is named with bytes that are not UTF-8."""
+    pq.write_table(pa.table({"zzzz": pa.array(range(rows), pa.int64())}), path)
+    path.write_bytes(path.read_bytes().replace(b"zzzz", b"\xff\xfezz"))
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_files_without_rows_are_not_checked_whatever_their_column_names(tmp_path, first):
+    """A column named twice, or with bytes that are not UTF-8, in a file without rows: not checked."""
+    table = _table(12)
+    (tmp_path / "d").mkdir()
+    pq.write_table(table.slice(0, 6), tmp_path / "d" / "b.parquet")
+    pq.write_table(table.slice(6), tmp_path / "d" / "d.parquet")
+    _named_badly(tmp_path / "d" / ("a.parquet" if first else "c.parquet"), 0)
+    if not first:
+        twice = pa.Table.from_arrays([pa.array([], pa.int64())] * 2, names=["x", "x"])
+        pq.write_table(twice, tmp_path / "d" / "e.parquet")
+    pq.write_table(table, tmp_path / "one.parquet")
+    got = tf2eng.run(tmp_path / "d", tmp_path / "out", plot=False)
+    want = tf2eng.run(tmp_path / "one.parquet", tmp_path / "want", plot=False)
+    assert got.summary["input"]["files_without_rows"] == (1 if first else 2)
+    assert got.summary["digests"]["stage_means.parquet"] == want.summary["digests"]["stage_means.parquet"]
+    _named_badly(tmp_path / "d" / "b.parquet", 3)  # with rows: checked
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out2"), "--no-plot", "-q")
+    assert result.exit_code == 2 and "b.parquet: cannot read: a column's name is not UTF-8" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "ipc"])
+def test_an_empty_first_file_adds_no_column(tmp_path, fmt):
+    """The columns of an empty first file that the files with rows lack are no columns of the dataset:
+    its exp_id no id, its other columns nothing --by could name."""
+    table = _table(12).drop(["exp_id"])
+    empty = pa.table({"video_id": pa.array([], pa.string()), "exp_id": pa.array([], pa.int64()),
+                      "scores": pa.array([], pa.list_(pa.float64())), "note": pa.array([], pa.string())})
+    (tmp_path / "d").mkdir()
+    for name, part in (("a", empty), ("b", table.slice(0, 6)), ("c", table.slice(6))):
+        if fmt == "parquet":
+            pq.write_table(part, tmp_path / "d" / f"{name}.parquet")
+        else:
+            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", part.schema) as writer:
+                writer.write_table(part)
+    pq.write_table(table, tmp_path / "one.parquet")
+    got = tf2eng.run(tmp_path / "d", tmp_path / "out", by="grp", plot=False)
+    want = tf2eng.run(tmp_path / "one.parquet", tmp_path / "want", by="grp", plot=False)
+    assert got.summary["columns"] == want.summary["columns"]
+    assert pq.read_table(tmp_path / "out" / "stages").equals(pq.read_table(tmp_path / "want" / "stages"))
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out2"), "--no-plot", "-q", "--by", "note")
+    assert result.exit_code == 2 and "b." in result.output and "missing column 'note'" in result.output
