@@ -995,7 +995,7 @@ def open_fragments(files: list[str], fmt: str, options, base: str | None = None
     _type_untyped_columns(with_data)
     if fmt in ("csv", "tsv"):
         _text_where_files_differ(with_data, roles)
-    schema = with_data[0].physical_schema if with_data else _columns_of_no_data(fmt, options)
+    schema = with_data[0].physical_schema if with_data else columns_of_no_data(fmt, options)
     for fragment in fragments:
         if fragment.physical_schema is None:
             fragment.physical_schema = schema
@@ -1038,7 +1038,7 @@ def _text_where_files_differ(fragments: list[TextFragment], roles: Roles) -> Non
                     fragment.physical_schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
 
 
-def _columns_of_no_data(fmt: str, options) -> pa.Schema:
+def columns_of_no_data(fmt: str, options) -> pa.Schema:
     """The columns of an input whose every file is empty (README, Input formats): those the options
     name, with the types an empty run needs: ids and --by columns text, scores float64, frames and a
     key named by --key-col int64.  Wide, unless --layout long, a --frame-col (the long layout's) or

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -498,6 +498,7 @@ class Source:
     # (README, Input: No rows)
     _skip_empty = False
     files_without_rows = 0
+    _untyped_empty = False  # no file has rows, and the columns of no type take the types README names
 
     def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
         self.path = str(path)
@@ -511,7 +512,7 @@ class Source:
             files = target if isinstance(target, list) else [target]
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         else:
-            self._open_dataset(target, base)
+            self._open_dataset(target, base, options)
         self.columns = self._resolve(options)
         # The default ids take exp_id, and the key column is read, where the first file has one; another
         # file's would otherwise be left out silently (_check_fragment): its expressions' frames merged
@@ -569,7 +570,7 @@ class Source:
                 changed = True
         return changed
 
-    def _open_dataset(self, target: list[str] | str, base: str | None) -> None:
+    def _open_dataset(self, target: list[str] | str, base: str | None, options: Options) -> None:
         """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema (of the
         first file: Arrow's dataset reads no other footer here)."""
         self._open_files(target, base)
@@ -595,6 +596,20 @@ class Source:
         except UnicodeDecodeError:
             raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
         self._skip_empty = len(self.fragments) > 1 and first_rows != 0
+        if any(pa.types.is_null(field.type) for field in self.schema) and all(
+                self._rows(fragment) == 0 for fragment in self.fragments):
+            # No file has rows (a day without data), and the first names columns of no type (pandas writes an
+            # empty data frame's so): they take the types an input without rows has (README, Input: No rows).
+            # Those the options do not name, in either layout, are left out, as if the file lacked them.
+            named = formats.columns_of_no_data(self.format, replace(options, layout=options.layout or "wide"))
+            if options.layout is None:
+                for field in formats.columns_of_no_data(self.format, replace(options, layout="long")):
+                    if field.name not in named.names:
+                        named = named.append(field)
+            self.schema = pa.schema([named.field(field.name) if pa.types.is_null(field.type) else field
+                                     for field in self.schema if not pa.types.is_null(field.type)
+                                     or field.name in named.names])
+            self._untyped_empty = True
 
     def _open_files(self, target: list[str] | str, base: str | None) -> None:
         """Arrow's dataset of ``target`` and its fragments."""
@@ -717,11 +732,11 @@ class Source:
                 rows = metadata.num_rows
                 if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
                     return None, 0
-                physical = metadata.schema.to_arrow_schema()
+                physical = self._typed(metadata.schema.to_arrow_schema())
                 _check_unique_names(path, physical.names)
                 self._footers[path] = (metadata, physical.names)
             else:
-                physical = fragment.physical_schema
+                physical = self._typed(fragment.physical_schema)
                 rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else self._rows(fragment)
                 if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
                     return None, 0
@@ -756,6 +771,15 @@ class Source:
                 memo[known] = scan
         self._last_checked = (key, physical, scan)
         return scan, rows
+
+    def _typed(self, physical: pa.Schema) -> pa.Schema:
+        """A file's columns; where no file has rows, those of no type with the dataset's types (those it
+        left out, left out)."""
+        if not self._untyped_empty:
+            return physical
+        return pa.schema([field.with_type(self.schema.field(field.name).type) if pa.types.is_null(field.type)
+                          else field for field in physical
+                          if not pa.types.is_null(field.type) or field.name in self.schema.names])
 
     def _parquet_metadata(self, fragment: ds.ParquetFileFragment) -> pq.FileMetaData:
         """A Parquet file's footer: parsed from the bytes the look at the file read, where they hold all of

@@ -106,21 +106,34 @@ def test_an_empty_first_file_in_hive_partitions_and_in_arrow_ipc(tmp_path):
     assert ipc.summary["digests"]["stage_means.parquet"] == one.summary["digests"]["stage_means.parquet"]
 
 
+@pytest.mark.parametrize("layout", ["wide", "long"])
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
 @pytest.mark.parametrize("kind", ["typed", "untyped"])
-def test_files_that_all_lack_rows_are_read_as_before(tmp_path, kind):
-    """No file has rows: the first file's columns, checked as ever (a typed one completes with empty outputs,
-    an untyped one stops naming its column)."""
+@pytest.mark.parametrize("files", [1, 2])
+def test_files_that_all_lack_rows_complete_with_empty_outputs(tmp_path, kind, files, fmt, layout):
+    """No file has rows (a day without data): a run completes with empty outputs (exit 0), also where pandas
+    wrote the columns of no type; those take the types of an input without rows (the ids and --by text, the
+    scores float64), those the options do not name (exp_id, key_frame here) are left out."""
+    empty = EMPTIES[kind]
+    if layout == "long":
+        empty = empty.drop(["scores"]).append_column("frame", pa.array([], pa.int64()))
+        empty = empty.append_column("score", pa.array([], pa.null() if kind == "untyped" else pa.float64()))
     (tmp_path / "d").mkdir()
-    for name in ("a", "b"):
-        pq.write_table(EMPTIES[kind], tmp_path / "d" / f"{name}.parquet")
-    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q")
-    if kind == "typed":
-        assert result.exit_code == 0, result.output
-        summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-        assert summary["rows"]["read"] == 0 and summary["input"]["files"] == 2
-        assert summary["input"]["files_without_rows"] == 0
-    else:
-        assert result.exit_code == 2 and "a.parquet: column 'video_id' has type null" in result.output
+    for name in ("a", "b")[:files]:
+        if fmt == "parquet":
+            pq.write_table(empty, tmp_path / "d" / f"{name}.parquet")
+        else:
+            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", empty.schema) as writer:
+                writer.write_table(empty)
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == files
+    assert summary["input"]["files_without_rows"] == 0 and summary["input"]["layout"] == layout
+    assert summary["columns"]["ids"] == (["video_id", "exp_id"] if kind == "typed" else ["video_id"])
+    stages = pq.read_table(tmp_path / "out" / "stages")
+    assert stages.num_rows == 0 and stages.schema.field("grp").type == pa.string()
+    assert pq.read_table(tmp_path / "out" / "stage_means.parquet").num_rows == 0
 
 
 def test_hive_partitions_of_files_without_rows_change_nothing(tmp_path):
