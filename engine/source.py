@@ -773,8 +773,8 @@ class Source:
         return scan, rows
 
     def _typed(self, physical: pa.Schema) -> pa.Schema:
-        """A file's columns; where no file has rows, those of no type with the dataset's types (those it
-        left out, left out)."""
+        """A file's columns; where no file has rows, its columns of no type take the dataset's types, or are
+        left out where the dataset left them out."""
         if not self._untyped_empty:
             return physical
         return pa.schema([field.with_type(self.schema.field(field.name).type) if pa.types.is_null(field.type)
