@@ -424,7 +424,7 @@ def bench(
     path: Annotated[Optional[str], typer.Argument(help="Parquet file to use [default: a synthetic one, made once].")] = None,
     tracks: Annotated[int, typer.Option(min=1, help="Tracks in the synthetic dataset.")] = 100_000,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the synthetic dataset.")] = 0,
-    repeat: Annotated[int, typer.Option(min=1, help="Timed repetitions of the fast entries (best is kept).")] = 3,
+    repeat: Annotated[int, typer.Option(min=1, help="Timed repetitions of the fast entries (best is kept); with --shape, rounds of every tool in turn (the best and the median of the rounds' ratios are shown).")] = 3,
     data_dir: Annotated[Path, typer.Option(help="Where synthetic datasets are kept.")] = Path("bench/data"),
     json_out: Annotated[Optional[Path], typer.Option("--json-out", help="Write the results here [default: bench/results/bench-TIME.json].")] = None,
     skip: Annotated[Optional[str], typer.Option(help="Comma-separated competitors to leave out: numpy, polars, duckdb.")] = None,

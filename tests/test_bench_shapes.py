@@ -151,3 +151,34 @@ def test_the_shapes_time_tf2eng_with_its_bytecode_written(tmp_path, monkeypatch)
     assert times == [True]
     header = cached.read_bytes()[:16]  # current: Python takes it instead of compiling the module again
     assert int.from_bytes(header[8:12], "little") == int(module.stat().st_mtime) & 0xFFFFFFFF
+
+
+
+def test_the_tools_run_in_rounds_and_each_round_gives_its_ratio(tmp_path, monkeypatch):
+    """Every tool once a round, in the table's order: a change of the machine's load falls on all of them
+    alike. The table keeps the best time of each and adds the median of the rounds' ratios to the first row."""
+    walls = {"split": [2.0, 3.0, 2.6], "one": [1.0, 2.0, 2.0], "duck split": [6.0, 9.0, 7.0], "duck one": [4.0, 5.0, 4.0]}
+    calls = []
+
+    def timed(name):
+        calls.append(name)
+        return walls[name][sum(c == name for c in calls) - 1], 2**30
+
+    monkeypatch.setattr(shapes, "tf2eng_run", lambda path, *a, **k: timed("one" if Path(path).is_file() else "split"))
+    monkeypatch.setattr(shapes, "duckdb_run", lambda query, pattern, *a: timed(
+        "duck split" if pattern.endswith("*.parquet") else "duck one"))
+    monkeypatch.setattr(shapes, "duckdb_available", lambda: True)
+    monkeypatch.setattr(shapes, "write_bytecode", lambda: None)
+    _, rows = shapes.run_shape("many-files", 30, files=2, repeat=3, data_dir=tmp_path, log=lambda *a: None,
+                               skip=("numpy", "polars"))
+    assert calls == ["split", "one", "duck split", "duck one"] * 3
+    assert [(r.wall_s, r.walls_s) for r in rows] == [(min(w), tuple(w)) for w in walls.values()]
+    assert shapes.paired_ratio(rows[1], rows[0]) == pytest.approx(2.0 / 3.0)  # 0.5, 0.67, 0.77
+    assert shapes.paired_ratio(rows[2], rows[0]) == pytest.approx(3.0)  # 3.0, 3.0, 2.69
+    table = shapes.shape_table(rows).splitlines()
+    assert "x, median of rounds" in table[0]
+    assert table[3].split()[-2:] == ["0.50", "0.67"] and table[4].split()[-2:] == ["3.00", "3.00"]
+    shapes.write_shape_report("many-files", "what", rows, tmp_path / "r.json")
+    report = json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert report[1]["walls_s"] == [1.0, 2.0, 2.0]
+    assert report[1]["time_vs_first_median_of_rounds"] == pytest.approx(2.0 / 3.0)

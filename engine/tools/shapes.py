@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -72,9 +73,10 @@ FROM f GROUP BY ALL
 @dataclass
 class Measured:
     name: str
-    wall_s: float | None
-    peak_rss_bytes: int | None
+    wall_s: float | None  # the best of the rounds
+    peak_rss_bytes: int | None  # that of the best round
     note: str = ""
+    walls_s: tuple[float, ...] = ()  # every round's, in order
 
 
 # Starts the measured command and prints its wall time and peak RSS.  A process's peak RSS starts at
@@ -264,7 +266,7 @@ def run_shape(shape: str, tracks: int, seed: int = 0, files: int | None = None, 
                       for tool, label in (("polars", "polars"), ("numpy", "numpy script"))]
     except OSError as exc:
         raise InputError(f"{data_dir}: cannot write the benchmark dataset: {exc.strerror or exc}") from None
-    log(f"{what}; {os.cpu_count()} CPUs; best of {repeat}")
+    log(f"{what}; {os.cpu_count()} CPUs; {repeat} rounds, each tool once a round; the best of them")
     write_bytecode()
     rows_out = []
     if "duckdb" in skip:
@@ -274,28 +276,40 @@ def run_shape(shape: str, tracks: int, seed: int = 0, files: int | None = None, 
         rows_out = [Measured(name, None, None, "skipped: DuckDB not installed") for name, _ in duck]
         duck = []
     others = [(name, fn) for tool, name, fn in others if tool not in skip]
-    results = []
-    for name, fn in runs + duck + others:
-        best = None
-        for _ in range(repeat):
+    entries = runs + duck + others
+    measured: dict[str, list[tuple[float, int]]] = {name: [] for name, _ in entries}
+    # In rounds, every entry once a round: a change in the shared machine's load falls on all of them
+    # alike, and each round gives its own ratios (shape_table: their median beside the best times').
+    for round_ in range(repeat):
+        for name, fn in entries:
             wall, rss = fn()
-            log(f"{name}: {wall:.2f} s, peak RSS {rss / 2**30:.2f} GiB")
-            if best is None or wall < best[0]:
-                best = (wall, rss)
-        results.append(Measured(name, best[0], best[1]))
+            log(f"{name}: {wall:.2f} s, peak RSS {rss / 2**30:.2f} GiB (round {round_ + 1})")
+            measured[name].append((wall, rss))
+    results = [Measured(name, *min(measured[name]), walls_s=tuple(w for w, _ in measured[name]))
+               for name, _ in entries]
     return what, results + rows_out
 
 
+def paired_ratio(row: Measured, first: Measured) -> float | None:
+    """The median over the rounds of ``row``'s time ÷ ``first``'s in the same round."""
+    if not row.walls_s or len(row.walls_s) != len(first.walls_s):
+        return None
+    return statistics.median(w / f for w, f in zip(row.walls_s, first.walls_s))
+
+
 def shape_table(rows: list[Measured]) -> str:
-    """The rows as a table, each time also as a multiple of the first row's (tf2eng on the shape)."""
-    base = rows[0].wall_s
-    lines = [f"{'':36} {'wall s':>8} {'peak RSS GiB':>13} {'x tf2eng':>9}", "-" * 70]
+    """The rows as a table: the best time, its peak RSS and its multiple of the first row's best (tf2eng on
+    the shape), and the median over the rounds of the row's time ÷ the first row's in the same round."""
+    first = rows[0]
+    lines = [f"{'':36} {'wall s':>8} {'peak RSS GiB':>13} {'x tf2eng':>9} {'x, median of rounds':>20}", "-" * 90]
     for r in rows:
         if r.wall_s is None:
-            lines.append(f"{r.name:36} {'-':>8} {'-':>13} {'-':>9}  {r.note}")
+            lines.append(f"{r.name:36} {'-':>8} {'-':>13} {'-':>9} {'-':>20}  {r.note}")
             continue
-        ratio = f"{r.wall_s / base:9.2f}" if base else f"{'-':>9}"
-        lines.append(f"{r.name:36} {r.wall_s:8.2f} {r.peak_rss_bytes / 2**30:13.2f} {ratio}")
+        ratio = f"{r.wall_s / first.wall_s:9.2f}" if first.wall_s else f"{'-':>9}"
+        paired = paired_ratio(r, first)
+        paired_text = f"{paired:20.2f}" if paired is not None else f"{'-':>20}"
+        lines.append(f"{r.name:36} {r.wall_s:8.2f} {r.peak_rss_bytes / 2**30:13.2f} {ratio} {paired_text}")
     return "\n".join(lines)
 
 
@@ -305,7 +319,8 @@ def write_shape_report(shape: str, what: str, rows: list[Measured], json_path: s
 
     report = {"shape": shape, "dataset": what, "cores": os.cpu_count(), "python": platform.python_version(),
               "runs": [{"name": r.name, "wall_s": r.wall_s, "peak_rss_bytes": r.peak_rss_bytes, "note": r.note,
-                        "time_vs_first": (r.wall_s / rows[0].wall_s) if r.wall_s and rows[0].wall_s else None}
+                        "time_vs_first": (r.wall_s / rows[0].wall_s) if r.wall_s and rows[0].wall_s else None,
+                        "walls_s": list(r.walls_s), "time_vs_first_median_of_rounds": paired_ratio(r, rows[0])}
                        for r in rows]}
     try:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
