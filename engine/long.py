@@ -353,7 +353,7 @@ def _clean_tracks(table: pa.Table, cols: Columns, stats: LabelStats, key_type: p
     groups = starts.size - 1
     rows = pa.array(perm)
     firsts = pa.array(perm[starts[:-1]])
-    columns = {c: table.column(c).take(firsts) for c in cols.carried if c not in cols.meta}  # --meta: joined later
+    columns = {c: table.column(c).take(firsts) for c in cols.carried_in_input}
     columns[cols.scores] = _list_of(table.column(cols.scores).take(rows).combine_chunks(), starts)
     reason = np.zeros(groups, np.uint8)
     if cols.key is not None:
@@ -382,11 +382,11 @@ def _group_flagged(table: pa.Table, codes: np.ndarray, cols: Columns, stats: Lab
     order."""
     frame = pl.from_arrow(table).with_columns(pl.Series(_CODE, codes)).with_columns(
         _order_exprs(cols, stats, key_type))
-    by = [c for c in cols.carried if c not in cols.ids and c not in cols.meta]  # --meta: joined later
+    by = [c for c in cols.carried_in_input if c not in cols.ids]
     sort_by = [_CODE, _ORDER, cols.scores] + ([cols.key] if cols.key else []) + by
     frame = frame.sort(sort_by, nulls_last=[False] + [True] * (len(sort_by) - 1))
     label = pl.col(cols.frame)
-    aggs = [pl.col(c).first() for c in cols.carried if c not in cols.meta]  # --meta: joined later
+    aggs = [pl.col(c).first() for c in cols.carried_in_input]
     aggs += [
         pl.col(cols.scores),
         label.alias(FRAMES),
@@ -410,8 +410,7 @@ def _group_flagged(table: pa.Table, codes: np.ndarray, cols: Columns, stats: Lab
         reason[~tracks["__key_ok"].to_numpy()] = reasons.INCONSISTENT_KEY_FRAME
     reason[tracks["__duplicate"].to_numpy()] = reasons.DUPLICATE_FRAME
     reason[tracks["__null_label"].to_numpy()] = reasons.BAD_FRAME_INDEX
-    carried = [c for c in cols.carried if c not in cols.meta]  # --meta columns are joined later
-    order = carried + [cols.scores] + ([cols.key, KEY_READ] if cols.key else []) + [FRAMES, ROWS]
+    order = cols.carried_in_input + [cols.scores] + ([cols.key, KEY_READ] if cols.key else []) + [FRAMES, ROWS]
     return tracks.select(order).to_arrow(), reason
 
 

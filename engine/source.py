@@ -101,8 +101,13 @@ class Columns:
         return tuple(dict.fromkeys(self.ids + self.by + self.meta))
 
     @property
+    def carried_in_input(self) -> list[str]:
+        """The carried columns the input holds: all but those --meta adds, which are joined later."""
+        return [c for c in self.carried if c not in self.meta]
+
+    @property
     def read(self) -> list[str]:
-        names = [c for c in self.carried if c not in self.meta] + [self.scores]
+        names = self.carried_in_input + [self.scores]
         names += [c for c in (self.key, self.frame) if c is not None]
         return list(dict.fromkeys(names))
 
