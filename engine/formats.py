@@ -155,8 +155,6 @@ class TextFragment:
         self.mixed: set[str] = set()  # JSON Lines columns of values of no one type in the first block (null)
         self.rows = 0
         try:
-            if fmt != "npy":
-                _check_not_compressed(path, fmt)
             if fmt in ("jsonl", "csv", "tsv"):
                 self._inspect_text()
             elif fmt == "json":
@@ -214,8 +212,15 @@ class TextFragment:
 
     _empty = False
 
-    def _inspect_text(self) -> None:
+    def _sampled(self) -> tuple[bytes, bool]:
+        """The file's first SAMPLE_BYTES (decompressed) and whether that is all of it (_sample), once its
+        first bytes are known not to be a compressed stream under a name without its suffix."""
         sample, whole = _sample(self.path)
+        _check_not_compressed(self.path, self.format, sample)
+        return sample, whole
+
+    def _inspect_text(self) -> None:
+        sample, whole = self._sampled()
         if not sample.removeprefix(_BOM).strip():  # no data: it takes the dataset's columns and yields nothing
             self._empty = True
             return
@@ -629,7 +634,7 @@ class TextFragment:
     # --- nested JSON: parsed whole -------------------------------------------------------------
 
     def _inspect_json(self) -> None:
-        sample, whole = _sample(self.path)
+        sample, whole = self._sampled()
         if whole and (not sample.removeprefix(_BOM).strip() or _names_no_track(sample)):  # {} or {video: {}}: no data
             self._empty = True
             return
@@ -1093,13 +1098,13 @@ _COMPRESSED_START = re.compile(rb"(?P<gz>\x1f\x8b)|(?P<bz2>BZh[1-9](1AY&SY|\x17r
                                rb"(?P<lz4>\x04\x22\x4d\x18)")
 
 
-def _check_not_compressed(path: str, fmt: str) -> None:
-    """Stop (exit 2) at a text file whose name has no compression suffix but whose bytes start as a
-    compressed stream does: read as it is, it would be binary noise (README, Input formats)."""
+def _check_not_compressed(path: str, fmt: str, head: bytes) -> None:
+    """Stop (exit 2) at a text file whose name has no compression suffix but whose bytes (``head``, its
+    first ones) start as a compressed stream does: read as it is, it would be binary noise (README, Input
+    formats)."""
     if _codec(path) is not None:
         return
-    with open(path, "rb") as f:
-        found = _COMPRESSED_START.match(f.read(10))
+    found = _COMPRESSED_START.match(head)
     if found:
         suffix = "." + found.lastgroup
         raise InputError(f"{path}: cannot read as {NAMES[fmt]}: it starts as {suffix} compressed data does; a name "
