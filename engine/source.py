@@ -14,10 +14,11 @@ import glob as globlib
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -477,19 +478,10 @@ def _arrow_dataset(target: list[str] | str, fmt: str, base: str | None) -> ds.Da
     file_format = ds.IpcFileFormat() if kind == "ipc" else ds.ParquetFileFormat()
     factory = ds.FileSystemDatasetFactory(pafs.LocalFileSystem(), target, file_format, options)
     first, partitions = factory.inspect_schemas()
-    return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base,
-                      schema=_with_partitions(first, partitions))
-
-
-_TRUE = ds.scalar(True)  # the partition expression of a file outside hive partitions
-
-
-def _with_partitions(physical: pa.Schema, partitions: pa.Schema) -> pa.Schema:
-    """A file's columns and then the hive partition columns it lacks; a partition column the file holds too
-    takes the file's type (a dictionary as its values: a partition value is no dictionary)."""
     held = [field.with_type(field.type.value_type) if field.name in partitions.names and pa.types.is_dictionary(field.type)
-            else field for field in physical]
-    return pa.schema([*held, *(field for field in partitions if field.name not in physical.names)])
+            else field for field in first]  # (a partition value is no dictionary: a categorical one as its values)
+    schema = pa.schema([*held, *(field for field in partitions if field.name not in first.names)])
+    return ds.dataset(target, format=kind, partitioning="hive", partition_base_dir=base, schema=schema)
 
 
 # A Parquet or Arrow IPC file may name a column with bytes that are not UTF-8; Arrow gives names as text.
@@ -499,11 +491,11 @@ NOT_UTF8_NAME = "a column's name is not UTF-8 text; rename the column"
 class Source:
     """The input dataset: its files, resolved columns and a stream of record batches."""
 
-    # Parquet and Arrow IPC files without rows, where other files have rows: never read, nor checked
+    # Parquet and Arrow IPC files without rows, where other files have rows: left out before the checks
     # (README, Input: No rows)
-    _skip_empty = False
     files_without_rows = 0
     _untyped_empty = False  # no file has rows, and the columns of no type take the types README names
+    _counts: Mapping[str, int] = MappingProxyType({})  # Arrow IPC files' row counts, by path (_rows)
 
     def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
         self.path = str(path)
@@ -512,6 +504,7 @@ class Source:
         target, self.format, looks, base = _expand(self.path, forced)
         self._looks = {look.path: look for look in looks}  # they took the files' fingerprints too
         self._parsed: dict[str, pq.FileMetaData] = {}  # Parquet footers parsed to count rows, by path
+        self._counts = {}
         if self.format in formats.READERS:
             self.dataset = None
             files = target if isinstance(target, list) else [target]
@@ -542,14 +535,10 @@ class Source:
         if self._widen():  # a column of other widths in other files: checked again with the type that holds all
             self._checked, self._last_checked = {}, None
             self._check_fragments(looks)
-        if self._skip_empty:  # files without rows add nothing: left out of the run and its fingerprint
-            kept = [i for i, (_, rows) in enumerate(self._physical) if rows]
-            self.files_without_rows += len(self.fragments) - len(kept)  # (besides those _open_dataset left out)
-            self.fragments = [self.fragments[i] for i in kept]
-            self._physical = [self._physical[i] for i in kept]
         if self.dataset is not None:  # Parquet, Arrow IPC: the fingerprints too before the run
             self.fingerprint  # (a cached property: taken here, once)
-            self._looks, self._parsed = {}, {}  # footers parsed by now: not kept twice (a Source goes to Dask)
+            self._looks, self._parsed, self._counts = {}, {}, {}  # parsed and counted by now: not kept twice
+            # (a Source goes to Dask)
         self._check_label_kinds()
         self.rows_total = sum(rows for _, rows in self._physical)
 
@@ -579,30 +568,26 @@ class Source:
         """Parquet or Arrow IPC files through Arrow's dataset: fragments, hive partitions, schema (of the
         first file: Arrow's dataset reads no other footer here)."""
         self._open_files(target, base)
-        # Files without rows among files that have rows are left out (README, Input: No rows). Where the
-        # first has none, or the files lie in hive partitions, before the dataset is made again of the others:
-        # the first file with rows decides the columns (Arrow's dataset takes the first file's), and the
-        # directories of files with rows alone name the partition columns and give their types (a text
-        # directory name would turn an integer partition column into text). Elsewhere they are left out as
-        # their footers are checked (_check_fragment).
-        first_rows = self._rows(self.fragments[0]) if len(self.fragments) > 1 else None
-        if first_rows == 0 or len(self.fragments) > 1 and any(
-                not fragment.partition_expression.equals(_TRUE) for fragment in self.fragments):
-            rows = parallel_map(self._rows, self.fragments) if self.format == "ipc" else \
-                [self._rows(fragment) for fragment in self.fragments]  # (Parquet: footers in memory)
-            kept = [fragment.path for fragment, n in zip(self.fragments, rows) if n != 0]
-            if 0 < len(kept) < len(self.fragments):
-                self.files_without_rows = len(self.fragments) - len(kept)
-                self._open_files(kept, base)
-                first_rows = None  # (has rows, or cannot be read: its check says why)
+        # Each file's rows: Parquet footers the looks read are parsed in this thread (in memory), other
+        # footers and Arrow IPC files' counts are read on threads; each is kept for the file's check.
+        in_memory = self.format == "parquet" and all(look.footer is not None for look in self._looks.values())
+        rows = [self._rows(fragment) for fragment in self.fragments] if in_memory else \
+            parallel_map(self._rows, self.fragments)
+        kept = [fragment.path for fragment, n in zip(self.fragments, rows) if n != 0]  # (None: its check says why)
+        if 0 < len(kept) < len(self.fragments):
+            # Files without rows among files that have rows are left out (README, Input: No rows), before the
+            # dataset is made again of the others: the first file with rows decides the columns (Arrow's
+            # dataset takes the first file's), and the directories of files with rows alone name the partition
+            # columns and give their types (a text directory name would turn an integer partition column into
+            # text).  Their columns are never checked.
+            self.files_without_rows = len(self.fragments) - len(kept)
+            self._open_files(kept, base)
         self.schema = self.dataset.schema
         try:
             self.schema.names  # (the first file's: the other files' are checked as their footers are)
         except UnicodeDecodeError:
             raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
-        self._skip_empty = len(self.fragments) > 1 and first_rows != 0
-        if any(pa.types.is_null(field.type) for field in self.schema) and all(
-                self._rows(fragment) == 0 for fragment in self.fragments):
+        if not kept and any(pa.types.is_null(field.type) for field in self.schema):
             # No file has rows (a day without data), and the first names columns of no type (pandas writes an
             # empty data frame's so): they take the types an input without rows has (README, Input: No rows).
             # Those the options do not name, in either layout, are left out, as if the file lacked them.
@@ -639,14 +624,15 @@ class Source:
             raise InputError(f"{self.path}: no data file found")
 
     def _rows(self, fragment: ds.Fragment) -> int | None:
-        """A Parquet or Arrow IPC file's row count; None where it cannot be read (its check says why)."""
+        """A Parquet or Arrow IPC file's row count, kept for its check (a Parquet file's footer, parsed once,
+        and an Arrow IPC file's count); None where it cannot be read (its check says why)."""
         try:
             if self.format != "parquet":
-                return fragment.count_rows()
-            metadata = self._parquet_metadata(fragment)
+                rows = self._counts[fragment.path] = fragment.count_rows()
+                return rows
+            metadata = self._parsed[fragment.path] = self._parquet_metadata(fragment)
         except (pa.ArrowException, OSError):
             return None
-        self._parsed[fragment.path] = metadata  # parsed once: its check takes it
         return metadata.num_rows
 
     def _check_label_kinds(self) -> None:
@@ -734,20 +720,16 @@ class Source:
             if self.format == "parquet":
                 checked = self._footers.get(path)  # in a second pass (Source._widen): parsed in the first
                 metadata = checked[0] if checked is not None else self._parquet_metadata(fragment)
-                rows = metadata.num_rows
-                if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
-                    return None, 0
                 physical = self._typed(metadata.schema.to_arrow_schema())
                 _check_unique_names(path, physical.names)
+                rows = metadata.num_rows
                 self._footers[path] = (metadata, physical.names)
             else:
                 physical = self._typed(fragment.physical_schema)
-                rows = fragment.metadata.num_rows if hasattr(fragment, "metadata") else self._rows(fragment)
-                if rows == 0 and self._skip_empty:  # never read: whatever its columns (README, Input: No rows)
-                    return None, 0
-                _check_unique_names(path, physical.names)  # Arrow IPC cannot count such a file's rows
+                _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
+                rows = self._counts.get(path)  # (counted by _rows)
                 if rows is None:
-                    rows = fragment.count_rows()  # (raises: Arrow names the fault)
+                    rows = fragment.count_rows()
         except (pa.ArrowException, OSError) as exc:
             _check_not_stream(path, self.format)
             raise InputError(f"{path}: cannot read: {_first_line(exc)}") from None
