@@ -494,7 +494,7 @@ class Source:
     # Parquet and Arrow IPC files without rows, where other files have rows: left out before the checks
     # (README, Input: No rows)
     files_without_rows = 0
-    _untyped_empty = False  # no file has rows, and the columns of no type take the types README names
+    _untyped_empty = False  # no file has rows, and its columns of no type take the dataset's types
     _counts: Mapping[str, int] = MappingProxyType({})  # Arrow IPC files' row counts, by path (_rows)
 
     def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
@@ -587,19 +587,46 @@ class Source:
             self.schema.names  # (the first file's: the other files' are checked as their footers are)
         except UnicodeDecodeError:
             raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
-        if not kept and any(pa.types.is_null(field.type) for field in self.schema):
-            # No file has rows (a day without data), and the first names columns of no type (pandas writes an
-            # empty data frame's so): they take the types an input without rows has (README, Input: No rows).
-            # Those the options do not name, in either layout, are left out, as if the file lacked them.
-            named = formats.columns_of_no_data(self.format, replace(options, layout=options.layout or "wide"))
-            if options.layout is None:
-                for field in formats.columns_of_no_data(self.format, replace(options, layout="long")):
-                    if field.name not in named.names:
-                        named = named.append(field)
-            self.schema = pa.schema([named.field(field.name) if pa.types.is_null(field.type) else field
-                                     for field in self.schema if not pa.types.is_null(field.type)
-                                     or field.name in named.names])
-            self._untyped_empty = True
+        if not kept:
+            self._type_columns_of_no_data(options)
+
+    def _type_columns_of_no_data(self, options: Options) -> None:
+        """No file has rows (a day without data), and files name columns of no type (pandas writes an empty
+        data frame's so): such a column takes the type another file gives it (the first that gives one), else
+        the type an input without rows has (README, Input: No rows); those the options do not name, in
+        either layout, are then left out, as if the files lacked them."""
+        schemas = [self._own_schema(fragment) for fragment in self.fragments]
+        if not any(pa.types.is_null(field.type) for schema in schemas for field in schema):
+            return
+        named = formats.columns_of_no_data(self.format, replace(options, layout=options.layout or "wide"))
+        if options.layout is None:
+            for field in formats.columns_of_no_data(self.format, replace(options, layout="long")):
+                if field.name not in named.names:
+                    named = named.append(field)
+        given = {}  # a column's type where a file gives it one
+        for schema in schemas:
+            for field in schema:
+                if not pa.types.is_null(field.type):
+                    given.setdefault(field.name, field.type)
+        fields = []
+        for field in self.schema:
+            if not pa.types.is_null(field.type):
+                fields.append(field)
+            elif field.name in given:
+                fields.append(field.with_type(given[field.name]))
+            elif field.name in named.names:
+                fields.append(named.field(field.name))
+        self.schema = pa.schema(fields)
+        self._untyped_empty = True
+
+    def _own_schema(self, fragment: ds.Fragment) -> pa.Schema:
+        """A Parquet or Arrow IPC file's own columns, from the footer its row count parsed; empty where they
+        cannot be read (the file's check says why)."""
+        try:
+            metadata = self._parsed.get(fragment.path)
+            return metadata.schema.to_arrow_schema() if metadata is not None else fragment.physical_schema
+        except (pa.ArrowException, OSError, UnicodeDecodeError):
+            return pa.schema([])
 
     def _open_files(self, target: list[str] | str, base: str | None) -> None:
         """Arrow's dataset of ``target`` and its fragments."""

@@ -136,6 +136,32 @@ def test_files_that_all_lack_rows_complete_with_empty_outputs(tmp_path, kind, fi
     assert pq.read_table(tmp_path / "out" / "stage_means.parquet").num_rows == 0
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+@pytest.mark.parametrize("order", [("untyped", "typed"), ("typed", "untyped")])
+def test_columns_of_no_type_take_another_files_type_where_no_file_has_rows(tmp_path, order, fmt):
+    """No file has rows, and one writer gave the columns types, another (pandas) none: each column takes the
+    type a file gives it, in either order, and the run completes with empty outputs of those types."""
+    typed = wide_table([], [], extra={"grp": pa.array([], pa.int16())})
+    typed = typed.set_column(0, "video_id", pa.array([], pa.int64()))
+    tables = {"typed": typed, "untyped": EMPTIES["untyped"]}
+    (tmp_path / "d").mkdir()
+    for name, kind in zip("ab", order):
+        if fmt == "parquet":
+            pq.write_table(tables[kind], tmp_path / "d" / f"{name}.parquet")
+        else:
+            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", tables[kind].schema) as writer:
+                writer.write_table(tables[kind])
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == 2
+    assert summary["columns"]["ids"] == ["video_id", "exp_id"]
+    stages = pq.read_table(tmp_path / "out" / "stages")
+    assert stages.num_rows == 0
+    assert stages.schema.field("video_id").type == pa.int64() and stages.schema.field("grp").type == pa.int16()
+    assert pq.read_table(tmp_path / "out" / "rejected.parquet").num_rows == 0
+
+
 def test_hive_partitions_of_files_without_rows_change_nothing(tmp_path):
     """The directory names of files without rows give the partition columns neither their type (a text
     value among integers) nor their names: the run equals one without those files."""
