@@ -393,15 +393,15 @@ def _check_unique_names(path: str, names: list[str]) -> None:
     raise InputError(f"{path}: names column '{twice}' twice; give each column one name")
 
 
-def _file_schema(path: str, fmt: str) -> pa.Schema:
-    """One Parquet or Arrow IPC file's own columns; an empty schema where they cannot be read."""
+def _file_schema(path: str, fmt: str, missing: pa.Schema | None = pa.schema([])) -> pa.Schema | None:
+    """One Parquet or Arrow IPC file's own columns; ``missing`` (an empty schema) where they cannot be read."""
     try:
         if fmt == "ipc":
             with pa.ipc.open_file(path) as reader:
                 return reader.schema
         return pq.read_schema(path)
     except (pa.ArrowException, OSError):
-        return pa.schema([])
+        return missing
 
 
 def _check_not_stream(path: str, fmt: str) -> None:
@@ -642,11 +642,14 @@ class Source:
                                      "rename it") from None
             raise
         except (pa.ArrowException, OSError) as exc:
-            for path in [target] if isinstance(target, str) else target:
+            paths = [target] if isinstance(target, str) else target
+            for path in paths:
                 _check_not_stream(path, self.format)
                 if "duplicate field names" in str(exc):  # Arrow names neither the file nor the column
                     _check_unique_names(path, _file_schema(path, self.format).names)
-            raise InputError(f"{self.path}: cannot read: {_first_line(exc)}") from None
+            # Arrow's dataset reads the first file's schema: where that file cannot be read, it is named
+            named = paths[0] if _file_schema(paths[0], self.format, missing=None) is None else self.path
+            raise InputError(f"{named}: cannot read: {_first_line(exc)}") from None
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
 
