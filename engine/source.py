@@ -494,7 +494,9 @@ class Source:
     # Parquet and Arrow IPC files without rows, where other files have rows: left out before the checks
     # (README, Input: No rows)
     files_without_rows = 0
-    _untyped_empty = False  # no file has rows, and its columns of no type take the dataset's types
+    # No Parquet or Arrow IPC file has rows: none is checked or read, the columns come from the files where they
+    # make an input (README, Input: No rows)
+    _no_rows = False
     _counts: Mapping[str, int] = MappingProxyType({})  # Arrow IPC files' row counts, by path (_rows)
 
     def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
@@ -511,7 +513,7 @@ class Source:
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         else:
             self._open_dataset(target, base, options)
-        self.columns = self._resolve(options)
+        self.columns = self._resolve_without_rows(options) if self._no_rows else self._resolve(options)
         # The default ids take exp_id, and the key column is read, where the first file has one; another
         # file's would otherwise be left out silently (_check_fragment): its expressions' frames merged
         # into one track, its key frames replaced by the arg-max.
@@ -531,7 +533,8 @@ class Source:
         self._widths: dict[str, set] = {}  # an id or --by column's other numeric widths, by name (_scan_schema)
         # Parquet footers the looks read are checked in this thread: in memory, on several threads they only
         # contend for Python's lock.  Arrow reads any other footer or schema, on threads (their reads overlap).
-        self._check_fragments(looks)
+        if not self._no_rows:
+            self._check_fragments(looks)
         if self._widen():  # a column of other widths in other files: checked again with the type that holds all
             self._checked, self._last_checked = {}, None
             self._check_fragments(looks)
@@ -588,6 +591,7 @@ class Source:
         except UnicodeDecodeError:
             raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
         if not kept:
+            self._no_rows = True
             self._type_columns_of_no_data(options)
 
     def _type_columns_of_no_data(self, options: Options) -> None:
@@ -595,9 +599,9 @@ class Source:
         data frame's so): such a column takes the type another file gives it (the first that gives one), else
         the type an input without rows has (README, Input: No rows); those the options do not name, in
         either layout, are then left out, as if the files lacked them."""
-        schemas = [self._own_schema(fragment) for fragment in self.fragments]
-        if not any(pa.types.is_null(field.type) for schema in schemas for field in schema):
+        if not any(pa.types.is_null(field.type) for field in self.schema):
             return
+        schemas = [self._own_schema(fragment) for fragment in self.fragments]
         named = formats.columns_of_no_data(self.format, replace(options, layout=options.layout or "wide"))
         if options.layout is None:
             for field in formats.columns_of_no_data(self.format, replace(options, layout="long")):
@@ -617,7 +621,20 @@ class Source:
             elif field.name in named.names:
                 fields.append(named.field(field.name))
         self.schema = pa.schema(fields)
-        self._untyped_empty = True
+
+    def _resolve_without_rows(self, options: Options) -> Columns:
+        """The columns of an input without rows, whose files are neither checked nor read: the dataset's where
+        they make an input, else those the options name, in the types README gives them (README, Input: No
+        rows); a run on a day without data does not stop on its files' columns."""
+        try:
+            self.columns = self._resolve(options)
+            scan = self._scan_schema(self.fragments[0].path, self.schema, {})
+        except InputError:
+            self.schema = formats.columns_of_no_data(self.format, options)
+            self.columns = self._resolve(options)  # (what still stops the run is in the options themselves)
+            scan = self._scan_schema(self.fragments[0].path, self.schema, {})
+        self._physical = [(scan, 0)] * len(self.fragments)
+        return self.columns
 
     def _own_schema(self, fragment: ds.Fragment) -> pa.Schema:
         """A Parquet or Arrow IPC file's own columns, from the footer its row count parsed; empty where they
@@ -750,12 +767,12 @@ class Source:
             if self.format == "parquet":
                 checked = self._footers.get(path)  # in a second pass (Source._widen): parsed in the first
                 metadata = checked[0] if checked is not None else self._parquet_metadata(fragment)
-                physical = self._typed(metadata.schema.to_arrow_schema())
+                physical = metadata.schema.to_arrow_schema()
                 _check_unique_names(path, physical.names)
                 rows = metadata.num_rows
                 self._footers[path] = (metadata, physical.names)
             else:
-                physical = self._typed(fragment.physical_schema)
+                physical = fragment.physical_schema
                 _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
                 rows = self._counts.get(path)  # (counted by _rows)
                 if rows is None:
@@ -788,15 +805,6 @@ class Source:
                 memo[known] = scan
         self._last_checked = (key, physical, scan)
         return scan, rows
-
-    def _typed(self, physical: pa.Schema) -> pa.Schema:
-        """A file's columns; where no file has rows, its columns of no type take the dataset's types, or are
-        left out where the dataset left them out."""
-        if not self._untyped_empty:
-            return physical
-        return pa.schema([field.with_type(self.schema.field(field.name).type) if pa.types.is_null(field.type)
-                          else field for field in physical
-                          if not pa.types.is_null(field.type) or field.name in self.schema.names])
 
     def _parquet_metadata(self, fragment: ds.ParquetFileFragment) -> pq.FileMetaData:
         """A Parquet file's footer: parsed from the bytes the look at the file read, where they hold all of
@@ -870,6 +878,8 @@ class Source:
                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Record batches of fragment ``index`` (only ``row_groups`` of it, if given),
         with the columns in ``columns.read``."""
+        if self._no_rows:
+            return
         fragment = self.fragments[index]
         schema, _ = self._physical[index]
         try:
