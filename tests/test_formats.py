@@ -254,6 +254,34 @@ def test_csv_keeps_leading_zero_labels_as_text(tmp_path):
     assert stages["key_frame"].to_list() == [1, 0]
 
 
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_csv_keeps_integers_with_a_plus_sign_or_beyond_int64_as_text(tmp_path, sep):
+    """"+1" (which Arrow's CSV inference reads as a float) stays text as written, in ids, exp_id and frame
+    labels alike, and so does an id beyond int64; a --by column of such numbers too."""
+    rows = ["video_id,exp_id,frame,score,grp", "+1,+2,+0,0.1,+5", "+1,+2,+1,0.9,+5",
+            f"{2**64},-3,+0,0.7,+6", f"{2**64},-3,+10,0.2,+6"]
+    path = tmp_path / ("t.csv" if sep == "," else "t.tsv")
+    path.write_text("\n".join(row.replace(",", sep) for row in rows) + "\n")
+    got = _run(path, tmp_path / "o", by=["grp"])
+    stages = got.stages().collect().sort("video_id")
+    assert stages["video_id"].to_list() == ["+1", str(2**64)]
+    assert stages["exp_id"].to_list() == ["+2", "-3"] and stages["grp"].to_list() == ["+5", "+6"]
+    assert stages["T"].to_list() == [2, 2]
+
+
+def test_jsonl_stray_id_of_another_number_kind_is_a_bad_row(tmp_path):
+    """A float, or an integer beyond int64, among integer ids is one bad row (bad_value), as in a key column,
+    not a column of floats that stops the run."""
+    rows = [{"video_id": i, "scores": [0.1, 0.2]} for i in range(20)]
+    rows[7]["video_id"] = 1.5
+    rows[11]["video_id"] = 2**64
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    got = _run(tmp_path / "t.jsonl", tmp_path / "o")
+    rejected = pl.read_parquet(got.out / "rejected.parquet").sort("row")
+    assert rejected["reason"].to_list() == ["bad_value", "bad_value"] and rejected["row"].to_list() == [7, 11]
+    assert got.stages().collect()["video_id"].sort().to_list() == [i for i in range(20) if i not in (7, 11)]
+
+
 def test_csv_nan_is_a_number_and_an_empty_field_is_null(tmp_path):
     (tmp_path / "t.csv").write_text("video_id,frame,score\na,0,nan\na,1,0.5\nb,0,\nb,1,0.5\nc,0,0.2\nc,1,0.4\n")
     got = _run(tmp_path / "t.csv", tmp_path / "o")
