@@ -1328,14 +1328,19 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                if not info.filename.endswith(".npy"):
+                if info.is_dir():
                     continue
-                name = info.filename[: -len(".npy")]
+                # NumPy names an array by its member's name less ".npy", and reads a member of another name
+                # by that name: it is an array too (or no array, which stops the run, as a damaged one does)
+                name = info.filename[: -len(".npy")] if info.filename.endswith(".npy") else info.filename
                 if name in names:  # (NumPy reads the last one twice)
                     raise ValueError(f"array '{name}' is stored twice in the archive")
                 names.add(name)
                 with archive.open(info) as f:
-                    shape, dtype = _read_header(f)
+                    try:
+                        shape, dtype = _read_header(f)
+                    except ValueError as exc:
+                        raise ValueError(f"member '{info.filename}' is no NumPy array ({exc})") from None
                     data = info.file_size - f.tell()
                 _check_size(name, shape, dtype, data)
                 found.append((name, shape, dtype))

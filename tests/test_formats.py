@@ -227,6 +227,30 @@ def test_npz_arrays_are_tracks_named_by_the_array(tmp_path):
     assert stages["key_frame"].to_list() == [1, 0, 1]
 
 
+def test_npz_members_without_the_npy_suffix_are_arrays_as_numpy_reads_them(tmp_path):
+    """An archive written by other tools than numpy.savez: a member named without ".npy" is an array named as
+    the member is (as numpy.load lists it), not left out; a member that is no array stops the run, naming it."""
+    import io
+    import zipfile
+
+    def member(array):
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+
+    with zipfile.ZipFile(tmp_path / "clip.npz", "w") as archive:
+        archive.writestr("first.npy", member(np.array([0.1, 0.9, 0.2])))
+        archive.writestr("second", member(np.array([0.5, 0.4])))
+        archive.writestr("frames/", b"")  # a directory entry: no array
+    assert {"first", "second"} <= set(np.load(tmp_path / "clip.npz").files)
+    stages = _run(tmp_path / "clip.npz", tmp_path / "o").stages().collect().sort("exp_id")
+    assert stages["exp_id"].to_list() == ["first", "second"] and stages["T"].to_list() == [3, 2]
+    with zipfile.ZipFile(tmp_path / "clip.npz", "a") as archive:
+        archive.writestr("notes.txt", b"hello")
+    with pytest.raises(InputError, match=r"clip\.npz: .*member 'notes\.txt' is no NumPy array"):
+        _run(tmp_path / "clip.npz", tmp_path / "o2")
+
+
 def test_compressed_text_matches_plain(tmp_path):
     tracks = [([0.1, 0.8, 0.3], 1), ([0.5, 0.2], 0), ([0.9], None)]
     _write_jsonl(tracks, True, tmp_path / "t.jsonl")
