@@ -76,6 +76,8 @@ SAMPLE_BYTES = 1 << 20
 # A NumPy batch holds at most this many scores (fewer tracks when tracks are long).
 VALUES_PER_BATCH = 1 << 23
 _PLAIN_INTEGER = re.compile(r"^-?(0|[1-9][0-9]*)$")
+# An integer as written, with a plus sign or beyond int64 too: Arrow's CSV inference reads those as float64
+_SPELLED_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 
 
 def format_by_name(path: str) -> str | None:
@@ -117,6 +119,7 @@ class Roles:
         self.layout = options.layout
         self.scores = {options.scores_col} if options.scores_col else {"scores", "score"}
         self.labels = {options.key_col, options.frame_col}
+        self.ids = set(options.id_cols) if options.id_cols is not None else {"video_id", "exp_id"}
         # Columns read where the input has them, left out where not (README, Input): a JSON Lines file
         # decides whether it has them in its first block.
         self.optional = ({options.key_col} if options.key == "column" else set()) | \
@@ -232,8 +235,8 @@ class TextFragment:
             first = next(_line_chunks(self.path))
             self._check_lines(first, 0)
             schema = self._infer_jsonl(first)
-            for field in schema:  # a key or frame column of floats where some are integers: bad values
-                if field.name in self.roles.labels and pa.types.is_floating(field.type) and any(
+            for field in schema:  # a key, frame or id column of floats where some are integers: bad values
+                if (field.name in self.roles.labels or field.name in self.roles.ids) and pa.types.is_floating(field.type) and any(
                         isinstance(v, int) and not isinstance(v, bool)
                         for v in (self._json_object(line, row).get(field.name)
                                   for row, line in enumerate(_json_lines(first)))):
@@ -548,10 +551,11 @@ class TextFragment:
                                  f"another number of fields than the header's {len(schema.names)} (the first "
                                  f"{fields}): a header that does not fit the rows (a delimiter at the end of "
                                  "each row?)")
-        # Integer columns whose labels have leading zeros ("00005") stay text, as written; a score
-        # column read as text where some of its values are numbers is a number column with bad values.
+        # Integer columns whose labels have leading zeros ("00005") stay text, as written, and so do columns
+        # of integers that Arrow read as floats (a plus sign, "+1"; a number beyond int64); a score column
+        # read as text where some of its values are numbers is a number column with bad values.
         integers = [f.name for f in schema if pa.types.is_integer(f.type)
-                    or f.name in self.roles.labels and pa.types.is_floating(f.type)]
+                    or pa.types.is_floating(f.type) and f.name not in self.roles.scores]
         scores = [f.name for f in schema if f.name in self.roles.scores and not _numeric_or_null(f.type)]
         if integers or scores:
             read, parse, convert = self._csv_options({name: pa.string() for name in integers + scores},
@@ -559,11 +563,14 @@ class TextFragment:
             head = pc.open_csv(self.path, read_options=read, parse_options=parse, convert_options=convert)
             first = head.read_next_batch()
             for name in integers:
-                values = first.column(name).drop_null().to_pylist()
-                if pa.types.is_floating(schema.field(name).type):  # a key or frame column: integers
-                    if any(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # with bad values
+                values = [v.strip(" \t") for v in first.column(name).drop_null().to_pylist()]  # (blanks around:
+                if pa.types.is_floating(schema.field(name).type):  # a number)
+                    if values and all(_SPELLED_INTEGER.match(v) for v in values):
+                        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
+                    elif name in self.roles.labels and any(_PLAIN_INTEGER.match(v) for v in values):
+                        # a key or frame column of integers with bad values
                         schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
-                elif not all(_PLAIN_INTEGER.match(v.strip(" \t")) for v in values):  # (blanks around: a number)
+                elif not all(_PLAIN_INTEGER.match(v) for v in values):
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
             for name in scores:
                 if pc_any_number(first.column(name)):
@@ -1321,14 +1328,19 @@ def _npz_headers(path: str) -> list[tuple[str, tuple, np.dtype]]:
     try:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
-                if not info.filename.endswith(".npy"):
+                if info.is_dir():
                     continue
-                name = info.filename[: -len(".npy")]
+                # NumPy names an array by its member's name less ".npy", and reads a member of another name
+                # by that name: it is an array too (or no array, which stops the run, as a damaged one does)
+                name = info.filename[: -len(".npy")] if info.filename.endswith(".npy") else info.filename
                 if name in names:  # (NumPy reads the last one twice)
                     raise ValueError(f"array '{name}' is stored twice in the archive")
                 names.add(name)
                 with archive.open(info) as f:
-                    shape, dtype = _read_header(f)
+                    try:
+                        shape, dtype = _read_header(f)
+                    except ValueError as exc:
+                        raise ValueError(f"member '{info.filename}' is no NumPy array ({exc})") from None
                     data = info.file_size - f.tell()
                 _check_size(name, shape, dtype, data)
                 found.append((name, shape, dtype))

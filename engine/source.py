@@ -393,15 +393,15 @@ def _check_unique_names(path: str, names: list[str]) -> None:
     raise InputError(f"{path}: names column '{twice}' twice; give each column one name")
 
 
-def _file_schema(path: str, fmt: str) -> pa.Schema:
-    """One Parquet or Arrow IPC file's own columns; an empty schema where they cannot be read."""
+def _file_schema(path: str, fmt: str, missing: pa.Schema | None = pa.schema([])) -> pa.Schema | None:
+    """One Parquet or Arrow IPC file's own columns; ``missing`` (an empty schema) where they cannot be read."""
     try:
         if fmt == "ipc":
             with pa.ipc.open_file(path) as reader:
                 return reader.schema
         return pq.read_schema(path)
     except (pa.ArrowException, OSError):
-        return pa.schema([])
+        return missing
 
 
 def _check_not_stream(path: str, fmt: str) -> None:
@@ -494,7 +494,9 @@ class Source:
     # Parquet and Arrow IPC files without rows, where other files have rows: left out before the checks
     # (README, Input: No rows)
     files_without_rows = 0
-    _untyped_empty = False  # no file has rows, and the columns of no type take the types README names
+    # No Parquet or Arrow IPC file has rows: none is checked or read, the columns come from the files where they
+    # make an input (README, Input: No rows)
+    _no_rows = False
     _counts: Mapping[str, int] = MappingProxyType({})  # Arrow IPC files' row counts, by path (_rows)
 
     def __init__(self, path: str | os.PathLike, options: Options, input_format: str = "auto"):
@@ -511,7 +513,7 @@ class Source:
             self.fragments, self.schema = formats.open_fragments(files, self.format, options, base)
         else:
             self._open_dataset(target, base, options)
-        self.columns = self._resolve(options)
+        self.columns = self._resolve_without_rows(options) if self._no_rows else self._resolve(options)
         # The default ids take exp_id, and the key column is read, where the first file has one; another
         # file's would otherwise be left out silently (_check_fragment): its expressions' frames merged
         # into one track, its key frames replaced by the arg-max.
@@ -531,7 +533,8 @@ class Source:
         self._widths: dict[str, set] = {}  # an id or --by column's other numeric widths, by name (_scan_schema)
         # Parquet footers the looks read are checked in this thread: in memory, on several threads they only
         # contend for Python's lock.  Arrow reads any other footer or schema, on threads (their reads overlap).
-        self._check_fragments(looks)
+        if not self._no_rows:
+            self._check_fragments(looks)
         if self._widen():  # a column of other widths in other files: checked again with the type that holds all
             self._checked, self._last_checked = {}, None
             self._check_fragments(looks)
@@ -587,19 +590,60 @@ class Source:
             self.schema.names  # (the first file's: the other files' are checked as their footers are)
         except UnicodeDecodeError:
             raise InputError(f"{self.fragments[0].path}: cannot read: {NOT_UTF8_NAME}") from None
-        if not kept and any(pa.types.is_null(field.type) for field in self.schema):
-            # No file has rows (a day without data), and the first names columns of no type (pandas writes an
-            # empty data frame's so): they take the types an input without rows has (README, Input: No rows).
-            # Those the options do not name, in either layout, are left out, as if the file lacked them.
-            named = formats.columns_of_no_data(self.format, replace(options, layout=options.layout or "wide"))
-            if options.layout is None:
-                for field in formats.columns_of_no_data(self.format, replace(options, layout="long")):
-                    if field.name not in named.names:
-                        named = named.append(field)
-            self.schema = pa.schema([named.field(field.name) if pa.types.is_null(field.type) else field
-                                     for field in self.schema if not pa.types.is_null(field.type)
-                                     or field.name in named.names])
-            self._untyped_empty = True
+        if not kept:
+            self._no_rows = True
+            self._type_columns_of_no_data(options)
+
+    def _type_columns_of_no_data(self, options: Options) -> None:
+        """No file has rows (a day without data), and files name columns of no type (pandas writes an empty
+        data frame's so): such a column takes the type another file gives it (the first that gives one), else
+        the type an input without rows has (README, Input: No rows); those the options do not name, in
+        either layout, are then left out, as if the files lacked them."""
+        if not any(pa.types.is_null(field.type) for field in self.schema):
+            return
+        schemas = [self._own_schema(fragment) for fragment in self.fragments]
+        named = formats.columns_of_no_data(self.format, replace(options, layout=options.layout or "wide"))
+        if options.layout is None:
+            for field in formats.columns_of_no_data(self.format, replace(options, layout="long")):
+                if field.name not in named.names:
+                    named = named.append(field)
+        given = {}  # a column's type where a file gives it one
+        for schema in schemas:
+            for field in schema:
+                if not pa.types.is_null(field.type):
+                    given.setdefault(field.name, field.type)
+        fields = []
+        for field in self.schema:
+            if not pa.types.is_null(field.type):
+                fields.append(field)
+            elif field.name in given:
+                fields.append(field.with_type(given[field.name]))
+            elif field.name in named.names:
+                fields.append(named.field(field.name))
+        self.schema = pa.schema(fields)
+
+    def _resolve_without_rows(self, options: Options) -> Columns:
+        """The columns of an input without rows, whose files are neither checked nor read: the dataset's where
+        they make an input, else those the options name, in the types README gives them (README, Input: No
+        rows); a run on a day without data does not stop on its files' columns."""
+        try:
+            self.columns = self._resolve(options)
+            scan = self._scan_schema(self.fragments[0].path, self.schema, {})
+        except InputError:
+            self.schema = formats.columns_of_no_data(self.format, options)
+            self.columns = self._resolve(options)  # (what still stops the run is in the options themselves)
+            scan = self._scan_schema(self.fragments[0].path, self.schema, {})
+        self._physical = [(scan, 0)] * len(self.fragments)
+        return self.columns
+
+    def _own_schema(self, fragment: ds.Fragment) -> pa.Schema:
+        """A Parquet or Arrow IPC file's own columns, from the footer its row count parsed; empty where they
+        cannot be read (the file's check says why)."""
+        try:
+            metadata = self._parsed.get(fragment.path)
+            return metadata.schema.to_arrow_schema() if metadata is not None else fragment.physical_schema
+        except (pa.ArrowException, OSError, UnicodeDecodeError):
+            return pa.schema([])
 
     def _open_files(self, target: list[str] | str, base: str | None) -> None:
         """Arrow's dataset of ``target`` and its fragments."""
@@ -615,11 +659,14 @@ class Source:
                                      "rename it") from None
             raise
         except (pa.ArrowException, OSError) as exc:
-            for path in [target] if isinstance(target, str) else target:
+            paths = [target] if isinstance(target, str) else target
+            for path in paths:
                 _check_not_stream(path, self.format)
                 if "duplicate field names" in str(exc):  # Arrow names neither the file nor the column
                     _check_unique_names(path, _file_schema(path, self.format).names)
-            raise InputError(f"{self.path}: cannot read: {_first_line(exc)}") from None
+            # Arrow's dataset reads the first file's schema: where that file cannot be read, it is named
+            named = paths[0] if _file_schema(paths[0], self.format, missing=None) is None else self.path
+            raise InputError(f"{named}: cannot read: {_first_line(exc)}") from None
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
 
@@ -720,12 +767,12 @@ class Source:
             if self.format == "parquet":
                 checked = self._footers.get(path)  # in a second pass (Source._widen): parsed in the first
                 metadata = checked[0] if checked is not None else self._parquet_metadata(fragment)
-                physical = self._typed(metadata.schema.to_arrow_schema())
+                physical = metadata.schema.to_arrow_schema()
                 _check_unique_names(path, physical.names)
                 rows = metadata.num_rows
                 self._footers[path] = (metadata, physical.names)
             else:
-                physical = self._typed(fragment.physical_schema)
+                physical = fragment.physical_schema
                 _check_unique_names(path, physical.names)  # first: Arrow IPC cannot count such a file's rows
                 rows = self._counts.get(path)  # (counted by _rows)
                 if rows is None:
@@ -758,15 +805,6 @@ class Source:
                 memo[known] = scan
         self._last_checked = (key, physical, scan)
         return scan, rows
-
-    def _typed(self, physical: pa.Schema) -> pa.Schema:
-        """A file's columns; where no file has rows, its columns of no type take the dataset's types, or are
-        left out where the dataset left them out."""
-        if not self._untyped_empty:
-            return physical
-        return pa.schema([field.with_type(self.schema.field(field.name).type) if pa.types.is_null(field.type)
-                          else field for field in physical
-                          if not pa.types.is_null(field.type) or field.name in self.schema.names])
 
     def _parquet_metadata(self, fragment: ds.ParquetFileFragment) -> pq.FileMetaData:
         """A Parquet file's footer: parsed from the bytes the look at the file read, where they hold all of
@@ -840,6 +878,8 @@ class Source:
                 batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         """Record batches of fragment ``index`` (only ``row_groups`` of it, if given),
         with the columns in ``columns.read``."""
+        if self._no_rows:
+            return
         fragment = self.fragments[index]
         schema, _ = self._physical[index]
         try:

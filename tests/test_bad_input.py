@@ -392,6 +392,21 @@ def test_corrupt_file_inside_dataset_is_named(tmp_path):
         tf2eng.run(d, tmp_path / "o")
 
 
+@pytest.mark.parametrize("empty_first", [False, True])
+def test_a_damaged_first_file_of_a_directory_is_named(tmp_path, empty_first):
+    """Arrow's dataset reads the first file's schema (the first with rows, after files without rows are left
+    out): where that file is damaged, the message names it, not the directory."""
+    d = tmp_path / "ds"
+    d.mkdir()
+    if empty_first:
+        pq.write_table(wide_table([], []), d / "a.parquet")
+    pq.write_table(wide_table([GOOD[0]], [0]), d / "b.parquet")
+    data = (d / "b.parquet").read_bytes()
+    (d / "b.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"^\S*ds/b\.parquet: cannot read"):
+        tf2eng.run(d, tmp_path / "o")
+
+
 def test_no_such_input(tmp_path):
     with pytest.raises(InputError, match="no such file or directory"):
         tf2eng.run(tmp_path / "missing.parquet", tmp_path / "o")

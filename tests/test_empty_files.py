@@ -136,6 +136,73 @@ def test_files_that_all_lack_rows_complete_with_empty_outputs(tmp_path, kind, fi
     assert pq.read_table(tmp_path / "out" / "stage_means.parquet").num_rows == 0
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+@pytest.mark.parametrize("order", [("untyped", "typed"), ("typed", "untyped")])
+def test_columns_of_no_type_take_another_files_type_where_no_file_has_rows(tmp_path, order, fmt):
+    """No file has rows, and one writer gave the columns types, another (pandas) none: each column takes the
+    type a file gives it, in either order, and the run completes with empty outputs of those types."""
+    typed = wide_table([], [], extra={"grp": pa.array([], pa.int16())})
+    typed = typed.set_column(0, "video_id", pa.array([], pa.int64()))
+    tables = {"typed": typed, "untyped": EMPTIES["untyped"]}
+    (tmp_path / "d").mkdir()
+    for name, kind in zip("ab", order):
+        if fmt == "parquet":
+            pq.write_table(tables[kind], tmp_path / "d" / f"{name}.parquet")
+        else:
+            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", tables[kind].schema) as writer:
+                writer.write_table(tables[kind])
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == 2
+    assert summary["columns"]["ids"] == ["video_id", "exp_id"]
+    stages = pq.read_table(tmp_path / "out" / "stages")
+    assert stages.num_rows == 0
+    assert stages.schema.field("video_id").type == pa.int64() and stages.schema.field("grp").type == pa.int16()
+    assert pq.read_table(tmp_path / "out" / "rejected.parquet").num_rows == 0
+
+
+NOT_AN_INPUT = {
+    # pandas.DataFrame([]), polars.DataFrame(), pa.table({}): no columns at all
+    "no columns": pa.table({}),
+    # pandas 3's DataFrame({name: []}): every column float64, ids too
+    "float64": pa.table({name: pa.array([], pa.float64()) for name in ("video_id", "exp_id", "scores", "key_frame")}),
+    # another writer's columns: no scores, an id of a type no id takes
+    "other columns": pa.table({"video_id": pa.array([], pa.list_(pa.int8())), "frame": pa.array([], pa.int64())}),
+}
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+@pytest.mark.parametrize("kind", list(NOT_AN_INPUT))
+def test_files_without_rows_whose_columns_make_no_input_take_the_options_columns(tmp_path, kind, fmt):
+    """No file has rows and their columns make no input (none at all, ids of a type no id takes, no scores,
+    a --by column none has): the run completes, with the columns the options name in README's types."""
+    (tmp_path / "d").mkdir()
+    for name, table in (("a", NOT_AN_INPUT[kind]), ("b", EMPTIES["typed"].drop(["grp"]))):
+        if fmt == "parquet":
+            pq.write_table(table, tmp_path / "d" / f"{name}.parquet")
+        else:
+            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", table.schema) as writer:
+                writer.write_table(table)
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == 2
+    assert summary["columns"]["ids"] == ["video_id"] and summary["input"]["layout"] == "wide"
+    stages = pq.read_table(tmp_path / "out" / "stages")
+    assert stages.num_rows == 0
+    assert stages.schema.field("video_id").type == pa.string() and stages.schema.field("grp").type == pa.string()
+    assert pq.read_table(tmp_path / "out" / "stage_means.parquet").num_rows == 0
+
+
+def test_options_that_make_no_run_still_stop_an_input_without_rows(tmp_path):
+    """An input without rows does not stop on its files' columns, but options that clash still stop it."""
+    pq.write_table(EMPTIES["untyped"], tmp_path / "a.parquet")
+    result = invoke_cli("run", str(tmp_path / "a.parquet"), "-o", str(tmp_path / "out"), "--no-plot", "-q",
+                        "--by", "stage")
+    assert result.exit_code == 2 and "clashes" in result.output
+
+
 def test_hive_partitions_of_files_without_rows_change_nothing(tmp_path):
     """The directory names of files without rows give the partition columns neither their type (a text
     value among integers) nor their names: the run equals one without those files."""

@@ -227,6 +227,30 @@ def test_npz_arrays_are_tracks_named_by_the_array(tmp_path):
     assert stages["key_frame"].to_list() == [1, 0, 1]
 
 
+def test_npz_members_without_the_npy_suffix_are_arrays_as_numpy_reads_them(tmp_path):
+    """An archive written by other tools than numpy.savez: a member named without ".npy" is an array named as
+    the member is (as numpy.load lists it), not left out; a member that is no array stops the run, naming it."""
+    import io
+    import zipfile
+
+    def member(array):
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        return buffer.getvalue()
+
+    with zipfile.ZipFile(tmp_path / "clip.npz", "w") as archive:
+        archive.writestr("first.npy", member(np.array([0.1, 0.9, 0.2])))
+        archive.writestr("second", member(np.array([0.5, 0.4])))
+        archive.writestr("frames/", b"")  # a directory entry: no array
+    assert {"first", "second"} <= set(np.load(tmp_path / "clip.npz").files)
+    stages = _run(tmp_path / "clip.npz", tmp_path / "o").stages().collect().sort("exp_id")
+    assert stages["exp_id"].to_list() == ["first", "second"] and stages["T"].to_list() == [3, 2]
+    with zipfile.ZipFile(tmp_path / "clip.npz", "a") as archive:
+        archive.writestr("notes.txt", b"hello")
+    with pytest.raises(InputError, match=r"clip\.npz: .*member 'notes\.txt' is no NumPy array"):
+        _run(tmp_path / "clip.npz", tmp_path / "o2")
+
+
 def test_compressed_text_matches_plain(tmp_path):
     tracks = [([0.1, 0.8, 0.3], 1), ([0.5, 0.2], 0), ([0.9], None)]
     _write_jsonl(tracks, True, tmp_path / "t.jsonl")
@@ -252,6 +276,34 @@ def test_csv_keeps_leading_zero_labels_as_text(tmp_path):
     assert stages["exp_id"].dtype == pl.Int64
     assert stages["key_label"].to_list() == ["00005", "00000"]
     assert stages["key_frame"].to_list() == [1, 0]
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_csv_keeps_integers_with_a_plus_sign_or_beyond_int64_as_text(tmp_path, sep):
+    """"+1" (which Arrow's CSV inference reads as a float) stays text as written, in ids, exp_id and frame
+    labels alike, and so does an id beyond int64; a --by column of such numbers too."""
+    rows = ["video_id,exp_id,frame,score,grp", "+1,+2,+0,0.1,+5", "+1,+2,+1,0.9,+5",
+            f"{2**64},-3,+0,0.7,+6", f"{2**64},-3,+10,0.2,+6"]
+    path = tmp_path / ("t.csv" if sep == "," else "t.tsv")
+    path.write_text("\n".join(row.replace(",", sep) for row in rows) + "\n")
+    got = _run(path, tmp_path / "o", by=["grp"])
+    stages = got.stages().collect().sort("video_id")
+    assert stages["video_id"].to_list() == ["+1", str(2**64)]
+    assert stages["exp_id"].to_list() == ["+2", "-3"] and stages["grp"].to_list() == ["+5", "+6"]
+    assert stages["T"].to_list() == [2, 2]
+
+
+def test_jsonl_stray_id_of_another_number_kind_is_a_bad_row(tmp_path):
+    """A float, or an integer beyond int64, among integer ids is one bad row (bad_value), as in a key column,
+    not a column of floats that stops the run."""
+    rows = [{"video_id": i, "scores": [0.1, 0.2]} for i in range(20)]
+    rows[7]["video_id"] = 1.5
+    rows[11]["video_id"] = 2**64
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    got = _run(tmp_path / "t.jsonl", tmp_path / "o")
+    rejected = pl.read_parquet(got.out / "rejected.parquet").sort("row")
+    assert rejected["reason"].to_list() == ["bad_value", "bad_value"] and rejected["row"].to_list() == [7, 11]
+    assert got.stages().collect()["video_id"].sort().to_list() == [i for i in range(20) if i not in (7, 11)]
 
 
 def test_csv_nan_is_a_number_and_an_empty_field_is_null(tmp_path):
