@@ -257,7 +257,7 @@ class _Job:
         self.columns = source.columns
         self.rejected_schema = source_rejected_schema(source)
         sweep.check_columns(self.columns.carried)
-        self.groups = GroupIndex(self.columns.by)
+        self.groups = GroupIndex(self.columns.by, sweep.stage_width + sweep.curve_width)
         self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         options = self.options
         # its kernels load only when asked for (README, Start-up and compilation)

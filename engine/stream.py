@@ -498,7 +498,8 @@ class BatchScorer:
     def __init__(self, ctx: UnitContext):
         self.ctx = ctx
         options = ctx.options
-        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
+        width = ctx.sweep.stage_width + ctx.sweep.curve_width
+        self.state = _UnitState(GroupIndex(ctx.columns.by, width), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
         if options.bootstrap is not None:
             self.state.replicates = replicate_sums(ctx.sweep, ctx.columns.by)
             self.state.id_cols, self.state.grid_step = ctx.columns.ids, options.grid_step
