@@ -515,8 +515,9 @@ NUMBA_LAYERS = ("default", "safe", "forksafe", "threadsafe", "tbb", "omp", "work
 def _environment_problem() -> str | None:
     """What in the environment numba or polars cannot work with, checked before numba loads (it fails
     as it loads, or at the first kernel, with a traceback); None where all is well."""
-    threads = os.environ.get("NUMBA_NUM_THREADS", "").strip()
-    if threads.lstrip("+-").isdigit() and int(threads) <= 0:
+    threads = os.environ.get("NUMBA_NUM_THREADS")
+    if threads is not None and not (threads.strip().lstrip("+-").isdecimal() and int(threads) > 0):
+        # (numba warns with a traceback of its own at a value it cannot read, and takes its default)
         return f"NUMBA_NUM_THREADS={threads}: the kernel threads must be a positive number, or unset"
     polars_threads = os.environ.get("POLARS_MAX_THREADS")
     if polars_threads is not None and not (polars_threads.strip().isdecimal() and int(polars_threads) > 0):

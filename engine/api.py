@@ -37,8 +37,8 @@ from .options import ENGINES, PLOT_DPI, Options, check_plot_options
 from .output import (CURVE, PLOT, REJECTED, STAGE_MEANS, STAGES_DIR, WRITE_ERRNOS, OutputDir, default_output,
                      unreadable_unit_file)
 from .source import Source, glob_base
-from .stream import (Committing, UnitContext, UnitResult, numba_threads, replicate_sums, source_rejected_schema,
-                     start_unit)
+from .stream import (Committing, UnitContext, UnitResult, first_rejected_error, numba_threads, replicate_sums,
+                     source_rejected_schema, start_unit)
 from .sweep import Sweep, sweep_values
 from .units import Part, Unit, UnitAggregates, pack_files, relative_paths, row_group_runs, unit_key, unit_rows
 
@@ -257,7 +257,7 @@ class _Job:
         self.columns = source.columns
         self.rejected_schema = source_rejected_schema(source)
         sweep.check_columns(self.columns.carried)
-        self.groups = GroupIndex(self.columns.by)
+        self.groups = GroupIndex(self.columns.by, sweep.stage_width + sweep.curve_width)
         self.moments = GroupMoments(sweep.stage_width, sweep.curve_width)  # the configurations side by side
         options = self.options
         # its kernels load only when asked for (README, Start-up and compilation)
@@ -364,6 +364,9 @@ class _Job:
                 self.emit({"event": "unit", "file": unit.label, "status": "reused"})
             else:
                 todo.append(unit)
+                continue
+            if self.options.on_invalid == "error":  # its rows pass the checks again: it stops where a row did not
+                self._stop_at_stored_rejected(staging.rejected_part(unit.key))
         self.unit_counts["total"] = len(units)
         self.unit_counts["processed"] = len(todo)
         self.rows_todo = sum(u.rows for u in todo)
@@ -418,6 +421,19 @@ class _Job:
     def plot_name(self) -> str:
         """alignment.png, .svg or .pdf."""
         return str(Path(PLOT).with_suffix("." + self.plot_format))
+
+    def _stop_at_stored_rejected(self, path: Path) -> None:
+        """A stored unit's results, made under --on-invalid quarantine (unit keys leave the option out: the
+        results are the same), stop a run under --on-invalid error at their first rejected row, as the run
+        would have stopped computing them."""
+        import pyarrow.parquet as pq
+
+        try:
+            first = next(pq.ParquetFile(path).iter_batches(batch_size=1), None)
+        except (pa.ArrowException, OSError) as exc:
+            raise unreadable_unit_file(path, exc) from None
+        if first is not None and first.num_rows:
+            raise first_rejected_error(pa.Table.from_batches([first]), self.columns)
 
     def aggregate(self, units: list[Unit]) -> tuple[pa.Table, pa.Table]:
         """Merge every unit's aggregates, in unit order, into the dataset aggregates."""

@@ -15,6 +15,9 @@ _CODE = "__tf2eng_group"
 # Every group carries a (5, K + M) accumulator (8 KiB with the defaults) in
 # every batch, file and worker: --by is meant for categories, not ids.
 MAX_GROUPS = 10_000
+# ... and the accumulators of all groups may take at most this much memory per copy: with a fine
+# --grid-step (M up to a million points: 40 MB a group) fewer groups fit.
+MOMENTS_BUDGET_BYTES = 2**30
 
 
 class GroupIndex:
@@ -25,9 +28,15 @@ class GroupIndex:
     Without --by every track is in group 0.
     """
 
-    def __init__(self, by: tuple[str, ...]):
+    def __init__(self, by: tuple[str, ...], width: int = 0):
+        """``width``: the columns of each group's accumulator (stages and grid points, of every configuration
+        of a sweep); they bound how many groups fit MOMENTS_BUDGET_BYTES."""
+        from ..kernels.moments import CELL  # (here: numba loads with it)
+
         self.by = tuple(by)
         self._keys: pl.DataFrame | None = None
+        self._group_bytes = CELL * 8 * width
+        self.most = min(MAX_GROUPS, max(1, MOMENTS_BUDGET_BYTES // self._group_bytes)) if width else MAX_GROUPS
 
     @property
     def size(self) -> int:
@@ -45,9 +54,12 @@ class GroupIndex:
         new = keys.unique(maintain_order=True).join(self._keys, on=list(self.by), how="anti", nulls_equal=True)
         if new.height:
             start = self._keys.height
-            if start + new.height > MAX_GROUPS:
+            if start + new.height > self.most:
+                finer = "" if self.most == MAX_GROUPS else (
+                    f" (each group's sums take {self._group_bytes / 2**20:.0f} MiB at this --grid-step, at most "
+                    f"{MOMENTS_BUDGET_BYTES // 2**30} GiB in all), or take a coarser --grid-step")
                 raise InputError(
-                    f"--by {','.join(self.by)}: more than {MAX_GROUPS:,} groups; group by a coarser column"
+                    f"--by {','.join(self.by)}: more than {self.most:,} groups; group by a coarser column{finer}"
                 )
             new = new.with_columns(pl.int_range(start, start + new.height, dtype=pl.Int32).alias(_CODE))
             self._keys = pl.concat([self._keys, new.cast(self._keys.schema)])

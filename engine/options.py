@@ -87,6 +87,9 @@ class Options:
         if not (1 <= self.stages <= MAX_STAGES):
             raise InputError(f"--stages must be between 1 and {MAX_STAGES}, got {self.stages}")
         _check_grid_step(float(self.grid_step), int(self.stages))
+        # numpy numbers are taken, as Python's (summary.json and the unit keys hold them as JSON)
+        for name, value in (("lam", float(self.lam)), ("grid_step", float(self.grid_step)), ("stages", int(self.stages))):
+            object.__setattr__(self, name, value)
         for name, value, allowed in (
             ("--reduce", self.reduce, REDUCTIONS),
             ("--key", self.key, KEY_MODES),

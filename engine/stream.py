@@ -498,7 +498,8 @@ class BatchScorer:
     def __init__(self, ctx: UnitContext):
         self.ctx = ctx
         options = ctx.options
-        self.state = _UnitState(GroupIndex(ctx.columns.by), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
+        width = ctx.sweep.stage_width + ctx.sweep.curve_width
+        self.state = _UnitState(GroupIndex(ctx.columns.by, width), GroupMoments(ctx.sweep.stage_width, ctx.sweep.curve_width))
         if options.bootstrap is not None:
             self.state.replicates = replicate_sums(ctx.sweep, ctx.columns.by)
             self.state.id_cols, self.state.grid_step = ctx.columns.ids, options.grid_step
@@ -558,8 +559,7 @@ class BatchScorer:
         rejected = rejected.append_column(
             "row", pa.array(rows, pa.int64()) if rows is not None else pa.nulls(rejected.num_rows, pa.int64()))
         if self.ctx.options.on_invalid == "error":
-            where = f"row {int(rows[0])}" if rows is not None else "track " + _describe(rejected, self.ctx.columns)
-            raise RejectedRowError(f"{paths[0]}: {where}: {rejected.column('reason')[0].as_py()}")
+            raise first_rejected_error(rejected, self.ctx.columns)
         return rejected.select(self.rejected_schema.names).cast(self.rejected_schema)
 
 
@@ -588,8 +588,13 @@ class _UnitScorer(BatchScorer):
         self.timings["compute"] += time.perf_counter() - t
 
 
-def _describe(table: pa.Table, columns: Columns) -> str:
-    return ", ".join(f"{c}={table.column(c)[0].as_py()!r}" for c in columns.ids)
+def first_rejected_error(rejected: pa.Table, columns: Columns) -> RejectedRowError:
+    """What a run under ``on_invalid="error"`` stops with at the first of the ``rejected`` rows (with their
+    source and row): the file and row, or in the long layout the track, and the reason."""
+    row = rejected.column("row")[0].as_py()
+    where = f"row {row}" if row is not None else "track " + ", ".join(
+        f"{c}={rejected.column(c)[0].as_py()!r}" for c in columns.ids)
+    return RejectedRowError(f"{rejected.column('source')[0].as_py()}: {where}: {rejected.column('reason')[0].as_py()}")
 
 
 # --- a test hook ---------------------------------------------------------------------------

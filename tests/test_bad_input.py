@@ -449,6 +449,19 @@ def test_too_many_groups(tmp_path, monkeypatch):
         tf2eng.run(tmp_path / "g.parquet", tmp_path / "o", by=["vid"])
 
 
+def test_groups_whose_sums_exceed_the_memory_budget_stop_the_run(tmp_path, monkeypatch):
+    """A fine --grid-step makes each group's sums large (40 MB at a million grid points): fewer groups than
+    10,000 fit the budget, and the run stops with one line saying so, instead of running out of memory."""
+    import tf2eng.engine.groups as groups
+
+    monkeypatch.setattr(groups, "MOMENTS_BUDGET_BYTES", 5 * 5 * 8 * (10 + 191))  # five groups' sums at 0.01
+    table = wide_table([GOOD[0]] * 8, [0] * 8, extra={"vid": [f"g{i % 6}" for i in range(8)]})
+    pq.write_table(table, tmp_path / "g.parquet")
+    assert tf2eng.run(tmp_path / "g.parquet", tmp_path / "ok", by=["vid"], plot=False, grid_step=0.02) is not None
+    with pytest.raises(InputError, match=r"^--by vid: more than 5 groups; .* or take a coarser --grid-step$"):
+        tf2eng.run(tmp_path / "g.parquet", tmp_path / "o", by=["vid"], plot=False)
+
+
 def test_a_missing_column_names_the_option_and_the_files_columns(tmp_path):
     """The one line of a missing column says which option named it and which columns the file has; a
     CSV whose first line holds numbers is told it needs a header line."""

@@ -457,6 +457,8 @@ def _tf2eng(env: dict, *args) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("env, plot", [
     ({"NUMBA_NUM_THREADS": "0"}, True),
     ({"NUMBA_NUM_THREADS": "-3"}, False),
+    ({"NUMBA_NUM_THREADS": "abc"}, False),
+    ({"NUMBA_NUM_THREADS": "1.5"}, False),
     ({"NUMBA_DISABLE_JIT": "1"}, False),
     ({"POLARS_MAX_THREADS": "0"}, False),
     ({"POLARS_MAX_THREADS": "many"}, False),

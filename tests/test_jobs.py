@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import tf2eng
 from conftest import wide_table
 from tf2eng.cli.app import app
+from tf2eng.engine.errors import InputError
 from tf2eng.engine.synth import write_synthetic
 
 runner = CliRunner()
@@ -221,6 +222,28 @@ def test_sigkill_then_resume(synthetic, tmp_path, unit_per_file):
     clean = tf2eng.run(data, tmp_path / "clean", plot=False)
     assert _digests(resumed.out) == _digests(clean.out)
     assert not (tmp_path / ".out.staging").exists()
+
+
+def test_on_invalid_error_stops_at_rejected_rows_of_reused_and_resumed_units(tmp_path, unit_per_file):
+    """Unit keys leave --on-invalid out (the results are the same): units stored by a quarantine run, reused
+    by an incremental run or resumed, stop a run under --on-invalid error at their first rejected row, as
+    computing them would have, instead of completing with rows rejected."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(6):
+        tracks = [[0.1, 0.5, 0.9], [0.2, 0.4]] + ([[0.3, 1.7]] if i == 0 else [])  # 1.7: out of range
+        pq.write_table(wide_table(tracks, [1, 0] + ([0] if i == 0 else [])), data / f"part-{i:03d}.parquet")
+    out = tmp_path / "out"
+    assert tf2eng.run(data, out, plot=False).summary["rows"]["rejected"] == 1
+    with pytest.raises(InputError, match=r"part-000\.parquet: row 2: score_out_of_range"):
+        tf2eng.run(data, out, plot=False, on_invalid="error")
+    assert json.loads((out / "summary.json").read_text())["parameters"]["on_invalid"] == "quarantine"
+    proc = _run_until_paused(data, tmp_path / "killed", 2, "--threads", "1")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = CliRunner().invoke(app, ["run", str(data), "-o", str(tmp_path / "killed"), "--no-plot", "-q",
+                                      "--resume", "--on-invalid", "error"])
+    assert result.exit_code == 2 and "part-000.parquet: row 2: score_out_of_range" in result.output
 
 
 def test_killed_first_run_leaves_no_output(synthetic, tmp_path, unit_per_file):

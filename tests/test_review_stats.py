@@ -116,6 +116,20 @@ def test_compare_takes_numpy_numbers_as_tf2eng_run_does(tmp_path):
         tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "x", plot=False, bootstrap=np.True_)
 
 
+def test_run_takes_numpy_numbers_for_every_number_option(tmp_path):
+    """numpy float32 and int32 values of --lam, --grid-step and --stages run as the Python numbers they hold
+    (summary.json and the unit keys hold them as JSON), not a TypeError after the run's work."""
+    import numpy as np
+
+    pq.write_table(_groups_table(), tmp_path / "d.parquet")
+    got = tf2eng.run(tmp_path / "d.parquet", tmp_path / "np", plot=False, lam=np.float32(0.5),
+                     grid_step=np.float32(0.05), stages=np.int32(8))
+    plain = tf2eng.run(tmp_path / "d.parquet", tmp_path / "py", plot=False, lam=float(np.float32(0.5)),
+                       grid_step=float(np.float32(0.05)), stages=8)
+    assert got.summary["parameters"] == plain.summary["parameters"]
+    assert got.curve.rows() == plain.curve.rows()
+
+
 def test_a_comparison_inside_the_input_directory_is_not_read_as_input(tmp_path):
     """README, Input: tf2eng output directories inside an input directory are skipped; a comparison's
     output (compare.parquet, no _tf2eng/) is one too."""
