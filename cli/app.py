@@ -349,8 +349,14 @@ def synth(
     """Write a realistic synthetic dataset: scores peaked around a key frame, with noise."""
 
     def body():
+        import signal
+
         from ..engine.synth import write_synthetic
 
+        def terminated(signum, frame):  # (as Ctrl-C does: the partly written file is removed on the way out)
+            raise _fail("terminated; nothing was written", 128 + signum)
+
+        signal.signal(signal.SIGTERM, terminated)  # what timeout, systemd and schedulers send
         try:
             counts = write_synthetic(out, tracks, seed)
         except OSError as exc:
