@@ -88,6 +88,11 @@ def _guarded(fn):
                     EXIT_INTERNAL) from None
 
 
+def _joined(values: Optional[list[str]]) -> Optional[str]:
+    """The values of an option given once or more (``--by a --by b,c``) as one comma-separated list."""
+    return None if not values else ",".join(values)
+
+
 def _split(value: Optional[str], option: str = "--skip") -> Optional[tuple[str, ...]]:
     """A comma-separated list of names; an empty item (`--by ,`, `a,,b`, `a,`) is a bad option, not
     dropped (an empty value names none)."""
@@ -168,8 +173,8 @@ def run(
     key_col: Annotated[str, typer.Option(help="Column with the key frame: its 0-based position (wide; with --meta also a frame name), its label (long).")] = "key_frame",
     scores_col: Annotated[Optional[str], typer.Option(help="Score column [default: scores (wide), score (long)].")] = None,
     frame_col: Annotated[str, typer.Option(help="Long layout: column with the frame labels (integers or text, e.g. file stems).")] = "frame",
-    id_cols: Annotated[Optional[str], typer.Option(help="Comma-separated id columns [default: video_id, and exp_id where present].")] = None,
-    by: Annotated[Optional[str], typer.Option(help="Comma-separated columns to group the aggregates by.")] = None,
+    id_cols: Annotated[Optional[list[str]], typer.Option(metavar="COLUMNS", help="Comma-separated id columns (or the option repeated) [default: video_id, and exp_id where present].")] = None,
+    by: Annotated[Optional[list[str]], typer.Option(metavar="COLUMNS", help="Comma-separated columns to group the aggregates by (or the option repeated).")] = None,
     meta: Annotated[Optional[list[Path]], typer.Option("--meta", metavar="FILE", help="Ref-YouTube-VOS or MeViS metadata (meta_expressions.json, meta.json; repeatable): adds exp, obj_id and category to each track by its video and expression id, for --by; a text key frame names a frame of the video's frames list.")] = None,
     layout: Annotated[Optional[Layout], typer.Option(help="Input layout [default: detected from the columns].")] = None,
     format: Annotated[Format, typer.Option("--format", help="Input format: auto (by each file's name: .parquet, .arrow/.feather, .jsonl/.ndjson, .csv, .tsv, .json, .npy/.npz; text formats may end in .gz, .bz2, .zst, .lz4) or one to force.")] = Format.auto,
@@ -228,8 +233,8 @@ def run(
                 key_col=key_col,
                 scores_col=scores_col,
                 frame_col=frame_col,
-                id_cols=_split(id_cols, "--id-cols"),
-                by=_split(by, "--by") or (),
+                id_cols=_split(_joined(id_cols), "--id-cols"),
+                by=_split(_joined(by), "--by") or (),
                 layout=layout.value if layout else None,
                 format=format.value,
                 normalize=normalize.value,
@@ -349,8 +354,14 @@ def synth(
     """Write a realistic synthetic dataset: scores peaked around a key frame, with noise."""
 
     def body():
+        import signal
+
         from ..engine.synth import write_synthetic
 
+        def terminated(signum, frame):  # (as Ctrl-C does: the partly written file is removed on the way out)
+            raise _fail("terminated; nothing was written", 128 + signum)
+
+        signal.signal(signal.SIGTERM, terminated)  # what timeout, systemd and schedulers send
         try:
             counts = write_synthetic(out, tracks, seed)
         except OSError as exc:

@@ -242,6 +242,9 @@ def compare(
     for run_x in (run_a, run_b):  # as the file system resolves them: "A/../A" and a link to A are A
         if final.resolve() == run_x.path.resolve() or final.resolve() in run_x.path.resolve().parents:
             raise InputError(f"-o {output}: would replace {run_x.name} {run_x.path}; choose another directory")
+        if run_x.path.resolve() in final.resolve().parents:  # the next run into it replaces it whole
+            raise InputError(f"-o {output}: lies inside {run_x.name} {run_x.path}, which the next run into it "
+                             "replaces whole; choose a directory outside it")
     if plot:
         from .plot import matplotlib_figure
 

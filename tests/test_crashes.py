@@ -474,6 +474,25 @@ def test_unusable_environment_is_one_line(small, tmp_path, env, plot):
     assert not (tmp_path / "out").exists()
 
 
+def test_synth_terminated_leaves_no_partial_file(tmp_path):
+    """SIGTERM (timeout, systemd, a scheduler) while tf2eng synth writes: the partly written file is removed,
+    as on Ctrl-C, and the command says so (exit 143)."""
+    import signal
+    import time
+
+    exe = Path(sys.executable).with_name("tf2eng")
+    proc = subprocess.Popen([str(exe), "synth", str(tmp_path / "x.parquet"), "--tracks", "5000000", "-q"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("x.parquet.tmp-*")):
+        assert proc.poll() is None and time.monotonic() < deadline, "synth ended before it wrote"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and err.strip() == "tf2eng: error: terminated; nothing was written", err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_bad_plotting_backend_does_not_matter_without_the_plot(small, tmp_path):
     done = _tf2eng({"MPLBACKEND": "bogus"}, "run", small, "-o", tmp_path / "out", "-q", "--no-plot")
     assert done.returncode == 0, done.stderr

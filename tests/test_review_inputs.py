@@ -3,6 +3,7 @@ the engine, and pins the behaviour README describes."""
 
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -141,6 +142,26 @@ def test_csv_files_whose_first_blocks_type_a_column_differently_read_it_as_text(
     stages = from_csv.stages().collect().sort("video_id")
     assert stages["video_id"].to_list() == sorted(tracks)
     assert stages["key_label"].to_list() == ["00010", "00115", "10020"]
+
+
+def test_a_column_list_option_given_twice_is_one_list(tracks, tmp_path):
+    """`--by a --by b` groups by both (as `--by a,b`), not by the last alone; so for --id-cols."""
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+
+    groups = pa.array(["a" if i % 3 else "b" for i in range(tracks.num_rows)])
+    pq.write_table(tracks.append_column("grp", groups), tmp_path / "in.parquet")
+    runs = {}
+    for name, args in (("twice", ["--by", "grp", "--by", "exp_id", "--id-cols", "video_id", "--id-cols", "exp_id"]),
+                       ("once", ["--by", "grp,exp_id", "--id-cols", "video_id,exp_id"])):
+        result = CliRunner().invoke(app, ["run", str(tmp_path / "in.parquet"), "-o", str(tmp_path / name), "--no-plot",
+                                          "-q", *args])
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads((tmp_path / name / "summary.json").read_text())
+    assert runs["twice"]["columns"] == runs["once"]["columns"]
+    assert runs["twice"]["columns"]["by"] == ["grp", "exp_id"]
+    assert runs["twice"]["digests"] == runs["once"]["digests"]
 
 
 @pytest.mark.parametrize("option, value, shown", [("--by", ",", "','"), ("--by", "category,,exp_id", "'category,,exp_id'"),

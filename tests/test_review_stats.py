@@ -196,4 +196,9 @@ def test_compare_never_writes_over_an_input_spelled_another_way(tmp_path):
         with pytest.raises(InputError, match="would replace OUT_[AB]"):
             tf2eng.compare(tmp_path / "A", tmp_path / "B", out, plot=False)
     assert sorted(p.name for p in (tmp_path / "A").iterdir()) == before
+    # nor inside one: the next run into A replaces A whole, the comparison with it
+    for out in (tmp_path / "A" / "cmp", tmp_path / "link" / "x" / "cmp"):
+        with pytest.raises(InputError, match="lies inside OUT_A"):
+            tf2eng.compare(tmp_path / "A", tmp_path / "B", out, plot=False)
+    assert sorted(p.name for p in (tmp_path / "A").iterdir()) == before
     assert tf2eng.compare(tmp_path / "A", tmp_path / "B", tmp_path / "AB", plot=False).summary["comparison"] == "paired"
