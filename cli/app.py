@@ -361,9 +361,12 @@ def synth(
         def terminated(signum, frame):  # (as Ctrl-C does: the partly written file is removed on the way out)
             raise _fail("terminated; nothing was written", 128 + signum)
 
-        signal.signal(signal.SIGTERM, terminated)  # what timeout, systemd and schedulers send
+        previous = signal.signal(signal.SIGTERM, terminated)  # what timeout, systemd and schedulers send
         try:
-            counts = write_synthetic(out, tracks, seed)
+            try:
+                counts = write_synthetic(out, tracks, seed)
+            finally:
+                signal.signal(signal.SIGTERM, previous)
         except OSError as exc:
             from ..engine.errors import InputError
 
@@ -527,7 +530,7 @@ def _environment_problem() -> str | None:
     """What in the environment numba or polars cannot work with, checked before numba loads (it fails
     as it loads, or at the first kernel, with a traceback); None where all is well."""
     threads = os.environ.get("NUMBA_NUM_THREADS")
-    if threads is not None and not (threads.strip().lstrip("+-").isdecimal() and int(threads) > 0):
+    if threads is not None and not (threads.strip().isdecimal() and int(threads) > 0):
         # (numba warns with a traceback of its own at a value it cannot read, and takes its default)
         return f"NUMBA_NUM_THREADS={threads}: the kernel threads must be a positive number, or unset"
     polars_threads = os.environ.get("POLARS_MAX_THREADS")

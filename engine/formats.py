@@ -235,12 +235,15 @@ class TextFragment:
             first = next(_line_chunks(self.path))
             self._check_lines(first, 0)
             schema = self._infer_jsonl(first)
-            for field in schema:  # a key, frame or id column of floats where some are integers: bad values
-                if (field.name in self.roles.labels or field.name in self.roles.ids) and pa.types.is_floating(field.type) and any(
-                        isinstance(v, int) and not isinstance(v, bool)
-                        for v in (self._json_object(line, row).get(field.name)
-                                  for row, line in enumerate(_json_lines(first)))):
-                    schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.int64()))
+            for field in schema:  # a key or frame column of floats where some are integers, an id column of
+                # floats where most are integers of int64: integers, the others bad values
+                if (field.name in self.roles.labels or field.name in self.roles.ids) and pa.types.is_floating(field.type):
+                    values = [v for v in (self._json_object(line, row).get(field.name)
+                                          for row, line in enumerate(_json_lines(first))) if v is not None]
+                    integers = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+                    if field.name in self.roles.labels and integers or \
+                            2 * sum(-2**63 <= v < 2**63 for v in integers) > len(values):
+                        schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.int64()))
         else:
             lines -= 1  # the header
             if whole and not lines:  # (before Arrow's reader, which cannot read a header without a newline)
@@ -551,8 +554,9 @@ class TextFragment:
                                  f"another number of fields than the header's {len(schema.names)} (the first "
                                  f"{fields}): a header that does not fit the rows (a delimiter at the end of "
                                  "each row?)")
-        # Integer columns whose labels have leading zeros ("00005") stay text, as written, and so do columns
-        # of integers that Arrow read as floats (a plus sign, "+1"; a number beyond int64); a score column
+        # Integer columns whose labels have leading zeros ("00005") stay text, as written, and so do other
+        # columns than the key and frame of integers that Arrow read as floats (a plus sign, "+1"; a number
+        # beyond int64): labels so spelled would be ordered as text ("+10" before "+2"); a score column
         # read as text where some of its values are numbers is a number column with bad values.
         integers = [f.name for f in schema if pa.types.is_integer(f.type)
                     or pa.types.is_floating(f.type) and f.name not in self.roles.scores]
@@ -565,11 +569,11 @@ class TextFragment:
             for name in integers:
                 values = [v.strip(" \t") for v in first.column(name).drop_null().to_pylist()]  # (blanks around:
                 if pa.types.is_floating(schema.field(name).type):  # a number)
-                    if values and all(_SPELLED_INTEGER.match(v) for v in values):
+                    if name in self.roles.labels:
+                        if any(_PLAIN_INTEGER.match(v) for v in values):  # integers with bad values
+                            schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
+                    elif values and all(_SPELLED_INTEGER.match(v) for v in values):
                         schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
-                    elif name in self.roles.labels and any(_PLAIN_INTEGER.match(v) for v in values):
-                        # a key or frame column of integers with bad values
-                        schema = schema.set(schema.get_field_index(name), pa.field(name, pa.int64()))
                 elif not all(_PLAIN_INTEGER.match(v) for v in values):
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
             for name in scores:
@@ -1056,14 +1060,20 @@ def columns_of_no_data(fmt: str, options) -> pa.Schema:
     key named by --key-col int64.  Wide, unless --layout long, a --frame-col (the long layout's) or
     CSV / TSV (long only)."""
     layout = options.layout or ("long" if fmt in ("csv", "tsv") or options.frame_col != "frame" else "wide")
-    fields = [pa.field(name, pa.string()) for name in (options.id_cols or ("video_id",))]
+    meta = ()
+    if options.meta:  # README, Dataset metadata: tracks are joined by video and expression id
+        from .meta import META_COLUMNS
+
+        meta = META_COLUMNS
+    fields = [pa.field(name, pa.string()) for name in (options.id_cols or ("video_id", "exp_id")[:2 if meta else 1])]
     if layout == "wide":
         fields.append(pa.field(options.scores_col or "scores", pa.list_(pa.float64())))
     else:
         fields += [pa.field(options.frame_col, pa.int64()), pa.field(options.scores_col or "score", pa.float64())]
     if options.key == "column" and options.key_col != "key_frame":
         fields.append(pa.field(options.key_col, pa.int64()))
-    fields += [pa.field(name, pa.string()) for name in options.by if name not in {f.name for f in fields}]
+    fields += [pa.field(name, pa.string()) for name in options.by if name not in {f.name for f in fields}
+               and name not in meta]  # (--meta's columns come from the metadata)
     return pa.schema(fields)
 
 

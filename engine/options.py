@@ -99,6 +99,10 @@ class Options:
         ):
             if value not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        for name, value in (("--scores-col", self.scores_col), ("--key-col", self.key_col),
+                            ("--frame-col", self.frame_col)):
+            if value == "":  # (not the default, which --scores-col's None stands for)
+                raise InputError(f"{name} names no column (an empty name); give a column's name or leave it out")
         if self.layout is not None and self.layout not in LAYOUTS:
             raise InputError(f"--layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if len(set(self.by)) != len(self.by):

@@ -422,6 +422,9 @@ def test_not_a_data_file(tmp_path):
 @pytest.mark.parametrize("options, message", [
     ({"lam": 0.0}, "--lam"), ({"stages": 0}, "--stages"), ({"grid_step": 0.0}, "--grid-step"),
     ({"reduce": "median"}, "--reduce"), ({"normalize": "zscore"}, "--normalize"),
+    # an empty column name is no column, not the default (--scores-col "" read the default column before)
+    ({"scores_col": ""}, "^--scores-col names no column"), ({"key_col": ""}, "^--key-col names no column"),
+    ({"frame_col": "", "layout": "long"}, "^--frame-col names no column"),
 ])
 def test_bad_options(write_parquet, tmp_path, options, message):
     path = write_parquet(wide_table([GOOD[0]], [0]))

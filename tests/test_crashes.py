@@ -459,6 +459,7 @@ def _tf2eng(env: dict, *args) -> subprocess.CompletedProcess:
     ({"NUMBA_NUM_THREADS": "-3"}, False),
     ({"NUMBA_NUM_THREADS": "abc"}, False),
     ({"NUMBA_NUM_THREADS": "1.5"}, False),
+    ({"NUMBA_NUM_THREADS": "--4"}, False),
     ({"NUMBA_DISABLE_JIT": "1"}, False),
     ({"POLARS_MAX_THREADS": "0"}, False),
     ({"POLARS_MAX_THREADS": "many"}, False),

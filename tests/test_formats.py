@@ -280,10 +280,11 @@ def test_csv_keeps_leading_zero_labels_as_text(tmp_path):
 
 @pytest.mark.parametrize("sep", [",", "\t"])
 def test_csv_keeps_integers_with_a_plus_sign_or_beyond_int64_as_text(tmp_path, sep):
-    """"+1" (which Arrow's CSV inference reads as a float) stays text as written, in ids, exp_id and frame
-    labels alike, and so does an id beyond int64; a --by column of such numbers too."""
-    rows = ["video_id,exp_id,frame,score,grp", "+1,+2,+0,0.1,+5", "+1,+2,+1,0.9,+5",
-            f"{2**64},-3,+0,0.7,+6", f"{2**64},-3,+10,0.2,+6"]
+    """"+1" (which Arrow's CSV inference reads as a float) stays text as written, in ids and exp_id alike, and
+    so does an id beyond int64; a --by column of such numbers too.  Not frame or key labels: as text "+10"
+    would come before "+2" (README, Frame labels), so such a column stops the run, as before."""
+    rows = ["video_id,exp_id,frame,score,grp", "+1,+2,0,0.1,+5", "+1,+2,1,0.9,+5",
+            f"{2**64},-3,0,0.7,+6", f"{2**64},-3,10,0.2,+6"]
     path = tmp_path / ("t.csv" if sep == "," else "t.tsv")
     path.write_text("\n".join(row.replace(",", sep) for row in rows) + "\n")
     got = _run(path, tmp_path / "o", by=["grp"])
@@ -291,6 +292,10 @@ def test_csv_keeps_integers_with_a_plus_sign_or_beyond_int64_as_text(tmp_path, s
     assert stages["video_id"].to_list() == ["+1", str(2**64)]
     assert stages["exp_id"].to_list() == ["+2", "-3"] and stages["grp"].to_list() == ["+5", "+6"]
     assert stages["T"].to_list() == [2, 2]
+    labels = ["video_id,frame,score,key_frame"] + [f"a,+{i},{0.1 * (i % 5):.1f},+2" for i in range(12)]
+    path.write_text("\n".join(row.replace(",", sep) for row in labels) + "\n")
+    with pytest.raises(InputError, match="column '(frame|key_frame)' has type double"):
+        _run(path, tmp_path / "o2")
 
 
 def test_jsonl_stray_id_of_another_number_kind_is_a_bad_row(tmp_path):
@@ -304,6 +309,11 @@ def test_jsonl_stray_id_of_another_number_kind_is_a_bad_row(tmp_path):
     rejected = pl.read_parquet(got.out / "rejected.parquet").sort("row")
     assert rejected["reason"].to_list() == ["bad_value", "bad_value"] and rejected["row"].to_list() == [7, 11]
     assert got.stages().collect()["video_id"].sort().to_list() == [i for i in range(20) if i not in (7, 11)]
+    # ids that are mostly beyond int64 are no column of integers with bad rows: the run stops, naming it
+    rows = [{"video_id": 2**63 + i, "scores": [0.1, 0.2]} for i in range(5)] + [{"video_id": 1, "scores": [0.1]}]
+    (tmp_path / "u.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(InputError, match="column 'video_id' has type double"):
+        _run(tmp_path / "u.jsonl", tmp_path / "o2")
 
 
 def test_csv_nan_is_a_number_and_an_empty_field_is_null(tmp_path):

@@ -496,3 +496,24 @@ def test_join_matches_a_dictionary_lookup(entries, categories, extra, id_kind):
         want.append({"exp": item["exp"], "obj_id": ",".join(ids) or None, "category": ",".join(cats) if cats else None})
     assert got == want
     assert joined.matched == sum(w["exp"] is not None for w in want)
+
+
+@pytest.mark.parametrize("kind", ["no columns", "untyped", "empty jsonl"])
+def test_an_input_without_rows_runs_with_meta(tmp_path, kind):
+    """A day without data with --meta (README, Input: No rows): the ids the join needs (video_id, exp_id) and
+    --by columns of the metadata come out of an input that has no rows, whatever its files' columns."""
+    expressions, _ = refytvos()
+    meta = write_json(tmp_path / "meta_expressions.json", expressions)
+    (tmp_path / "d").mkdir()
+    if kind == "empty jsonl":
+        (tmp_path / "d" / "a.jsonl").write_text("")
+    else:
+        table = pa.table({}) if kind == "no columns" else \
+            pa.table({name: pa.array([], pa.null()) for name in ("video_id", "exp_id", "scores", "key_frame")})
+        pq.write_table(table, tmp_path / "d" / "a.parquet")
+    result = runner.invoke(app, ["run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q",
+                                 "--meta", str(meta), "--by", "category"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rows"]["read"] == 0 and summary["columns"]["ids"] == ["video_id", "exp_id"]
+    assert pq.read_table(tmp_path / "out" / "stage_means.parquet").num_rows == 0
