@@ -579,6 +579,12 @@ class TextFragment:
             for name in scores:
                 if pc_any_number(first.column(name)):
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.float64()))
+        # An id column is text, as written, unless its values are integers: Arrow would read a hex video id
+        # such as "5e12345678" as a float, "nan" as NaN, a date as a timestamp (README, Column types)
+        for field in schema:
+            if field.name in self.roles.ids and not (pa.types.is_integer(field.type) or pa.types.is_null(field.type)
+                                                     or pa.types.is_string(field.type)):
+                schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.string()))
         return reader, schema
 
     def _csv_batches(self, schema: pa.Schema) -> Iterator[pa.RecordBatch]:

@@ -298,6 +298,16 @@ def test_csv_keeps_integers_with_a_plus_sign_or_beyond_int64_as_text(tmp_path, s
         _run(path, tmp_path / "o2")
 
 
+def test_csv_ids_that_look_like_floats_or_dates_are_text(tmp_path):
+    """A hex video id of digits and one "e" (5e12345678), "nan" or a date is an id as written, in a file of its
+    own (per-video dumps), not a float or timestamp column that stops the run."""
+    for name, vid in (("hex", "5e12345678"), ("nan", "nan"), ("date", "2021-01-01"), ("float", "1.5")):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(f"video_id,exp_id,frame,score\n{vid},{vid},0,0.1\n{vid},{vid},1,0.5\n")
+        stages = _run(path, tmp_path / f"o-{name}").stages().collect()
+        assert stages["video_id"].to_list() == [vid] and stages["exp_id"].to_list() == [vid]
+
+
 def test_jsonl_stray_id_of_another_number_kind_is_a_bad_row(tmp_path):
     """A float, or an integer beyond int64, among integer ids is one bad row (bad_value), as in a key column,
     not a column of floats that stops the run."""
