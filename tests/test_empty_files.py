@@ -36,6 +36,25 @@ def _outputs(out):
     return digests, pq.read_table(out / "stages"), pq.read_table(out / "rejected.parquet"), summary
 
 
+def _write(table, directory, name, fmt):
+    """``table`` as a Parquet file or an Arrow IPC file ``name`` in ``directory``."""
+    if fmt == "parquet":
+        pq.write_table(table, directory / f"{name}.parquet")
+    else:
+        with pa.ipc.new_file(directory / f"{name}.arrow", table.schema) as writer:
+            writer.write_table(table)
+
+
+def _run_without_rows(tmp_path, files):
+    """``tf2eng run`` over the input directory ``d`` with --by grp: it completes having read no row, over
+    ``files`` files; its summary.json."""
+    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == files
+    return summary
+
+
 @settings(max_examples=12, deadline=None)
 @given(cuts=st.lists(st.integers(1, 29), max_size=3, unique=True),
        empties=st.lists(st.tuples(st.integers(0, 4), st.sampled_from(sorted(EMPTIES))), min_size=1, max_size=3))
@@ -120,15 +139,8 @@ def test_files_that_all_lack_rows_complete_with_empty_outputs(tmp_path, kind, fi
         empty = empty.append_column("score", pa.array([], pa.null() if kind == "untyped" else pa.float64()))
     (tmp_path / "d").mkdir()
     for name in ("a", "b")[:files]:
-        if fmt == "parquet":
-            pq.write_table(empty, tmp_path / "d" / f"{name}.parquet")
-        else:
-            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", empty.schema) as writer:
-                writer.write_table(empty)
-    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
-    assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == files
+        _write(empty, tmp_path / "d", name, fmt)
+    summary = _run_without_rows(tmp_path, files)
     assert summary["input"]["files_without_rows"] == 0 and summary["input"]["layout"] == layout
     assert summary["columns"]["ids"] == (["video_id", "exp_id"] if kind == "typed" else ["video_id"])
     stages = pq.read_table(tmp_path / "out" / "stages")
@@ -146,15 +158,8 @@ def test_columns_of_no_type_take_another_files_type_where_no_file_has_rows(tmp_p
     tables = {"typed": typed, "untyped": EMPTIES["untyped"]}
     (tmp_path / "d").mkdir()
     for name, kind in zip("ab", order):
-        if fmt == "parquet":
-            pq.write_table(tables[kind], tmp_path / "d" / f"{name}.parquet")
-        else:
-            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", tables[kind].schema) as writer:
-                writer.write_table(tables[kind])
-    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
-    assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == 2
+        _write(tables[kind], tmp_path / "d", name, fmt)
+    summary = _run_without_rows(tmp_path, 2)
     assert summary["columns"]["ids"] == ["video_id", "exp_id"]
     stages = pq.read_table(tmp_path / "out" / "stages")
     assert stages.num_rows == 0
@@ -179,15 +184,8 @@ def test_files_without_rows_whose_columns_make_no_input_take_the_options_columns
     a --by column none has): the run completes, with the columns the options name in README's types."""
     (tmp_path / "d").mkdir()
     for name, table in (("a", NOT_AN_INPUT[kind]), ("b", EMPTIES["typed"].drop(["grp"]))):
-        if fmt == "parquet":
-            pq.write_table(table, tmp_path / "d" / f"{name}.parquet")
-        else:
-            with pa.ipc.new_file(tmp_path / "d" / f"{name}.arrow", table.schema) as writer:
-                writer.write_table(table)
-    result = invoke_cli("run", str(tmp_path / "d"), "-o", str(tmp_path / "out"), "--no-plot", "-q", "--by", "grp")
-    assert result.exit_code == 0, result.output
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["rows"]["read"] == 0 and summary["input"]["files"] == 2
+        _write(table, tmp_path / "d", name, fmt)
+    summary = _run_without_rows(tmp_path, 2)
     assert summary["columns"]["ids"] == ["video_id"] and summary["input"]["layout"] == "wide"
     stages = pq.read_table(tmp_path / "out" / "stages")
     assert stages.num_rows == 0
