@@ -309,4 +309,4 @@ def test_the_commands_usual_options_need_no_pydantic():
             "print('pydantic' in sys.modules, repr(ctx.params['out']), ctx.params['reduce'].value, "
             "'|'.join(ctx.params['by']), '|'.join(ctx.params['lam']), '|'.join(ctx.params['stages']), ctx.params['id_cols'])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["False", "PosixPath('o')", "mean", "g|h", "0.5", "10", "None"], done.stderr
+    assert done.stdout.split() == ["False", "PosixPath('o')", "mean", "g|h", "0.5", "10", "()"], done.stderr
