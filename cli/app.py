@@ -165,8 +165,8 @@ def main_options(
 def run(
     path: Annotated[str, typer.Argument(help="Input file (Parquet, Arrow IPC, JSON Lines, CSV/TSV, nested JSON, .npy/.npz), directory, or glob.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output directory [default: beside the input, NAME.tf2eng].")] = None,
-    lam: Annotated[str, typer.Option(help="Power transform exponent: P_i = S_i ** lam (eq. 1); a comma-separated list (0.5,0.7,1) sweeps it.")] = "0.7",
-    stages: Annotated[str, typer.Option(help="Number of stages K, 1 to 10000; a comma-separated list (5,10,20) sweeps it, every combination with --lam in one read.")] = "10",
+    lam: Annotated[list[str], typer.Option(metavar="LAM", help="Power transform exponent: P_i = S_i ** lam (eq. 1); a comma-separated list (0.5,0.7,1), or the option repeated, sweeps it.")] = ["0.7"],
+    stages: Annotated[list[str], typer.Option(metavar="K", help="Number of stages K, 1 to 10000; a comma-separated list (5,10,20), or the option repeated, sweeps it, every combination with --lam in one read.")] = ["10"],
     reduce: Annotated[Reduce, typer.Option(help="Stage score: sum (eq. 2) or mean of P_i in the stage.")] = Reduce.sum,
     grid_step: Annotated[float, typer.Option(help="Step h of the common grid of aligned positions.")] = 0.01,
     key: Annotated[KeyMode, typer.Option(help="column: use the key-frame column where present, else the first arg-max; auto: always the arg-max.")] = KeyMode.column,
@@ -210,7 +210,7 @@ def run(
             startup.without_pandas()
         from ..engine.sweep import parse_list
 
-        lams, ks = list(parse_list("--lam", lam, float)), list(parse_list("--stages", stages, int))
+        lams, ks = list(parse_list("--lam", _joined(lam), float)), list(parse_list("--stages", _joined(stages), int))
         painter = plot and len(lams) == len(ks) == 1 and startup.plot_elsewhere()  # first: it loads meanwhile
         from ..engine.api import run as run_engine
 

@@ -70,6 +70,9 @@ def _as_is(value, param, ctx):
     multiple = param.multiple or param.nargs == -1
     if value is None:
         return () if multiple else None
+    if multiple and descriptor.annotation == list[str] and getattr(info, "parser", None) is None \
+            and isinstance(value, (list, tuple)) and all(type(v) is str for v in value):
+        return list(value)  # texts given once or more (--lam, --by), as typer's validator returns them
     if multiple or getattr(info, "parser", None) is not None or getattr(descriptor, "file_annotation", None) is not None:
         return _TYPER
     kind = descriptor.annotation

@@ -164,6 +164,25 @@ def test_a_column_list_option_given_twice_is_one_list(tracks, tmp_path):
     assert runs["twice"]["digests"] == runs["once"]["digests"]
 
 
+def test_lam_and_stages_given_twice_sweep_both(tracks, tmp_path):
+    """`--lam 0.5 --lam 2` sweeps both values (as `--lam 0.5,2`), not the last alone; so for --stages."""
+    from typer.testing import CliRunner
+
+    from tf2eng.cli.app import app
+
+    pq.write_table(tracks, tmp_path / "in.parquet")
+    runs = {}
+    for name, args in (("twice", ["--lam", "0.5", "--lam", "2", "--stages", "5", "--stages", "10"]),
+                       ("once", ["--lam", "0.5,2", "--stages", "5,10"])):
+        result = CliRunner().invoke(app, ["run", str(tmp_path / "in.parquet"), "-o", str(tmp_path / name), "--no-plot",
+                                          "-q", *args])
+        assert result.exit_code == 0, result.output
+        runs[name] = json.loads((tmp_path / name / "summary.json").read_text())
+    assert runs["twice"]["parameters"] == runs["once"]["parameters"]
+    assert runs["twice"]["parameters"]["lam"] == [0.5, 2.0] and runs["twice"]["parameters"]["stages"] == [5, 10]
+    assert runs["twice"]["digests"] == runs["once"]["digests"]
+
+
 @pytest.mark.parametrize("option, value, shown", [("--by", ",", "','"), ("--by", "category,,exp_id", "'category,,exp_id'"),
                                                   ("--id-cols", "video_id,", "'video_id,'")])
 def test_empty_item_in_a_column_list_is_a_bad_option(tracks, tmp_path, option, value, shown):

@@ -305,7 +305,8 @@ def test_the_commands_usual_options_need_no_pydantic():
             "coercion.install(); command = typer.main.get_command(app)\n"
             "parent = command.make_context('tf2eng', ['run', 'x'])\n"
             "ctx = command.commands['run'].make_context('run', ['x', '-o', 'o', '--reduce', 'mean', '--no-plot', "
-            "'--full', '-q'], parent=parent)\n"
-            "print('pydantic' in sys.modules, repr(ctx.params['out']), ctx.params['reduce'].value)")
+            "'--full', '-q', '--by', 'g', '--by', 'h', '--lam', '0.5'], parent=parent)\n"
+            "print('pydantic' in sys.modules, repr(ctx.params['out']), ctx.params['reduce'].value, "
+            "'|'.join(ctx.params['by']), '|'.join(ctx.params['lam']), '|'.join(ctx.params['stages']), ctx.params['id_cols'])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["False", "PosixPath('o')", "mean"], done.stderr
+    assert done.stdout.split() == ["False", "PosixPath('o')", "mean", "g|h", "0.5", "10", "()"], done.stderr
