@@ -552,10 +552,27 @@ def _environment_problem() -> str | None:
     return None
 
 
+def _usage_errors_in_one_line() -> None:
+    """A bad option value, an unknown option or a missing argument, which click finds before a command runs, as
+    one line (exit 2, click's code), as every other error of the command, instead of click's usage block."""
+    import importlib
+
+    def show(self, file=None) -> None:
+        where = f"; see '{self.ctx.command_path} --help'" if self.ctx is not None else ""
+        typer.echo(f"tf2eng: error: {self.format_message().rstrip('.')}{where}", err=True)
+
+    for module in ("typer._click.exceptions", "click.exceptions"):  # (typer 0.2x carries a click of its own)
+        try:
+            importlib.import_module(module).UsageError.show = show
+        except (ImportError, AttributeError):
+            pass
+
+
 def main() -> None:
     """Console-script entry point."""
     startup.loading()
     coercion.install()  # the command's own process only: its option values without pydantic where they need none
+    _usage_errors_in_one_line()
     # OpenMP threads sleep between kernels, leaving the cores to the readers and writers (a value the user set wins).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # tf2eng calls no BLAS routine, but numpy's OpenBLAS starts a thread per core as numpy loads, and they spin

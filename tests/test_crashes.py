@@ -494,6 +494,18 @@ def test_synth_terminated_leaves_no_partial_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("args", [
+    ["run", "x.parquet", "--key", "bogus"], ["run", "x.parquet", "--nope"], ["run"], ["bogus"],
+    ["run", "x.parquet", "--engine", "dask", "--workers", "0"], ["run", "x.parquet", "--lam"],
+])
+def test_a_usage_error_is_one_line(args):
+    """What click finds before a command runs (a bad choice, an unknown option, a missing argument or command)
+    is one line and exit 2, as every other error of the command, not click's usage block."""
+    done = _tf2eng({}, *args)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("tf2eng: error: "), done.stderr
+
+
 def test_a_bad_plotting_backend_does_not_matter_without_the_plot(small, tmp_path):
     done = _tf2eng({"MPLBACKEND": "bogus"}, "run", small, "-o", tmp_path / "out", "-q", "--no-plot")
     assert done.returncode == 0, done.stderr
