@@ -144,8 +144,15 @@ def test_csv_files_whose_first_blocks_type_a_column_differently_read_it_as_text(
     assert stages["key_label"].to_list() == ["00010", "00115", "10020"]
 
 
-def test_a_column_list_option_given_twice_is_one_list(tracks, tmp_path):
-    """`--by a --by b` groups by both (as `--by a,b`), not by the last alone; so for --id-cols."""
+@pytest.mark.parametrize("twice, once, key, want", [
+    (["--by", "grp", "--by", "exp_id", "--id-cols", "video_id", "--id-cols", "exp_id"],
+     ["--by", "grp,exp_id", "--id-cols", "video_id,exp_id"], ("columns", "by"), ["grp", "exp_id"]),
+    (["--lam", "0.5", "--lam", "2", "--stages", "5", "--stages", "10"], ["--lam", "0.5,2", "--stages", "5,10"],
+     ("parameters", "lam"), [0.5, 2.0]),
+])
+def test_a_list_option_given_twice_is_one_list(tracks, tmp_path, twice, once, key, want):
+    """`--by a --by b` groups by both (as `--by a,b`) and `--lam 0.5 --lam 2` sweeps both (as `--lam 0.5,2`), not
+    the last alone; so for --id-cols and --stages."""
     from typer.testing import CliRunner
 
     from tf2eng.cli.app import app
@@ -153,34 +160,14 @@ def test_a_column_list_option_given_twice_is_one_list(tracks, tmp_path):
     groups = pa.array(["a" if i % 3 else "b" for i in range(tracks.num_rows)])
     pq.write_table(tracks.append_column("grp", groups), tmp_path / "in.parquet")
     runs = {}
-    for name, args in (("twice", ["--by", "grp", "--by", "exp_id", "--id-cols", "video_id", "--id-cols", "exp_id"]),
-                       ("once", ["--by", "grp,exp_id", "--id-cols", "video_id,exp_id"])):
+    for name, args in (("twice", twice), ("once", once)):
         result = CliRunner().invoke(app, ["run", str(tmp_path / "in.parquet"), "-o", str(tmp_path / name), "--no-plot",
                                           "-q", *args])
         assert result.exit_code == 0, result.output
         runs[name] = json.loads((tmp_path / name / "summary.json").read_text())
-    assert runs["twice"]["columns"] == runs["once"]["columns"]
-    assert runs["twice"]["columns"]["by"] == ["grp", "exp_id"]
-    assert runs["twice"]["digests"] == runs["once"]["digests"]
-
-
-def test_lam_and_stages_given_twice_sweep_both(tracks, tmp_path):
-    """`--lam 0.5 --lam 2` sweeps both values (as `--lam 0.5,2`), not the last alone; so for --stages."""
-    from typer.testing import CliRunner
-
-    from tf2eng.cli.app import app
-
-    pq.write_table(tracks, tmp_path / "in.parquet")
-    runs = {}
-    for name, args in (("twice", ["--lam", "0.5", "--lam", "2", "--stages", "5", "--stages", "10"]),
-                       ("once", ["--lam", "0.5,2", "--stages", "5,10"])):
-        result = CliRunner().invoke(app, ["run", str(tmp_path / "in.parquet"), "-o", str(tmp_path / name), "--no-plot",
-                                          "-q", *args])
-        assert result.exit_code == 0, result.output
-        runs[name] = json.loads((tmp_path / name / "summary.json").read_text())
-    assert runs["twice"]["parameters"] == runs["once"]["parameters"]
-    assert runs["twice"]["parameters"]["lam"] == [0.5, 2.0] and runs["twice"]["parameters"]["stages"] == [5, 10]
-    assert runs["twice"]["digests"] == runs["once"]["digests"]
+    for part in ("columns", "parameters", "digests"):
+        assert runs["twice"][part] == runs["once"][part]
+    assert runs["twice"][key[0]][key[1]] == want
 
 
 @pytest.mark.parametrize("option, value, shown", [("--by", ",", "','"), ("--by", "category,,exp_id", "'category,,exp_id'"),
