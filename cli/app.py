@@ -165,8 +165,8 @@ def main_options(
 def run(
     path: Annotated[str, typer.Argument(help="Input file (Parquet, Arrow IPC, JSON Lines, CSV/TSV, nested JSON, .npy/.npz), directory, or glob.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output directory [default: beside the input, NAME.tf2eng].")] = None,
-    lam: Annotated[list[str], typer.Option(metavar="LAM", help="Power transform exponent: P_i = S_i ** lam (eq. 1); a comma-separated list (0.5,0.7,1), or the option repeated, sweeps it.")] = ["0.7"],
-    stages: Annotated[list[str], typer.Option(metavar="K", help="Number of stages K, 1 to 10000; a comma-separated list (5,10,20), or the option repeated, sweeps it, every combination with --lam in one read.")] = ["10"],
+    lam: Annotated[list[str], typer.Option(metavar="<float,...>", help="Power transform exponent: P_i = S_i ** lam (eq. 1); a comma-separated list (0.5,0.7,1), or the option repeated, sweeps it.")] = ["0.7"],
+    stages: Annotated[list[str], typer.Option(metavar="<int,...>", help="Number of stages K, 1 to 10000; a comma-separated list (5,10,20), or the option repeated, sweeps it, every combination with --lam in one read.")] = ["10"],
     reduce: Annotated[Reduce, typer.Option(help="Stage score: sum (eq. 2) or mean of P_i in the stage.")] = Reduce.sum,
     grid_step: Annotated[float, typer.Option(help="Step h of the common grid of aligned positions.")] = 0.01,
     key: Annotated[KeyMode, typer.Option(help="column: use the key-frame column where present, else the first arg-max; auto: always the arg-max.")] = KeyMode.column,
@@ -554,16 +554,24 @@ def _environment_problem() -> str | None:
 
 def _usage_errors_in_one_line() -> None:
     """A bad option value, an unknown option or a missing argument, which click finds before a command runs, as
-    one line (exit 2, click's code), as every other error of the command, instead of click's usage block."""
+    one line (exit 2, click's code), as every other error of the command, instead of click's usage block; a JSON
+    error event where the arguments ask for --log-format json (click stops before the option is read)."""
     import importlib
 
     def show(self, file=None) -> None:
+        message = self.format_message().rstrip(".")
+        args = sys.argv[1:]
+        if any(a == "--log-format=json" or a == "--log-format" and b == "json" for a, b in zip(args, args[1:] + [""])):
+            _json_event({"event": "error", "exit_code": self.exit_code, "message": message})
+            return
         where = f"; see '{self.ctx.command_path} --help'" if self.ctx is not None else ""
-        typer.echo(f"tf2eng: error: {self.format_message().rstrip('.')}{where}", err=True)
+        typer.echo(f"tf2eng: error: {message}{where}", err=True)
 
-    for module in ("typer._click.exceptions", "click.exceptions"):  # (typer 0.2x carries a click of its own)
+    # typer 0.2x carries a click of its own; another typer uses click (imported only where it is the one)
+    for module in ("typer._click.exceptions", "click.exceptions"):
         try:
             importlib.import_module(module).UsageError.show = show
+            return
         except (ImportError, AttributeError):
             pass
 

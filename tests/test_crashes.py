@@ -506,6 +506,17 @@ def test_a_usage_error_is_one_line(args):
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("tf2eng: error: "), done.stderr
 
 
+@pytest.mark.parametrize("log", [["--log-format", "json"], ["--log-format=json"]])
+def test_a_usage_error_under_json_logs_is_a_json_error_event(log):
+    """With --log-format json a usage error is the JSON error event every other error is (README, Logs), though
+    click stops before it reads the option."""
+    done = _tf2eng({}, "run", "x.parquet", *log, "--reduce", "bogus")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    event = json.loads(lines[0])
+    assert event["event"] == "error" and event["exit_code"] == 2 and "--reduce" in event["message"]
+
+
 def test_a_bad_plotting_backend_does_not_matter_without_the_plot(small, tmp_path):
     done = _tf2eng({"MPLBACKEND": "bogus"}, "run", small, "-o", tmp_path / "out", "-q", "--no-plot")
     assert done.returncode == 0, done.stderr
