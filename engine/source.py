@@ -393,15 +393,15 @@ def _check_unique_names(path: str, names: list[str]) -> None:
     raise InputError(f"{path}: names column '{twice}' twice; give each column one name")
 
 
-def _file_schema(path: str, fmt: str, missing: pa.Schema | None = pa.schema([])) -> pa.Schema | None:
-    """One Parquet or Arrow IPC file's own columns; ``missing`` (an empty schema) where they cannot be read."""
+def _file_schema(path: str, fmt: str) -> pa.Schema | None:
+    """One Parquet or Arrow IPC file's own columns; None where they cannot be read."""
     try:
         if fmt == "ipc":
             with pa.ipc.open_file(path) as reader:
                 return reader.schema
         return pq.read_schema(path)
     except (pa.ArrowException, OSError):
-        return missing
+        return None
 
 
 def _check_not_stream(path: str, fmt: str) -> None:
@@ -662,10 +662,11 @@ class Source:
             paths = [target] if isinstance(target, str) else target
             for path in paths:
                 _check_not_stream(path, self.format)
-                if "duplicate field names" in str(exc):  # Arrow names neither the file nor the column
-                    _check_unique_names(path, _file_schema(path, self.format).names)
+                schema = _file_schema(path, self.format) if "duplicate field names" in str(exc) else None
+                if schema is not None:  # Arrow names neither the file nor the column
+                    _check_unique_names(path, schema.names)
             # Arrow's dataset reads the first file's schema: where that file cannot be read, it is named
-            named = paths[0] if _file_schema(paths[0], self.format, missing=None) is None else self.path
+            named = paths[0] if _file_schema(paths[0], self.format) is None else self.path
             raise InputError(f"{named}: cannot read: {_first_line(exc)}") from None
         if not self.fragments:
             raise InputError(f"{self.path}: no data file found")
